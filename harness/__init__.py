@@ -1,0 +1,39 @@
+"""hoptrace's harness: start a trace backend, RabbitMQ and traced services, then assert end-to-end traces.
+
+Names are imported lazily so that the ``hoptrace`` CLI, which lives in this package, starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "HarnessError": "harness._errors",
+    "BackendNotReady": "harness._errors",
+    "BackendUnreachable": "harness._errors",
+    "ServiceFailedToStart": "harness._errors",
+    "TraceNotFound": "harness._errors",
+    "TraceIncomplete": "harness._errors",
+    "InvalidExpression": "harness._errors",
+    "Span": "harness._model",
+    "SpanEvent": "harness._model",
+    "SpanLink": "harness._model",
+    "SpanKind": "harness._model",
+    "StatusCode": "harness._model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,42 @@
+"""The ``hoptrace`` command line.
+
+Each subcommand lives with the code it drives and registers itself through ``register(subparsers)``;
+those modules import only argparse at top level, so ``hoptrace run`` starts fast. The chosen command's
+implementation is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "tracing._command",  # run, sitecustomize-path
+    "harness.backend._command",  # backend
+    "harness.demo._command",  # demo
+    "harness._check_command",  # check, trace
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hoptrace",
+        description="Zero-code OpenTelemetry tracing across HTTP and RabbitMQ hops, and the tools to test it.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The harness's exceptions. All derive from ``tracing.HoptraceError``::
+
+    HoptraceError
+     ├── ConfigurationError
+     └── HarnessError
+          ├── BackendNotReady      a backend did not answer its readiness probe in time
+          ├── BackendUnreachable   a request to a running backend failed (names the URL)
+          ├── ServiceFailedToStart a service exited or never became ready (carries its log)
+          ├── TraceNotFound        no span of a trace arrived before the timeout
+          ├── TraceIncomplete      spans arrived but the expectations never held
+          └── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
+"""
+
+from __future__ import annotations
+
+from tracing._errors import HoptraceError
+
+
+class HarnessError(HoptraceError):
+    """Root of the harness's own errors."""
+
+
+class BackendNotReady(HarnessError):
+    """A trace backend did not become ready in time."""
+
+
+class BackendUnreachable(HarnessError):
+    """A request to a trace backend failed."""
+
+
+class ServiceFailedToStart(HarnessError):
+    """A service under test exited or did not become ready; the message carries its log."""
+
+
+class TraceNotFound(HarnessError):
+    """No span of the requested trace arrived before the timeout."""
+
+
+class TraceIncomplete(HarnessError):
+    """Spans arrived, but the expectations did not hold before the timeout."""
+
+
+class InvalidExpression(HarnessError, ValueError):
+    """A chain or TraceQL expression is malformed; the message says where."""

@@ -1,0 +1,79 @@
+"""The span model shared by the embedded backend, TraceQL and the harness assertions.
+
+It is decoded from OTLP (the backend) or from Tempo's trace-by-id JSON (``TempoClient``), so the same
+TraceQL evaluation and the same assertions work against the embedded backend and real Tempo.
+Instances are immutable and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+AttributeValue = str | bool | int | float | tuple[str | bool | int | float, ...]
+"""An attribute value after decoding OTLP's AnyValue (arrays become tuples)."""
+
+
+class SpanKind(str, Enum):
+    """OTLP span kinds, valued as TraceQL spells them (``kind = server``)."""
+
+    UNSPECIFIED = "unspecified"
+    INTERNAL = "internal"
+    SERVER = "server"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+
+
+class StatusCode(str, Enum):
+    """OTLP status codes, valued as TraceQL spells them (``status = error``)."""
+
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    name: str
+    time_unix_nano: int
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanLink:
+    trace_id: str
+    """32 lowercase hex characters."""
+    span_id: str
+    """16 lowercase hex characters."""
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One finished span, with its resource's attributes flattened in."""
+
+    trace_id: str
+    """32 lowercase hex characters."""
+    span_id: str
+    """16 lowercase hex characters."""
+    parent_span_id: str | None
+    """16 lowercase hex characters, or ``None`` for a root span."""
+    name: str
+    kind: SpanKind
+    status: StatusCode
+    status_message: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    service_name: str
+    """The resource's ``service.name``; ``""`` when the resource has none."""
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    resource_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    events: tuple[SpanEvent, ...] = ()
+    links: tuple[SpanLink, ...] = ()
+    scope_name: str = ""
+
+    @property
+    def duration_nano(self) -> int:
+        return max(0, self.end_time_unix_nano - self.start_time_unix_nano)
