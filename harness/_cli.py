@@ -23,7 +23,7 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hoptrace",
-        description="Zero-code OpenTelemetry tracing across HTTP and RabbitMQ hops, and the tools to test it.",
+        description="Zero-code OpenTelemetry tracing across HTTP and RabbitMQ hops, and tools to test it.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:

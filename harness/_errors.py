@@ -1,14 +1,14 @@
 """The harness's exceptions. All derive from ``tracing.HoptraceError``::
 
-    HoptraceError
-     ├── ConfigurationError
-     └── HarnessError
-          ├── BackendNotReady      a backend did not answer its readiness probe in time
-          ├── BackendUnreachable   a request to a running backend failed (names the URL)
-          ├── ServiceFailedToStart a service exited or never became ready (carries its log)
-          ├── TraceNotFound        no span of a trace arrived before the timeout
-          ├── TraceIncomplete      spans arrived but the expectations never held
-          └── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
+HoptraceError
+ ├── ConfigurationError
+ └── HarnessError
+      ├── BackendNotReady      a backend did not answer its readiness probe in time
+      ├── BackendUnreachable   a request to a running backend failed (names the URL)
+      ├── ServiceFailedToStart a service exited or never became ready (carries its log)
+      ├── TraceNotFound        no span of a trace arrived before the timeout
+      ├── TraceIncomplete      spans arrived but the expectations never held
+      └── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
 """
 
 from __future__ import annotations

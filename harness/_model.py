@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 AttributeValue = str | bool | int | float | tuple[str | bool | int | float, ...]
 """An attribute value after decoding OTLP's AnyValue (arrays become tuples)."""
 
 
-class SpanKind(str, Enum):
+class SpanKind(StrEnum):
     """OTLP span kinds, valued as TraceQL spells them (``kind = server``)."""
 
     UNSPECIFIED = "unspecified"
@@ -26,7 +26,7 @@ class SpanKind(str, Enum):
     CONSUMER = "consumer"
 
 
-class StatusCode(str, Enum):
+class StatusCode(StrEnum):
     """OTLP status codes, valued as TraceQL spells them (``status = error``)."""
 
     UNSET = "unset"
