@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from processors._tenant import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+
+__all__ = ["TENANT_KEY", "TenantSpanProcessor", "invalid_tenants", "validate_tenant"]
