@@ -1,4 +1,8 @@
-"""``hoptrace backend``: placeholder until the embedded backend lands."""
+"""``hoptrace backend``: run the embedded backend in the foreground until SIGINT or SIGTERM.
+
+Only argparse is imported here; the backend is imported when the command runs, so other commands start
+fast.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,76 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    backend = subparsers.add_parser("backend", help="run the embedded trace backend in the foreground")
-    backend.set_defaults(handler=_not_built)
+    backend = subparsers.add_parser(
+        "backend",
+        help="run the embedded trace backend (OTLP in, Tempo HTTP API out) in the foreground",
+        description="Receive OTLP traces over gRPC and HTTP and serve them through Tempo's HTTP API. "
+        "Prints its endpoints on one line when ready; stops cleanly on SIGINT or SIGTERM.",
+    )
+    backend.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    backend.add_argument("--http-port", type=int, default=3200, help="Tempo API port (default %(default)s)")
+    backend.add_argument(
+        "--otlp-grpc-port", type=int, default=4317, help="OTLP/gRPC port (default %(default)s)"
+    )
+    backend.add_argument(
+        "--otlp-http-port", type=int, default=4318, help="OTLP/HTTP port (default %(default)s)"
+    )
+    backend.add_argument("--max-spans", type=int, default=1_000_000, help="spans kept (default %(default)s)")
+    backend.add_argument(
+        "--max-bytes",
+        type=int,
+        default=512 * 1024 * 1024,
+        help="approximate bytes kept (default %(default)s)",
+    )
+    backend.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        help="largest OTLP request accepted, after decompression (default %(default)s)",
+    )
+    backend.add_argument(
+        "--min-retention-seconds",
+        type=float,
+        default=10.0,
+        help="traces written more recently are never evicted; when only those are left, senders get "
+        "UNAVAILABLE/503 with Retry-After (default %(default)s)",
+    )
+    backend.set_defaults(handler=_run)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise SystemExit(f"hoptrace {args.command}: not built yet")
+def _run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import threading
+
+    from harness.backend import EmbeddedBackend, StoreLimits
+
+    try:
+        limits = StoreLimits(args.max_spans, args.max_bytes, args.min_retention_seconds)
+    except ValueError as exc:
+        print(f"hoptrace backend: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    backend = EmbeddedBackend(
+        args.host,
+        args.http_port,
+        args.otlp_grpc_port,
+        args.otlp_http_port,
+        limits=limits,
+        max_request_bytes=args.max_request_bytes,
+    )
+    try:
+        try:
+            backend.start()
+        except OSError as exc:
+            print(f"hoptrace backend: cannot bind a port on {args.host}: {exc}", file=sys.stderr)
+            return 1
+        print(backend.endpoints_line(), flush=True)
+        stop.wait()
+    finally:
+        backend.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("hoptrace backend stopped", flush=True)
+    return 0

@@ -1,0 +1,95 @@
+"""The embedded backend as one in-process object: OTLP receivers, store and Tempo API."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from harness.backend._grpc_receiver import GrpcReceiver
+from harness.backend._http_servers import HttpServers, bind_socket
+from harness.backend._otlp_http import build_otlp_http_app
+from harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
+from harness.backend._store import StoreLimits, TraceStore
+from harness.backend._tempo_api import build_tempo_app
+
+
+class EmbeddedBackend:
+    """hoptrace's trace backend, in process: OTLP in over gRPC and HTTP, Tempo's HTTP API out.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`. Port 0 picks a free port; after
+    :meth:`start` the chosen endpoints are in :attr:`http_url`, :attr:`otlp_grpc_endpoint` and
+    :attr:`otlp_http_endpoint` (all ``http://HOST:PORT``). :attr:`store` answers in-process queries.
+
+    :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
+    busy, ``harness.BackendNotReady`` if a server does not come up. Servers run on background threads;
+    the object itself is not meant to be shared between threads while starting or stopping.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        http_port: int = 0,
+        otlp_grpc_port: int = 0,
+        otlp_http_port: int = 0,
+        *,
+        limits: StoreLimits | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
+        self.host = host
+        self.store = TraceStore(limits)
+        self.receiver = Receiver(self.store, max_request_bytes)
+        self._ports = (http_port, otlp_grpc_port, otlp_http_port)
+        self._grpc: GrpcReceiver | None = None
+        self._http: HttpServers | None = None
+        self.http_url = ""
+        self.otlp_grpc_endpoint = ""
+        self.otlp_http_endpoint = ""
+
+    def start(self) -> EmbeddedBackend:
+        """Bind and start every endpoint; see the class docstring. Returns ``self``."""
+        if self._grpc is not None:
+            raise RuntimeError("this EmbeddedBackend is already started")
+        http_port, grpc_port, otlp_http_port = self._ports
+        tempo_socket = bind_socket(self.host, http_port)
+        try:
+            otlp_socket = bind_socket(self.host, otlp_http_port)
+        except OSError:
+            tempo_socket.close()
+            raise
+        self._http = HttpServers(
+            [(build_tempo_app(self.store), tempo_socket), (build_otlp_http_app(self.receiver), otlp_socket)]
+        )
+        try:
+            self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
+            self._grpc.start()
+            self._http.start()
+        except BaseException:
+            self.stop()
+            raise
+        base = f"http://[{self.host}]" if ":" in self.host else f"http://{self.host}"
+        self.http_url = f"{base}:{tempo_socket.getsockname()[1]}"
+        self.otlp_http_endpoint = f"{base}:{otlp_socket.getsockname()[1]}"
+        self.otlp_grpc_endpoint = f"{base}:{self._grpc.port}"
+        return self
+
+    def stop(self) -> None:
+        """Stop every endpoint, letting in-flight requests finish (about a second at most). Idempotent."""
+        grpc_receiver, http, self._grpc, self._http = self._grpc, self._http, None, None
+        if grpc_receiver is not None:
+            grpc_receiver.stop()
+        if http is not None:
+            http.stop()
+
+    def __enter__(self) -> EmbeddedBackend:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def endpoints_line(self) -> str:
+        """One line naming every endpoint, as ``hoptrace backend`` prints it when ready."""
+        return (
+            f"hoptrace backend ready: tempo_api={self.http_url} otlp_grpc={self.otlp_grpc_endpoint} "
+            f"otlp_http={self.otlp_http_endpoint}"
+        )

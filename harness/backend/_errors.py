@@ -1,0 +1,32 @@
+"""The embedded backend's exceptions, below ``harness.HarnessError``::
+
+HarnessError
+ └── BackendError
+      ├── InvalidPayload     an OTLP request could not be decoded (OTLP: 400 / INVALID_ARGUMENT)
+      ├── PayloadTooLarge    a request exceeds the size or store limits (413 / RESOURCE_EXHAUSTED)
+      └── StoreFull          no room without evicting recent traces (503 + Retry-After / UNAVAILABLE)
+"""
+
+from __future__ import annotations
+
+from harness._errors import HarnessError
+
+
+class BackendError(HarnessError):
+    """Root of the embedded backend's errors."""
+
+
+class InvalidPayload(BackendError, ValueError):
+    """An OTLP request body is malformed; the message says what was wrong."""
+
+
+class PayloadTooLarge(BackendError):
+    """A request is larger than the configured request limit, or than the whole store."""
+
+
+class StoreFull(BackendError):
+    """The store cannot take these spans without evicting traces younger than the retention floor."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

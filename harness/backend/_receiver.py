@@ -1,0 +1,160 @@
+"""The transport-independent half of the OTLP trace receivers (gRPC and HTTP share it).
+
+It decodes a request, rejects invalid spans through ``partial_success`` as the OTLP specification asks,
+and hands the rest to the :class:`TraceStore`. Thread safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from harness.backend._store import SpanOrigin, TraceStore
+
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The OTLP receivers' default request size limit (after decompression), as the issue asks."""
+
+SpansListener = Callable[[Sequence[tuple[bytes, SpanOrigin, bytes]]], None]
+"""Called with every batch of spans that was stored, on the receiving thread; must not raise or block."""
+
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+
+
+@dataclass(slots=True)
+class ReceiverCounters:
+    """Monotonic counters of what the receivers saw (read them through :meth:`Receiver.counters`)."""
+
+    requests: int = 0
+    spans_accepted: int = 0
+    spans_rejected: int = 0
+    """Invalid spans reported back through ``partial_success``."""
+    spans_refused: int = 0
+    """Spans of whole requests refused because the store was full or the request too large."""
+    requests_invalid: int = 0
+    requests_too_large: int = 0
+    requests_store_full: int = 0
+
+
+class Receiver:
+    """Decodes OTLP trace export requests and stores their spans."""
+
+    def __init__(self, store: TraceStore, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+        if max_request_bytes < 1:
+            raise ValueError(f"max_request_bytes must be positive, got {max_request_bytes}")
+        self.store = store
+        self.max_request_bytes = max_request_bytes
+        self._listeners: list[SpansListener] = []
+        self._origins: weakref.WeakValueDictionary[tuple[bytes, str, bytes, str], SpanOrigin] = (
+            weakref.WeakValueDictionary()
+        )
+        self._lock = threading.Lock()
+        self._counters = ReceiverCounters()
+
+    def add_listener(self, listener: SpansListener) -> None:
+        self._listeners.append(listener)
+
+    def counters(self) -> ReceiverCounters:
+        with self._lock:
+            return ReceiverCounters(
+                **{name: getattr(self._counters, name) for name in ReceiverCounters.__slots__}
+            )
+
+    def count_invalid(self) -> None:
+        """Count a request refused before decoding (bad encoding, bad compression)."""
+        with self._lock:
+            self._counters.requests += 1
+            self._counters.requests_invalid += 1
+
+    def count_too_large(self) -> None:
+        """Count a request refused by the transport's size limit."""
+        with self._lock:
+            self._counters.requests += 1
+            self._counters.requests_too_large += 1
+
+    def export_protobuf(self, body: bytes) -> ExportTraceServiceResponse:
+        """Decode and store a binary ``ExportTraceServiceRequest``.
+
+        Raises :class:`InvalidPayload`, :class:`PayloadTooLarge` or :class:`StoreFull`; counts each.
+        """
+        if len(body) > self.max_request_bytes:
+            self.count_too_large()
+            raise PayloadTooLarge(
+                f"request of {len(body)} bytes exceeds the {self.max_request_bytes} byte limit"
+            )
+        try:
+            request = ExportTraceServiceRequest.FromString(body)
+        except (DecodeError, RecursionError) as exc:
+            self.count_invalid()
+            raise InvalidPayload(f"request is not a protobuf ExportTraceServiceRequest: {exc}") from exc
+        return self.export(request)
+
+    def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        """Store a decoded request's valid spans; see :meth:`export_protobuf` for the errors."""
+        spans: list[tuple[bytes, SpanOrigin, bytes]] = []
+        rejected = 0
+        for resource_spans in request.resource_spans:
+            resource = resource_spans.resource.SerializeToString()
+            for scope_spans in resource_spans.scope_spans:
+                origin = self._origin(
+                    resource,
+                    resource_spans.schema_url,
+                    scope_spans.scope.SerializeToString(),
+                    scope_spans.schema_url,
+                )
+                for span in scope_spans.spans:
+                    trace_id = span.trace_id
+                    span_id = span.span_id
+                    if (
+                        len(trace_id) != 16
+                        or len(span_id) != 8
+                        or trace_id == _ZERO_TRACE_ID
+                        or span_id == _ZERO_SPAN_ID
+                    ):
+                        rejected += 1
+                        continue
+                    spans.append((trace_id, origin, span.SerializeToString()))
+        try:
+            if spans:
+                self.store.add(spans)
+        except (PayloadTooLarge, StoreFull) as exc:
+            with self._lock:
+                self._counters.requests += 1
+                self._counters.spans_refused += len(spans) + rejected
+                if isinstance(exc, StoreFull):
+                    self._counters.requests_store_full += 1
+                else:
+                    self._counters.requests_too_large += 1
+            raise
+        with self._lock:
+            self._counters.requests += 1
+            self._counters.spans_accepted += len(spans)
+            self._counters.spans_rejected += rejected
+        for listener in self._listeners:
+            listener(spans)
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = (
+                f"{rejected} span(s) rejected: trace_id must be 16 and span_id 8 non-zero bytes"
+            )
+        return response
+
+    def _origin(
+        self, resource: bytes, resource_schema_url: str, scope: bytes, scope_schema_url: str
+    ) -> SpanOrigin:
+        key = (resource, resource_schema_url, scope, scope_schema_url)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = SpanOrigin(*key)
+            self._origins[key] = origin
+        return origin

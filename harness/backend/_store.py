@@ -1,0 +1,203 @@
+"""The bounded in-memory trace store.
+
+Spans are kept as serialized OTLP protobuf, grouped by trace id, each with a shared :class:`SpanOrigin`
+(its resource and instrumentation scope). Ingest therefore builds no Python object per span beyond one
+bytes string and one tuple; model :class:`~harness._model.Span` objects are decoded when a query asks.
+
+Memory is bounded by a span count and a byte budget. To make room the store evicts whole traces, least
+recently written first, and counts them. Traces written within ``min_retention_seconds`` are never
+evicted: when only such traces are left, :meth:`TraceStore.add` raises :class:`StoreFull` so that the
+sender retries later (OTLP's back-pressure) instead of a test losing the trace it is waiting for.
+
+All methods are thread safe; none blocks beyond a short internal lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+from harness._model import AttributeValue, Span
+from harness.backend._decode import decode_attributes, decode_span
+from harness.backend._errors import PayloadTooLarge, StoreFull
+
+SPAN_OVERHEAD_BYTES = 100
+"""Bytes counted per span on top of its protobuf size: the bytes object, its tuple and its list slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """Bounds of a :class:`TraceStore`. A bad value raises ``ValueError`` at construction."""
+
+    max_spans: int = 1_000_000
+    max_bytes: int = 512 * 1024 * 1024
+    min_retention_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_spans < 1 or self.max_bytes < 1 or self.min_retention_seconds < 0:
+            raise ValueError(f"store limits must be positive, got {self}")
+
+
+class SpanOrigin:
+    """The resource and instrumentation scope that a group of spans was sent with (serialized)."""
+
+    __slots__ = ("__dict__", "__weakref__", "resource", "resource_schema_url", "scope", "scope_schema_url")
+
+    def __init__(
+        self, resource: bytes, resource_schema_url: str, scope: bytes, scope_schema_url: str
+    ) -> None:
+        self.resource = resource
+        self.resource_schema_url = resource_schema_url
+        self.scope = scope
+        self.scope_schema_url = scope_schema_url
+
+    @cached_property
+    def resource_attributes(self) -> dict[str, AttributeValue]:
+        return decode_attributes(Resource.FromString(self.resource).attributes)
+
+    @cached_property
+    def scope_name(self) -> str:
+        name: str = InstrumentationScope.FromString(self.scope).name
+        return name
+
+
+SpanRecord = tuple[SpanOrigin, bytes]
+"""One stored span: where it came from and its serialized ``opentelemetry.proto.trace.v1.Span``."""
+
+
+class _StoredTrace:
+    __slots__ = ("byte_count", "last_write", "records")
+
+    def __init__(self) -> None:
+        self.records: list[SpanRecord] = []
+        self.byte_count = 0
+        self.last_write = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    spans: int
+    traces: int
+    bytes: int
+    evicted_spans: int
+    evicted_traces: int
+
+
+def normalize_trace_id(trace_id: str) -> bytes:
+    """Parse a hex trace id as Tempo does: case-insensitive, leading zeros optional.
+
+    Raises ``ValueError`` unless it is 1 to 32 hex characters.
+    """
+    if not 0 < len(trace_id) <= 32:
+        raise ValueError(f"trace id must be 1 to 32 hex characters, got {len(trace_id)}")
+    return bytes.fromhex(trace_id.rjust(32, "0"))
+
+
+class TraceStore:
+    """Spans grouped by trace id, bounded by :class:`StoreLimits`; see the module docstring."""
+
+    def __init__(self, limits: StoreLimits | None = None) -> None:
+        self.limits = limits or StoreLimits()
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[bytes, _StoredTrace] = OrderedDict()
+        self._span_count = 0
+        self._byte_count = 0
+        self._evicted_spans = 0
+        self._evicted_traces = 0
+
+    def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
+        """Store ``(trace_id, origin, serialized_span)`` triples, all or none.
+
+        Raises :class:`PayloadTooLarge` if they exceed the whole store, :class:`StoreFull` if making room
+        would evict a trace younger than the retention floor.
+        """
+        added_bytes = sum(len(span) for _, _, span in spans) + SPAN_OVERHEAD_BYTES * len(spans)
+        limits = self.limits
+        if len(spans) > limits.max_spans or added_bytes > limits.max_bytes:
+            raise PayloadTooLarge(
+                f"{len(spans)} spans ({added_bytes} bytes) exceed the whole store "
+                f"({limits.max_spans} spans, {limits.max_bytes} bytes); send smaller batches"
+            )
+        now = time.monotonic()
+        with self._lock:
+            self._make_room(len(spans), added_bytes, now)
+            traces = self._traces
+            for trace_id, origin, span in spans:
+                stored = traces.get(trace_id)
+                if stored is None:
+                    stored = traces[trace_id] = _StoredTrace()
+                elif stored.last_write != now:
+                    traces.move_to_end(trace_id)
+                stored.records.append((origin, span))
+                stored.byte_count += len(span) + SPAN_OVERHEAD_BYTES
+                stored.last_write = now
+            self._span_count += len(spans)
+            self._byte_count += added_bytes
+
+    def _make_room(self, span_count: int, byte_count: int, now: float) -> None:
+        limits = self.limits
+        while (
+            self._span_count + span_count > limits.max_spans
+            or self._byte_count + byte_count > limits.max_bytes
+        ):
+            trace_id, oldest = next(iter(self._traces.items()))
+            age = now - oldest.last_write
+            if age < limits.min_retention_seconds:
+                raise StoreFull(
+                    f"the trace store is full ({self._span_count} spans, {self._byte_count} bytes) and its "
+                    f"oldest trace is younger than the {limits.min_retention_seconds} s retention floor",
+                    retry_after_seconds=max(1, round(limits.min_retention_seconds - age + 0.5)),
+                )
+            del self._traces[trace_id]
+            self._span_count -= len(oldest.records)
+            self._byte_count -= oldest.byte_count
+            self._evicted_spans += len(oldest.records)
+            self._evicted_traces += 1
+
+    def records(self, trace_id: bytes) -> list[SpanRecord]:
+        """The stored spans of one trace in arrival order, without byte-identical repeats that exporter
+        retries cause (a copy; empty if unknown)."""
+        with self._lock:
+            stored = self._traces.get(trace_id)
+            records = list(stored.records) if stored is not None else []
+        return list({span: (origin, span) for origin, span in records}.values())
+
+    def snapshot(self) -> list[tuple[bytes, list[SpanRecord]]]:
+        """Every trace's records, least recently written first (copies, safe to use without the lock)."""
+        with self._lock:
+            return [(trace_id, list(stored.records)) for trace_id, stored in self._traces.items()]
+
+    def get_trace(self, trace_id: str) -> list[Span]:
+        """The spans of a trace decoded into the model, ordered by start time; ``[]`` if unknown.
+
+        ``trace_id`` is hex as in :func:`normalize_trace_id` (which raises ``ValueError`` for bad ids).
+        """
+        return decode_records(self.records(normalize_trace_id(trace_id)))
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            return StoreStats(
+                spans=self._span_count,
+                traces=len(self._traces),
+                bytes=self._byte_count,
+                evicted_spans=self._evicted_spans,
+                evicted_traces=self._evicted_traces,
+            )
+
+
+def decode_records(records: Sequence[SpanRecord]) -> list[Span]:
+    """Decode stored spans into model spans ordered by start time (then span id, for stable output)."""
+    spans = [
+        decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_name)
+        for origin, span in records
+    ]
+    spans.sort(key=lambda span: (span.start_time_unix_nano, span.span_id))
+    return spans

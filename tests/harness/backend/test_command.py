@@ -1,0 +1,73 @@
+"""``hoptrace backend`` runs in the foreground, prints its endpoints, and stops cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
+READY = re.compile(r"tempo_api=(\S+) otlp_grpc=(\S+) otlp_http=(\S+)")
+
+
+@pytest.fixture
+def process() -> Iterator[subprocess.Popen[str]]:
+    command = [HOPTRACE, "backend", "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_backend_prints_endpoints_serves_and_stops_on_signal(
+    process: subprocess.Popen[str], stop_signal: signal.Signals
+) -> None:
+    assert process.stdout is not None
+    ready_line = process.stdout.readline()
+    match = READY.search(ready_line)
+    assert match is not None, ready_line
+    tempo_url, _, otlp_http = match.groups()
+    provider = TracerProvider(resource=Resource.create({"service.name": "cli-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_http}/v1/traces")))
+    with provider.get_tracer("t").start_as_current_span("hello") as span:
+        pass
+    provider.shutdown()
+
+    response = httpx.get(f"{tempo_url}/api/traces/{span.get_span_context().trace_id:032x}", timeout=10)
+    process.send_signal(stop_signal)
+    out, err = process.communicate(timeout=20)
+
+    assert response.status_code == 200
+    assert process.returncode == 0, err
+    assert "stopped" in out
+
+
+def test_busy_port_is_a_clear_error_and_exit_1() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [HOPTRACE, "backend", "--http-port", str(port), "--otlp-grpc-port", "0", "--otlp-http-port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert "cannot bind" in result.stderr
