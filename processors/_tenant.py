@@ -12,7 +12,7 @@ import threading
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Span, SpanProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ TENANT_KEY = "tenant.id"
 
 TENANT_MAX_LENGTH = 64
 _TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_VALID_CACHE_SIZE = 4096
 
 
 class InvalidTenantCounter:
@@ -64,21 +65,54 @@ def validate_tenant(value: object) -> str | None:
 
 
 class TenantSpanProcessor(SpanProcessor):
-    """Copies the validated tenant from baggage into the ``tenant.id`` attribute of every span at start.
+    """Copies the validated tenant into the ``tenant.id`` attribute of every span, at span start.
 
-    Minimal version: the baggage key is fixed to ``tenant.id``. Never raises; never blocks.
+    The tenant comes from the W3C baggage entry ``baggage_key`` (default ``tenant.id``) of the span's
+    parent context. Without one, it comes from the span attribute ``fallback_attribute`` if set at span
+    creation (e.g. ``messaging.rabbitmq.tenant``), else from ``default``. Every candidate goes through
+    :func:`validate_tenant`: an invalid value is dropped and counted, and the next source is tried.
+
+    Raises ``ValueError`` at construction for an empty ``baggage_key`` or an invalid ``default``.
+    ``on_start`` never raises nor blocks; thread-safe.
     """
+
+    def __init__(
+        self,
+        *,
+        baggage_key: str = TENANT_KEY,
+        fallback_attribute: str | None = None,
+        default: str | None = None,
+    ) -> None:
+        if not baggage_key:
+            raise ValueError("baggage_key must be a non-empty string")
+        if default is not None and not _TENANT_PATTERN.fullmatch(default):
+            raise ValueError(f"default tenant {default!r} is not a valid tenant (1-64 of [A-Za-z0-9._:-])")
+        self._baggage_key = baggage_key
+        self._fallback_attribute = fallback_attribute
+        self._default = default
+        # Valid tenants seen so far: skips the regex on the hot path. Bounded: cleared when full.
+        self._valid: dict[str, None] = {}
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            value = baggage.get_baggage(TENANT_KEY, parent_context)
-            if value is None:
-                return
-            tenant = validate_tenant(value)
+            tenant = self._tenant(baggage.get_baggage(self._baggage_key, parent_context))
+            if tenant is None and self._fallback_attribute is not None:
+                tenant = self._tenant((span.attributes or {}).get(self._fallback_attribute))
+            if tenant is None:
+                tenant = self._default
             if tenant is not None:
                 span.set_attribute(TENANT_KEY, tenant)
         except Exception:
             logger.exception("hoptrace: TenantSpanProcessor.on_start failed; span left without tenant")
 
-    def on_end(self, span: ReadableSpan) -> None:
-        return None
+    def _tenant(self, value: object) -> str | None:
+        if value is None:
+            return None
+        if value.__class__ is str and value in self._valid:
+            return value
+        tenant = validate_tenant(value)
+        if tenant is not None:
+            if len(self._valid) >= _VALID_CACHE_SIZE:
+                self._valid.clear()
+            self._valid[tenant] = None
+        return tenant

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import pytest
 from opentelemetry import baggage, context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+from tests.processors.conftest import tenant_baggage
 
 
 def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -49,3 +51,47 @@ def test_validate_tenant_bounds_length_and_charset() -> None:
     assert validate_tenant("") is None
     assert validate_tenant("-leading") is None
     assert validate_tenant(42) is None
+
+
+def _tenant_of(processor: TenantSpanProcessor, attributes: dict[str, str] | None = None) -> object:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("work", attributes=attributes).end()
+    (span,) = exporter.get_finished_spans()
+    return (span.attributes or {}).get(TENANT_KEY)
+
+
+def test_custom_baggage_key_is_read() -> None:
+    with tenant_baggage("acme", key="org"):
+        assert _tenant_of(TenantSpanProcessor(baggage_key="org")) == "acme"
+        assert _tenant_of(TenantSpanProcessor()) is None
+
+
+def test_fallback_attribute_then_default_when_baggage_has_none() -> None:
+    processor = TenantSpanProcessor(fallback_attribute="app.org", default="public")
+    assert _tenant_of(processor, {"app.org": "globex"}) == "globex"
+    assert _tenant_of(processor) == "public"
+    with tenant_baggage("acme"):
+        assert _tenant_of(processor, {"app.org": "globex"}) == "acme"  # baggage wins
+
+
+def test_invalid_baggage_falls_through_to_next_source() -> None:
+    before = invalid_tenants.count
+    with tenant_baggage("no spaces allowed"):
+        assert _tenant_of(TenantSpanProcessor(default="public")) == "public"
+    assert invalid_tenants.count == before + 1
+
+
+def test_bad_options_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="default tenant"):
+        TenantSpanProcessor(default="not valid")
+    with pytest.raises(ValueError, match="baggage_key"):
+        TenantSpanProcessor(baggage_key="")
+
+
+def test_cached_valid_tenant_is_still_applied_on_every_span() -> None:
+    processor = TenantSpanProcessor()
+    with tenant_baggage("acme"):
+        assert [_tenant_of(processor) for _ in range(3)] == ["acme", "acme", "acme"]

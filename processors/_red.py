@@ -1,0 +1,229 @@
+"""``RedMetricsSpanProcessor``: Tempo's spanmetrics (calls, latency histogram, exemplars) from finished spans.
+
+The hot path (``on_end``) aggregates by hand instead of through the OpenTelemetry metrics SDK, which
+costs about 18 µs per span here (DESIGN.md): one dict lookup keyed by a tuple of raw span fields, one
+bisect into the 14 fixed buckets, three updates under one uncontended lock. Everything expensive
+(label formatting, name bounding, tenant validation) happens once per new key; hex formatting of
+exemplars and exposition happen at scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+
+from processors._red_labels import (
+    LABEL_NAMES,
+    OVERFLOW_LABELS,
+    SPAN_KIND_LABELS,
+    STATUS_CODE_LABELS,
+    bounded_span_name,
+    is_server_error,
+    service_of,
+)
+from processors._tenant import TENANT_KEY, validate_tenant
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS: tuple[float, ...] = tuple(0.002 * 2**k for k in range(14))
+"""Upper bounds (seconds) of the latency histogram: Tempo metrics-generator's defaults, 0.002·2^k, k=0..13."""
+
+DEFAULT_MAX_SERIES = 2000
+"""Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
+
+_NANOS_PER_SECOND = 1e9
+_SERVER = SpanKind.SERVER
+_UNSET = StatusCode.UNSET
+_ERROR = StatusCode.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """The most recent span that fell in one bucket: its own trace and span ids, duration and end time."""
+
+    trace_id: str
+    span_id: str
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSnapshot:
+    """One series, copied consistently: ``count == bucket_counts[-1]`` and bucket counts are cumulative."""
+
+    labels: Mapping[str, str]
+    count: int
+    sum: float
+    bucket_counts: tuple[int, ...]
+    """Cumulative counts, one per bound in :data:`LATENCY_BUCKETS` and a last one for ``+Inf``."""
+    exemplars: tuple[Exemplar | None, ...]
+    """One slot per bucket (same indices as ``bucket_counts``)."""
+
+
+class _Series:
+    __slots__ = ("buckets", "exemplars", "labels", "total")
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = labels
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+        self.exemplars: list[tuple[SpanContext, float, int] | None] = [None] * (len(LATENCY_BUCKETS) + 1)
+
+
+class RedMetricsSpanProcessor(SpanProcessor):
+    """Aggregates finished spans into ``traces_spanmetrics_calls_total`` and ``traces_spanmetrics_latency``.
+
+    Labels are ``service``, ``span_name``, ``span_kind``, ``status_code`` and ``tenant`` (the span's
+    ``tenant.id`` attribute, validated; empty when absent or invalid). A SERVER span with status UNSET and
+    an HTTP status of 5xx counts as ``STATUS_CODE_ERROR``. At most ``max_series`` series exist, the overflow
+    series included; past that, spans are measured in the one series labelled
+    ``otel_metric_overflow="true"`` and :attr:`overflowed_spans` counts them.
+
+    Constructing it starts nothing: expose it with :class:`processors.RedMetricsCollector` /
+    :func:`processors.start_metrics_endpoint`. ``on_end`` never raises and takes one short lock;
+    thread-safe. Raises ``ValueError`` for ``max_series < 2``.
+    """
+
+    def __init__(self, *, max_series: int = DEFAULT_MAX_SERIES) -> None:
+        if max_series < 2:
+            raise ValueError(
+                f"max_series must be at least 2 (one regular and the overflow series), got {max_series}"
+            )
+        self._max_series = max_series
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[object, ...], _Series] = {}
+        self._by_labels: dict[tuple[str, ...], _Series] = {}
+        self._overflow: _Series | None = None
+        self._resource: Resource | None = None
+        self._service = ""
+        self.overflowed_spans = 0
+        """Spans measured in the overflow series (they are counted there too, never dropped)."""
+        self.failed_spans = 0
+        """Spans that could not be measured at all (no start or end time, or an internal error)."""
+
+    @property
+    def max_series(self) -> int:
+        return self._max_series
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self._record(span)
+        except Exception:
+            self.failed_spans += 1
+            if self.failed_spans == 1:
+                logger.exception(
+                    "hoptrace: RED metrics could not measure a span; further failures are counted"
+                )
+
+    def _record(self, span: ReadableSpan) -> None:
+        start, end = span.start_time, span.end_time
+        if start is None or end is None:
+            self.failed_spans += 1
+            return
+        resource = span.resource
+        if resource is not self._resource:
+            self._service = service_of(resource.attributes)
+            self._resource = resource
+        attributes = span.attributes or {}
+        kind = span.kind
+        status = span.status.status_code
+        if kind is _SERVER and status is _UNSET and is_server_error(attributes):
+            status = _ERROR
+        tenant = attributes.get(TENANT_KEY)
+        if tenant is not None and tenant.__class__ is not str:
+            tenant = validate_tenant(tenant)  # not a string: counted as invalid, measured without tenant
+        key = (self._service, span.name, kind, status, tenant)
+        series = self._by_key.get(key)
+        if series is None:
+            series = self._series_for(key)
+        duration = max(end - start, 0) / _NANOS_PER_SECOND
+        index = bisect_left(LATENCY_BUCKETS, duration)
+        context = span.context
+        with self._lock:
+            series.buckets[index] += 1
+            series.total += duration
+            if context is not None:
+                series.exemplars[index] = (context, duration, end)
+            if series is self._overflow:
+                self.overflowed_spans += 1
+
+    def _series_for(self, key: tuple[object, ...]) -> _Series:
+        service, name, kind, status, tenant = key
+        labels: tuple[str, ...] = (
+            str(service),
+            bounded_span_name(str(name)),
+            SPAN_KIND_LABELS.get(kind, "SPAN_KIND_UNSPECIFIED"),  # type: ignore[call-overload]
+            STATUS_CODE_LABELS.get(status, "STATUS_CODE_UNSET"),  # type: ignore[call-overload]
+            "" if tenant is None else (validate_tenant(tenant) or ""),
+        )
+        with self._lock:
+            series = self._by_labels.get(labels)
+            if series is None:
+                series = self._new_series(labels)
+            # The key cache maps raw fields to series; bound it too, or raw names could grow it forever.
+            if len(self._by_key) >= 4 * self._max_series:
+                self._by_key.clear()
+            self._by_key[key] = series
+        return series
+
+    def _new_series(self, labels: tuple[str, ...]) -> _Series:
+        if len(self._by_labels) + 1 < self._max_series:
+            series = _Series(dict(zip(LABEL_NAMES, labels, strict=True)))
+            self._by_labels[labels] = series
+            return series
+        if self._overflow is None:
+            logger.warning(
+                "hoptrace: RED metrics reached %d series; further label sets are measured in the series "
+                'labelled otel_metric_overflow="true" (raise the limit or bound span names)',
+                self._max_series,
+            )
+            self._overflow = _Series(dict(OVERFLOW_LABELS))
+        return self._overflow
+
+    def snapshot(self) -> list[SeriesSnapshot]:
+        """Return every series, each copied atomically with respect to ``on_end``. Thread-safe."""
+        with self._lock:
+            raw = [
+                (series.labels, tuple(series.buckets), series.total, tuple(series.exemplars))
+                for series in (*self._by_labels.values(), *((self._overflow,) if self._overflow else ()))
+            ]
+        return [_snapshot(labels, buckets, total, exemplars) for labels, buckets, total, exemplars in raw]
+
+
+def _snapshot(
+    labels: Mapping[str, str],
+    buckets: tuple[int, ...],
+    total: float,
+    exemplars: tuple[tuple[SpanContext, float, int] | None, ...],
+) -> SeriesSnapshot:
+    cumulative: list[int] = []
+    running = 0
+    for count in buckets:
+        running += count
+        cumulative.append(running)
+    return SeriesSnapshot(
+        labels=labels,
+        count=running,
+        sum=total,
+        bucket_counts=tuple(cumulative),
+        exemplars=tuple(_exemplar(raw) for raw in exemplars),
+    )
+
+
+def _exemplar(raw: tuple[SpanContext, float, int] | None) -> Exemplar | None:
+    if raw is None or not raw[0].is_valid:
+        return None
+    context, value, end = raw
+    return Exemplar(
+        trace_id=format(context.trace_id, "032x"),
+        span_id=format(context.span_id, "016x"),
+        value=value,
+        timestamp=end / _NANOS_PER_SECOND,
+    )
