@@ -8,6 +8,7 @@ HoptraceError
       ├── ServiceFailedToStart a service exited or never became ready (carries its log)
       ├── TraceNotFound        no span of a trace arrived before the timeout
       ├── TraceIncomplete      spans arrived but the expectations never held
+      ├── TraceAssertionError  a Trace.assert_* failed (also an AssertionError); the message is the tree
       └── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
 """
 
@@ -42,3 +43,7 @@ class TraceIncomplete(HarnessError):
 
 class InvalidExpression(HarnessError, ValueError):
     """A chain or TraceQL expression is malformed; the message says where."""
+
+
+class TraceAssertionError(HarnessError, AssertionError):
+    """A trace assertion failed; the message draws the trace as a tree: what matched, what is missing."""

@@ -1,0 +1,211 @@
+"""Trace backends behind one interface: embedded (in-process or subprocess) or Grafana Tempo.
+
+Every backend exposes ``tempo_url`` (Tempo's HTTP API), ``otlp_grpc_endpoint`` / ``otlp_http_endpoint``
+(where services export) and ``stop()``. ``open_backend`` starts one and waits, with backoff, until ``/ready``
+answers; failures raise ``BackendNotReady`` naming what failed and the URL. ``stop()`` is idempotent and
+stops only what was started (an attached Tempo URL is left alone).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from harness._errors import BackendNotReady, ServiceFailedToStart
+from harness._process import ManagedProcess
+from harness._rabbitmq import _compose_file, _docker_engine_answers, _free_port
+from harness._services import hoptrace_command
+
+HOPTRACE_TEMPO_BIN = "HOPTRACE_TEMPO_BIN"
+
+
+@dataclass
+class Backend:
+    """A running trace backend; a context manager that stops it."""
+
+    kind: str
+    """``embedded``, ``embedded-subprocess``, ``tempo-url``, ``tempo-binary`` or ``tempo-compose``."""
+    tempo_url: str
+    otlp_grpc_endpoint: str
+    otlp_http_endpoint: str
+    _stop: list[Any] = field(default_factory=list, repr=False)
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        while self._stop:
+            self._stop.pop()()
+
+
+def open_backend(
+    kind: str = "embedded",
+    *,
+    tempo_url: str | None = None,
+    otlp_endpoint: str | None = None,
+    subprocess_mode: bool = False,
+    timeout: float = 30.0,
+) -> Backend:
+    """Start (or attach to) a backend. ``kind`` is ``embedded`` or ``tempo``.
+
+    For ``tempo``: ``tempo_url`` attaches to a running Tempo (services export to ``otlp_endpoint``, default
+    the same host on 4317); else the binary from ``$HOPTRACE_TEMPO_BIN`` or PATH runs with a generated
+    config; else ``docker compose`` runs ``compose/``'s ``tempo`` service when a Docker engine answers.
+    """
+    if kind == "embedded":
+        backend = _embedded_subprocess(timeout) if subprocess_mode else _embedded_in_process()
+    elif kind == "tempo":
+        backend = _tempo(tempo_url, otlp_endpoint, timeout)
+    else:
+        raise ValueError(f"unknown backend {kind!r}: expected 'embedded' or 'tempo'")
+    try:
+        wait_ready(backend.tempo_url, what=f"{backend.kind} backend", timeout=timeout)
+    except BaseException:
+        backend.stop()
+        raise
+    return backend
+
+
+def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
+    """Poll ``{tempo_url}/ready`` with backoff until it answers 200, or raise ``BackendNotReady``."""
+    deadline = time.monotonic() + timeout
+    delay, last = 0.01, "no answer yet"
+    while True:
+        try:
+            response = httpx.get(f"{tempo_url}/ready", timeout=2.0)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text.strip()[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        if time.monotonic() > deadline:
+            raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:.0f} s: {last}")
+        time.sleep(delay)  # polling /ready with backoff
+        delay = min(delay * 1.5, 0.5)
+
+
+def _embedded_in_process() -> Backend:
+    from harness.backend import EmbeddedBackend
+
+    server = EmbeddedBackend(host="127.0.0.1", http_port=0, otlp_grpc_port=0, otlp_http_port=0)
+    server.start()
+    backend = Backend("embedded", server.http_url, server.otlp_grpc_endpoint, server.otlp_http_endpoint)
+    backend._stop.append(server.stop)
+    return backend
+
+
+_URL = re.compile(r"(?P<label>[A-Za-z_-]+)\W{1,3}(?P<url>https?://[^\s,;]+)")
+
+
+def _embedded_subprocess(timeout: float) -> Backend:
+    command = [*hoptrace_command(), "backend", "--host", "127.0.0.1"]
+    command += ["--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
+    process = ManagedProcess("hoptrace-backend", command)
+    try:
+        line = process.wait_for_log(r".*https?://.*https?://.*https?://.*", timeout=timeout).group(0)
+    except ServiceFailedToStart as exc:
+        raise BackendNotReady(str(exc)) from exc
+    urls = {m["label"].lower(): m["url"].rstrip("/") for m in _URL.finditer(line)}
+    try:
+        tempo = next(u for k, u in urls.items() if "grpc" not in k and "otlp" not in k)
+        grpc = next(u for k, u in urls.items() if "grpc" in k)
+        http = next(u for k, u in urls.items() if "otlp" in k and "grpc" not in k)
+    except StopIteration:
+        process.stop()
+        raise BackendNotReady(f"cannot read the endpoints from `hoptrace backend`'s line: {line!r}") from None
+    backend = Backend("embedded-subprocess", tempo, grpc, http)
+    backend._stop.append(process.stop)
+    return backend
+
+
+def _tempo(tempo_url: str | None, otlp_endpoint: str | None, timeout: float) -> Backend:
+    if tempo_url:
+        host = urllib.parse.urlsplit(tempo_url).hostname or "127.0.0.1"
+        grpc = otlp_endpoint or f"http://{host}:4317"
+        return Backend("tempo-url", tempo_url.rstrip("/"), grpc, f"http://{host}:4318")
+    binary = os.environ.get(HOPTRACE_TEMPO_BIN) or shutil.which("tempo")
+    if binary:
+        return _tempo_binary(binary)
+    compose = _compose_file()
+    if compose is not None and _docker_engine_answers():
+        return _tempo_compose(compose, timeout)
+    raise BackendNotReady(
+        "no Tempo to use: pass --tempo-url, set HOPTRACE_TEMPO_BIN (or put `tempo` on PATH), "
+        "or run a Docker engine for compose/"
+    )
+
+
+def tempo_config(data_dir: Path, http_port: int, grpc_port: int, otlp_grpc: int, otlp_http: int) -> str:
+    """A single-binary Tempo config with short idle and cutoff times, so traces are searchable in ~1 s."""
+    return f"""\
+stream_over_http_enabled: true
+server:
+  http_listen_address: 127.0.0.1
+  http_listen_port: {http_port}
+  grpc_listen_port: {grpc_port}
+distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+          endpoint: 127.0.0.1:{otlp_grpc}
+        http:
+          endpoint: 127.0.0.1:{otlp_http}
+ingester:
+  trace_idle_period: 1s
+  flush_check_period: 1s
+  max_block_duration: 1m
+query_frontend:
+  search:
+    query_backend_after: 1h
+    query_ingesters_until: 1h
+storage:
+  trace:
+    backend: local
+    wal:
+      path: {data_dir}/wal
+    local:
+      path: {data_dir}/blocks
+"""
+
+
+def _tempo_binary(binary: str) -> Backend:
+    # Untested here: Tempo cannot be fetched or built on these machines.
+    data_dir = Path(tempfile.mkdtemp(prefix="hoptrace-tempo-"))
+    ports = [_free_port() for _ in range(4)]
+    config = data_dir / "tempo.yaml"
+    config.write_text(tempo_config(data_dir, *ports))
+    process = ManagedProcess("tempo", [binary, f"-config.file={config}"], log_dir=data_dir)
+    backend = Backend(
+        "tempo-binary",
+        f"http://127.0.0.1:{ports[0]}",
+        f"http://127.0.0.1:{ports[2]}",
+        f"http://127.0.0.1:{ports[3]}",
+    )
+    backend._stop += [lambda: shutil.rmtree(data_dir, ignore_errors=True), process.stop]
+    return backend
+
+
+def _tempo_compose(compose: Path, timeout: float) -> Backend:
+    # Untested here: no Docker engine on these machines. Uses compose/'s published ports.
+    command = ["docker", "compose", "-f", str(compose)]
+    subprocess.run([*command, "up", "-d", "tempo"], check=True, timeout=timeout)
+    backend = Backend(
+        "tempo-compose", "http://127.0.0.1:3200", "http://127.0.0.1:4317", "http://127.0.0.1:4318"
+    )
+    backend._stop.append(lambda: subprocess.run([*command, "stop", "tempo"], check=False, timeout=60))
+    return backend

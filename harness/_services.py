@@ -1,0 +1,180 @@
+"""Start services under ``hoptrace run`` with OTLP pointed at the backend and short export delays.
+
+``ServiceLauncher.start(...)`` runs any command; ``start_asgi(...)`` runs an ASGI app with uvicorn on a free
+port (port 0, read back from uvicorn's log line, so there is no race for ports). Readiness is an HTTP URL
+answering, or a log line matching a regex. A service that exits or never becomes ready raises
+``ServiceFailedToStart`` with its log. ``stop_all()`` (or leaving the ``with`` block) stops every service
+it started, children included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from harness._process import ManagedProcess
+
+DEFAULT_EXPORT_DELAY_MS = 50
+"""``OTEL_BSP_SCHEDULE_DELAY`` given to services (the SDK's default is 5000 ms)."""
+
+_UVICORN_READY = r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))"
+
+
+def hoptrace_command() -> list[str]:
+    """The ``hoptrace`` console script of this interpreter (or ``python -m harness._cli``)."""
+    script = Path(sys.executable).parent / "hoptrace"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("hoptrace")
+    return [found] if found else [sys.executable, "-m", "harness._cli"]
+
+
+@dataclass
+class Service:
+    """A running service. ``url`` is its base URL when it serves HTTP."""
+
+    name: str
+    process: ManagedProcess
+    url: str | None = None
+    metrics_url: str | None = None
+
+    def log(self, tail_lines: int | None = None) -> str:
+        return self.process.log(tail_lines)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class ServiceLauncher:
+    """Starts traced services exporting to ``otlp_endpoint``; a context manager that stops them all.
+
+    ``protocol`` is ``grpc`` or ``http/protobuf``; ``export_delay_ms`` becomes ``OTEL_BSP_SCHEDULE_DELAY``
+    (``wait_for_trace`` derives its quiet period from the same number). Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        otlp_endpoint: str,
+        *,
+        protocol: str = "grpc",
+        export_delay_ms: int = DEFAULT_EXPORT_DELAY_MS,
+        env: Mapping[str, str] | None = None,
+        log_dir: str | Path | None = None,
+    ) -> None:
+        self.otlp_endpoint = otlp_endpoint
+        self.protocol = protocol
+        self.export_delay_ms = export_delay_ms
+        self.env = dict(env or {})
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hoptrace-services-"))
+        self.services: list[Service] = []
+
+    def __enter__(self) -> ServiceLauncher:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop_all()
+
+    def service_env(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment a service gets: ours, then the launcher's ``env``, then ``extra``."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "OTEL_SERVICE_NAME": name,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": self.protocol,
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_METRICS_EXPORTER": "none",
+                "OTEL_LOGS_EXPORTER": "none",
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+                "OTEL_BSP_SCHEDULE_DELAY": str(self.export_delay_ms),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def start(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        ready_url: str | None = None,
+        ready_log: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        timeout: float = 30.0,
+        traced: bool = True,
+    ) -> Service:
+        """Run ``command`` under ``hoptrace run`` (or bare with ``traced=False``) and wait until ready.
+
+        ``ready_log`` may name groups ``url``/``port``: the service's ``url`` is taken from them.
+        Raises ``ServiceFailedToStart`` with the service's log.
+        """
+        argv = [*hoptrace_command(), "run", "--", *command] if traced else list(command)
+        process = ManagedProcess(name, argv, env=self.service_env(name, env), cwd=cwd, log_dir=self.log_dir)
+        service = Service(name, process)
+        self.services.append(service)
+        if ready_log is not None:
+            match = process.wait_for_log(ready_log, timeout=timeout)
+            groups = match.groupdict()
+            if groups.get("url"):
+                service.url = groups["url"]
+            elif groups.get("port"):
+                service.url = f"http://127.0.0.1:{groups['port']}"
+        if ready_url is not None:
+            process.wait_ready(lambda: _answers(ready_url), what=f"{ready_url} answering", timeout=timeout)
+            service.url = service.url or ready_url
+        metrics_port = (env or {}).get("HOPTRACE_METRICS_PORT") or self.env.get("HOPTRACE_METRICS_PORT")
+        if metrics_port:
+            service.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        return service
+
+    def start_asgi(
+        self,
+        name: str,
+        app: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        traced: bool = True,
+    ) -> Service:
+        """Serve ``app`` (``module:attribute``) with uvicorn on 127.0.0.1 and a free port."""
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-access-log",
+        ]
+        return self.start(name, command, ready_log=_UVICORN_READY, env=env, timeout=timeout, traced=traced)
+
+    def logs(self, tail_lines: int = 40) -> str:
+        """The last lines of every service's log, for failure reports."""
+        return "\n".join(
+            f"--- {s.name} ({s.process.log_path}) ---\n{s.log(tail_lines)}" for s in self.services
+        )
+
+    def stop_all(self) -> None:
+        """Stop every service, last started first. Idempotent."""
+        while self.services:
+            self.services.pop().stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.HTTPError:
+        return False

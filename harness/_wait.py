@@ -1,0 +1,126 @@
+"""Wait until a trace is complete: expectations hold AND no new span arrived for a quiet period.
+
+The quiet period comes from the services' batch-export delay (``OTEL_BSP_SCHEDULE_DELAY``, which the
+launcher sets): a span that ended before the last arrival is exported within one delay, so two delays
+without news (plus a small margin) means nothing is still on its way. Polling starts at 10 ms and backs off
+to 50 ms, so a complete trace is returned within tens of milliseconds of its quiet period ending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from harness._checks import Verdict, chain
+from harness._errors import TraceIncomplete, TraceNotFound
+from harness._services import DEFAULT_EXPORT_DELAY_MS
+from harness._tempo_client import SearchHit, TempoClient
+from harness._trace import Trace
+
+Expectation = str | Callable[[Trace], object]
+"""A chain expression, or a callable over the trace: it fails by raising ``AssertionError`` (as the
+``Trace.assert_*`` methods do), by returning a failed ``Verdict``, or by returning ``False``."""
+
+_FIRST_POLL, _MAX_POLL = 0.01, 0.05
+
+
+def quiet_period_for(export_delay_ms: float) -> float:
+    """Seconds without a new span after which a trace is complete: twice the export delay, plus 20 ms."""
+    return 2 * export_delay_ms / 1000 + 0.02
+
+
+def wait_for_trace(
+    client: TempoClient,
+    trace_id: str,
+    *,
+    until: Expectation | Sequence[Expectation] = (),
+    timeout: float = 10.0,
+    export_delay_ms: float = DEFAULT_EXPORT_DELAY_MS,
+    quiet_period: float | None = None,
+    entry_span_id: str | None = None,
+) -> Trace:
+    """Poll the backend until every expectation holds and the trace has been quiet; return it.
+
+    Blocks the calling thread. Raises ``TraceNotFound`` (no span at all, with what the backend holds for
+    the last minutes) or ``TraceIncomplete`` (the tree as received, and why each failing expectation
+    fails) after ``timeout`` seconds; ``BackendUnreachable`` if the backend stops answering.
+    """
+    expectations = [until] if isinstance(until, str) or callable(until) else list(until)
+    quiet = quiet_period if quiet_period is not None else quiet_period_for(export_delay_ms)
+    start = time.monotonic()
+    deadline = start + timeout
+    seen: frozenset[str] = frozenset()
+    last_change = start
+    delay = _FIRST_POLL
+    trace = Trace([], entry_span_id=entry_span_id)
+    failures: list[str] = []
+    while True:
+        spans = client.get_trace(trace_id) or []
+        now = time.monotonic()
+        ids = frozenset(span.span_id for span in spans)
+        if ids != seen:
+            seen, last_change, delay = ids, now, _FIRST_POLL
+            trace = Trace(spans, entry_span_id=entry_span_id)
+            failures = _failures(trace, expectations)
+        if seen and not failures and now - last_change >= quiet:
+            return trace
+        if now >= deadline:
+            _give_up(client, trace_id, trace, failures, timeout)
+        time.sleep(min(delay, max(0.0, deadline - now)))  # polling the backend, with backoff
+        delay = min(delay * 1.5, _MAX_POLL)
+
+
+def wait_for_search(
+    client: TempoClient, query: str, *, at_least: int = 1, timeout: float = 10.0, lookback: int = 3600
+) -> list[SearchHit]:
+    """Poll a TraceQL search until it finds ``at_least`` traces; return them. Raises ``TraceNotFound``."""
+    deadline = time.monotonic() + timeout
+    delay = _FIRST_POLL
+    while True:
+        end = int(time.time()) + 1
+        hits = client.search(query, start=end - lookback, end=end, limit=max(20, at_least))
+        if len(hits) >= at_least:
+            return hits
+        if time.monotonic() >= deadline:
+            raise TraceNotFound(
+                f"TraceQL {query!r} matched {len(hits)} trace(s) at {client.base_url} after {timeout:.1f} s, "
+                f"expected at least {at_least}"
+            )
+        time.sleep(delay)  # polling the backend, with backoff
+        delay = min(delay * 1.5, _MAX_POLL * 4)
+
+
+def _failures(trace: Trace, expectations: Sequence[Expectation]) -> list[str]:
+    failures: list[str] = []
+    for expectation in expectations:
+        try:
+            outcome = chain(trace, expectation) if isinstance(expectation, str) else expectation(trace)
+        except AssertionError as exc:
+            failures.append(str(exc))
+            continue
+        if isinstance(outcome, Verdict) and not outcome.ok:
+            failures.append(trace.render(outcome))
+        elif outcome is False:
+            failures.append(f"expectation {getattr(expectation, '__name__', expectation)!r} returned False")
+    return failures
+
+
+def _give_up(client: TempoClient, trace_id: str, trace: Trace, failures: list[str], timeout: float) -> None:
+    if not trace.spans:
+        raise TraceNotFound(
+            f"trace {trace_id} not found at {client.base_url} after {timeout:.1f} s.\n{_recent(client)}"
+        )
+    detail = "\n\n".join(failures) if failures else trace.render()
+    raise TraceIncomplete(f"trace {trace_id} incomplete after {timeout:.1f} s:\n{detail}")
+
+
+def _recent(client: TempoClient) -> str:
+    end = int(time.time()) + 1
+    try:
+        hits = client.search("{}", start=end - 600, end=end, limit=10)
+    except Exception as exc:  # the search is only a hint; the main error must still be raised
+        return f"(could not list recent traces: {exc})"
+    if not hits:
+        return "The backend holds no trace from the last 10 minutes: are the services exporting to it?"
+    lines = [f"  {h.trace_id}  {h.root_service_name}  {h.root_trace_name}" for h in hits]
+    return "Traces it holds from the last 10 minutes:\n" + "\n".join(lines)
