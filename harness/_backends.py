@@ -26,8 +26,7 @@ from harness._errors import BackendNotReady, ServiceFailedToStart
 from harness._process import ManagedProcess
 from harness._rabbitmq import _compose_file, _docker_engine_answers, _free_port
 from harness._services import hoptrace_command
-
-HOPTRACE_TEMPO_BIN = "HOPTRACE_TEMPO_BIN"
+from tracing._environment import HOPTRACE_TEMPO_BIN
 
 
 @dataclass
@@ -108,7 +107,7 @@ def _embedded_in_process() -> Backend:
     return backend
 
 
-_URL = re.compile(r"(?P<label>[A-Za-z_-]+)\W{1,3}(?P<url>https?://[^\s,;]+)")
+_ENDPOINT = re.compile(r"(?P<key>\w+)=(?P<url>https?://\S+)")
 
 
 def _embedded_subprocess(timeout: float) -> Backend:
@@ -116,18 +115,14 @@ def _embedded_subprocess(timeout: float) -> Backend:
     command += ["--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
     process = ManagedProcess("hoptrace-backend", command)
     try:
-        line = process.wait_for_log(r".*https?://.*https?://.*https?://.*", timeout=timeout).group(0)
+        line = process.wait_for_log(r"ready: .*otlp_http=\S+", timeout=timeout).group(0)
     except ServiceFailedToStart as exc:
         raise BackendNotReady(str(exc)) from exc
-    urls = {m["label"].lower(): m["url"].rstrip("/") for m in _URL.finditer(line)}
-    try:
-        tempo = next(u for k, u in urls.items() if "grpc" not in k and "otlp" not in k)
-        grpc = next(u for k, u in urls.items() if "grpc" in k)
-        http = next(u for k, u in urls.items() if "otlp" in k and "grpc" not in k)
-    except StopIteration:
+    urls = {m["key"]: m["url"] for m in _ENDPOINT.finditer(line)}
+    if not {"tempo_api", "otlp_grpc", "otlp_http"} <= urls.keys():
         process.stop()
-        raise BackendNotReady(f"cannot read the endpoints from `hoptrace backend`'s line: {line!r}") from None
-    backend = Backend("embedded-subprocess", tempo, grpc, http)
+        raise BackendNotReady(f"cannot read the endpoints from `hoptrace backend`'s line: {line!r}")
+    backend = Backend("embedded-subprocess", urls["tempo_api"], urls["otlp_grpc"], urls["otlp_http"])
     backend._stop.append(process.stop)
     return backend
 

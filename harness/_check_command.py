@@ -1,17 +1,78 @@
-"""``hoptrace check`` and ``hoptrace trace``: placeholders until the harness lands."""
+"""``hoptrace check`` (assert a trace held by a backend; exit 0 or 1; JUnit XML) and ``hoptrace trace``.
+
+Only argparse is imported here; the implementation (``harness._check``) is imported when a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
+
+_DEFAULT_URL = "http://127.0.0.1:3200"
 
 
 def register(subparsers: Any) -> None:
-    check = subparsers.add_parser("check", help="assert a trace held by a backend (exit 0 or 1)")
-    check.set_defaults(handler=_not_built)
+    default_url = os.environ.get("HOPTRACE_TEMPO_URL", _DEFAULT_URL)
+    check = subparsers.add_parser(
+        "check",
+        help="assert a trace held by a backend (exit 0 or 1)",
+        description="Wait for a trace in a Tempo-compatible backend and assert its shape. Exit 0 when every "
+        "expectation holds, 1 when one does not, 2 for a malformed expectation.",
+    )
+    check.add_argument("--trace-id", required=True, help="the trace id (hex, as in traceparent)")
+    check.add_argument("--tempo-url", default=default_url, help="Tempo API base URL (default %(default)s)")
+    check.add_argument(
+        "--expect-chain",
+        action="append",
+        default=[],
+        metavar="CHAIN",
+        help='hops in order, e.g. "api:SERVER > api:PRODUCER > worker:CONSUMER" (repeatable)',
+    )
+    check.add_argument(
+        "--expect-attr",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="an attribute present (with that value) on every span, e.g. tenant.id=acme (repeatable)",
+    )
+    check.add_argument(
+        "--expect-count",
+        action="append",
+        default=[],
+        metavar="HOP=N",
+        help="exactly N spans match the hop, e.g. inventory:SERVER=2 (repeatable)",
+    )
+    check.add_argument(
+        "--expect-propagation",
+        action="store_true",
+        help="one root, no orphans, every CLIENT/PRODUCER continued by a SERVER/CONSUMER",
+    )
+    check.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default %(default)s)")
+    check.add_argument(
+        "--export-delay-ms",
+        type=float,
+        default=None,
+        help="the services' OTEL_BSP_SCHEDULE_DELAY; the quiet period is twice it "
+        "(default: $OTEL_BSP_SCHEDULE_DELAY, else 50)",
+    )
+    check.add_argument("--junit-xml", metavar="PATH", help="also write the results as JUnit XML")
+    check.set_defaults(handler=_check)
+
     trace = subparsers.add_parser("trace", help="print a trace as a tree")
-    trace.set_defaults(handler=_not_built)
+    trace.add_argument("trace_id", metavar="ID", help="the trace id (hex or base64)")
+    trace.add_argument("--tempo-url", default=default_url, help="Tempo API base URL (default %(default)s)")
+    trace.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for it (default: no wait)")
+    trace.set_defaults(handler=_trace)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise SystemExit(f"hoptrace {args.command}: not built yet")
+def _check(args: argparse.Namespace) -> int:
+    from harness._check import run_check
+
+    return run_check(args)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from harness._check import print_trace
+
+    return print_trace(args.trace_id, args.tempo_url, args.timeout)

@@ -78,14 +78,9 @@ def start_rabbitmq(url: str | None = None, *, timeout: float = 60.0) -> RabbitMQ
     if amqp_answers(url):
         return RabbitMQ(url, how="AMQP_URL")
     tried = [f"no broker answered at {url}"]
-    server = shutil.which("rabbitmq-server") or next(
-        (
-            p
-            for p in ("/usr/sbin/rabbitmq-server", "/usr/lib/rabbitmq/bin/rabbitmq-server")
-            if Path(p).exists()
-        ),
-        None,
-    )
+    # Debian's /usr/sbin wrapper switches to the `rabbitmq` user, who cannot read our private data dir.
+    debian = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    server = str(debian) if debian.exists() else shutil.which("rabbitmq-server")
     if server is not None:
         return _start_private(server, timeout)
     tried.append("rabbitmq-server is not installed (apt-get install rabbitmq-server)")

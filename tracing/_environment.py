@@ -20,3 +20,11 @@ HOPTRACE_METRICS_PORT = "HOPTRACE_METRICS_PORT"
 
 HOPTRACE_METRICS_HOST = "HOPTRACE_METRICS_HOST"
 """Bind address of the ``/metrics`` endpoint. Default ``127.0.0.1``."""
+
+HOPTRACE_TEMPO_URL = "HOPTRACE_TEMPO_URL"
+"""Base URL of the Tempo HTTP API that ``hoptrace check`` and ``hoptrace trace`` query. Default
+``http://127.0.0.1:3200`` (where ``hoptrace backend`` and compose's Tempo listen)."""
+
+HOPTRACE_TEMPO_BIN = "HOPTRACE_TEMPO_BIN"
+"""Path of a Grafana Tempo binary for ``--trace-backend=tempo`` / ``hoptrace demo --backend tempo`` when no
+``--tempo-url`` is given. Unset: ``tempo`` on PATH, else ``docker compose`` with ``compose/``."""

@@ -18,7 +18,9 @@ def test_complete_trace_passes_every_structural_assertion() -> None:
     trace.assert_single_root().assert_no_orphans().assert_propagation()
     trace.assert_chain(CHAIN).assert_chain("api:SERVER > api:CLIENT > inventory:SERVER")
     trace.assert_attribute("tenant.id", "acme")
-    trace.assert_span_count("inventory:SERVER", exactly=2).assert_span_count("*:CLIENT", at_least=2, at_most=2)
+    trace.assert_span_count("inventory:SERVER", exactly=2).assert_span_count(
+        "*:CLIENT", at_least=2, at_most=2
+    )
     trace.assert_service_edges(
         {("user", "api"), ("api", "inventory"), ("api", "worker"), ("worker", "inventory")}, exact=True
     )

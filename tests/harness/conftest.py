@@ -1,0 +1,30 @@
+"""Fixtures for the harness's own tests: a real embedded backend and SDK "services" exporting to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness._backends import Backend, open_backend
+from harness._tempo_client import TempoClient
+from tests.harness.otlp import Services
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[Backend]:
+    with open_backend("embedded") as running:
+        yield running
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[TempoClient]:
+    with TempoClient(backend.tempo_url) as tempo:
+        yield tempo
+
+
+@pytest.fixture
+def sdk_services(backend: Backend) -> Iterator[Services]:
+    services = Services(backend.otlp_grpc_endpoint)
+    yield services
+    services.shutdown()

@@ -1,0 +1,93 @@
+"""The service launcher: readiness by log line or URL, logs on failure, OTLP settings, no leaked processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness._errors import ServiceFailedToStart
+from harness._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
+
+PY = sys.executable
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" in status.read_text()
+    except OSError:
+        return True
+
+
+def _poll(condition: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.02)  # polling a condition
+    return False
+
+
+def test_ready_log_gives_the_url_and_services_get_otlp_settings(tmp_path: Path) -> None:
+    with ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path) as launcher:
+        server = launcher.start(
+            "files",
+            [PY, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+            ready_log=r"port (?P<port>\d+)",
+            cwd=tmp_path,
+            traced=False,
+        )
+        assert server.url is not None
+        assert httpx.get(server.url).status_code == 200
+        script = (
+            "import os; print('env', os.environ['OTEL_SERVICE_NAME'], os.environ['OTEL_BSP_SCHEDULE_DELAY'],"
+        )
+        script += " os.environ['OTEL_EXPORTER_OTLP_ENDPOINT'], os.environ['EXTRA'], flush=True)"
+        env_dump = launcher.start(
+            "probe", [PY, "-c", script], ready_log=r"env \S+", env={"EXTRA": "yes"}, traced=False
+        )
+        assert f"env probe {DEFAULT_EXPORT_DELAY_MS} http://127.0.0.1:4317 yes" in env_dump.log()
+
+
+def test_service_that_crashes_at_start_shows_its_log(tmp_path: Path) -> None:
+    with ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path) as launcher:
+        script = "import sys; print('config error: DATABASE_URL is not set', flush=True); sys.exit(3)"
+        with pytest.raises(ServiceFailedToStart) as info:
+            launcher.start("broken", [PY, "-c", script], ready_log="never printed", traced=False)
+    text = str(info.value)
+    assert "broken exited with code 3" in text
+    assert "config error: DATABASE_URL is not set" in text
+
+
+def test_service_never_ready_times_out_naming_the_probe(tmp_path: Path) -> None:
+    with (
+        ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path) as launcher,
+        pytest.raises(ServiceFailedToStart, match=r"slow was not ready \(http://127.0.0.1:9/ answering\)"),
+    ):
+        launcher.start(
+            "slow",
+            [PY, "-c", "import threading; threading.Event().wait()"],
+            ready_url="http://127.0.0.1:9/",
+            timeout=0.5,
+            traced=False,
+        )
+
+
+def test_stop_all_leaves_no_process_behind_not_even_grandchildren(tmp_path: Path) -> None:
+    script = (
+        "import subprocess, sys; forever = 'import threading; threading.Event().wait()';"
+        " child = subprocess.Popen([sys.executable, '-c', forever]);"
+        " print('child', child.pid, flush=True); child.wait()"
+    )
+    with ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path) as launcher:
+        parent = launcher.start("parent", [PY, "-c", script], ready_log=r"child (?P<pid>\d+)", traced=False)
+        grandchild = int(parent.log().split()[1])
+        parent_pid = parent.process.pid
+        assert not _gone(grandchild)
+    assert _poll(lambda: _gone(grandchild) and _gone(parent_pid))
+    assert os.path.exists(parent.process.log_path)
