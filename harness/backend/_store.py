@@ -104,9 +104,14 @@ def normalize_trace_id(trace_id: str) -> bytes:
 class TraceStore:
     """Spans grouped by trace id, bounded by :class:`StoreLimits`; see the module docstring."""
 
-    def __init__(self, limits: StoreLimits | None = None) -> None:
+    def __init__(self, limits: StoreLimits | None = None, decoded_cache_spans: int = 50_000) -> None:
         self.limits = limits or StoreLimits()
         self._lock = threading.Lock()
+        # Queries decode the same recent traces again and again (a test polls its trace); an LRU of
+        # decoded traces, bounded in spans, saves that work without doubling the store's memory.
+        self._decoded: OrderedDict[bytes, tuple[int, list[Span]]] = OrderedDict()
+        self._decoded_spans = 0
+        self._decoded_limit = decoded_cache_spans
         self._traces: OrderedDict[bytes, _StoredTrace] = OrderedDict()
         self._span_count = 0
         self._byte_count = 0
@@ -157,6 +162,9 @@ class TraceStore:
                     retry_after_seconds=max(1, round(limits.min_retention_seconds - age + 0.5)),
                 )
             del self._traces[trace_id]
+            dropped = self._decoded.pop(trace_id, None)
+            if dropped is not None:
+                self._decoded_spans -= len(dropped[1])
             self._span_count -= len(oldest.records)
             self._byte_count -= oldest.byte_count
             self._evicted_spans += len(oldest.records)
@@ -168,10 +176,13 @@ class TraceStore:
         with self._lock:
             stored = self._traces.get(trace_id)
             records = list(stored.records) if stored is not None else []
-        return list({span: (origin, span) for origin, span in records}.values())
+        return unique_records(records)
 
     def snapshot(self) -> list[tuple[bytes, list[SpanRecord]]]:
-        """Every trace's records, least recently written first (copies, safe to use without the lock)."""
+        """Every trace's records, least recently written first (copies, safe to use without the lock).
+
+        Records may include byte-identical repeats; :meth:`decoded` drops them.
+        """
         with self._lock:
             return [(trace_id, list(stored.records)) for trace_id, stored in self._traces.items()]
 
@@ -180,7 +191,30 @@ class TraceStore:
 
         ``trace_id`` is hex as in :func:`normalize_trace_id` (which raises ``ValueError`` for bad ids).
         """
-        return decode_records(self.records(normalize_trace_id(trace_id)))
+        return list(self.decoded(normalize_trace_id(trace_id)))
+
+    def decoded(self, trace_id: bytes, records: list[SpanRecord] | None = None) -> list[Span]:
+        """Like :meth:`get_trace` for a raw id, through the decode cache; do not mutate the result.
+
+        Pass ``records`` when the caller already holds them (from :meth:`snapshot`).
+        """
+        records = self.records(trace_id) if records is None else unique_records(records)
+        with self._lock:
+            cached = self._decoded.get(trace_id)
+            if cached is not None and cached[0] == len(records):
+                self._decoded.move_to_end(trace_id)
+                return cached[1]
+        spans = decode_records(records)
+        with self._lock:
+            previous = self._decoded.pop(trace_id, None)
+            if previous is not None:
+                self._decoded_spans -= len(previous[1])
+            self._decoded[trace_id] = (len(records), spans)
+            self._decoded_spans += len(spans)
+            while self._decoded_spans > self._decoded_limit and len(self._decoded) > 1:
+                _, (_, dropped) = self._decoded.popitem(last=False)
+                self._decoded_spans -= len(dropped)
+        return spans
 
     def stats(self) -> StoreStats:
         with self._lock:
@@ -193,11 +227,16 @@ class TraceStore:
             )
 
 
+def unique_records(records: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """``records`` without byte-identical repeats (exporter retries), first occurrences in order."""
+    return list({span: (origin, span) for origin, span in records}.values())
+
+
 def decode_records(records: Sequence[SpanRecord]) -> list[Span]:
     """Decode stored spans into model spans ordered by start time (then span id, for stable output)."""
     spans = [
         decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_name)
-        for origin, span in records
+        for origin, span in unique_records(records)
     ]
     spans.sort(key=lambda span: (span.start_time_unix_nano, span.span_id))
     return spans

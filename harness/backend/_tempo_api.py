@@ -1,28 +1,62 @@
 """Tempo's HTTP query API, served from the embedded store (a Starlette app).
 
 Routes and JSON shapes follow https://grafana.com/docs/tempo/latest/api_docs/ so that ``TempoClient``
-and Grafana's Tempo datasource work unchanged. Bad input gets 400 with a plain-text reason, unknown
-trace ids 404, as Tempo answers.
+and Grafana's Tempo datasource work unchanged. Bad input gets 400 with a plain-text reason (for TraceQL,
+the line and column), unknown trace ids 404, as Tempo answers. Handlers that scan the store run in a
+worker thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from harness._errors import InvalidExpression
+from harness.backend._search import SearchRequest, search
 from harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
+from harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
 from harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
+from harness.traceql import parse_traceql
+from harness.traceql._ast import Pipeline
 
 PROTOBUF_ACCEPT = "application/protobuf"
+BUILD_INFO = {
+    "version": "hoptrace-embedded",
+    "revision": "",
+    "branch": "",
+    "buildUser": "",
+    "buildDate": "",
+    "goVersion": "",
+}
+"""``/api/status/buildinfo``: Tempo's fields. Grafana reads ``version`` to pick features."""
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
+_UNIT_NANOS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
-def build_tempo_app(store: TraceStore) -> Starlette:
-    """The Tempo query API over ``store``. Handlers never raise: bad requests get Tempo's error answers."""
+class BadRequest(ValueError):
+    """A query parameter is malformed; the message is the 400 answer's body."""
+
+
+def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | None = None) -> Starlette:
+    """The Tempo query API over ``store``; ``metrics`` answers ``/metrics`` when given.
+
+    Handlers never raise: bad requests get Tempo's error answers.
+    """
 
     async def ready(request: Request) -> Response:
         return PlainTextResponse("ready")
+
+    async def echo(request: Request) -> Response:
+        return PlainTextResponse("echo")
+
+    async def buildinfo(request: Request) -> Response:
+        return JSONResponse(BUILD_INFO)
 
     async def trace_v1(request: Request) -> Response:
         records = _find_trace(store, request.path_params["trace_id"])
@@ -40,13 +74,65 @@ def build_tempo_app(store: TraceStore) -> Starlette:
             return Response(trace_by_id_v2_protobuf(records), media_type=PROTOBUF_ACCEPT)
         return JSONResponse({"trace": {"resourceSpans": resource_spans_json(records)}})
 
-    return Starlette(
-        routes=[
-            Route("/ready", ready),
-            Route("/api/traces/{trace_id}", trace_v1),
-            Route("/api/v2/traces/{trace_id}", trace_v2),
-        ]
-    )
+    async def search_traces(request: Request) -> Response:
+        try:
+            search_request = _search_request(request)
+        except BadRequest as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        return JSONResponse(await run_in_threadpool(search, store, search_request))
+
+    async def search_tags(request: Request) -> Response:
+        scope = request.query_params.get("scope")
+        if scope not in (None, "all", "span", "resource"):
+            return PlainTextResponse(f"invalid scope {scope!r}; use span, resource or all", status_code=400)
+        return JSONResponse(await run_in_threadpool(tags_v1, store, scope))
+
+    async def search_tags_v2(request: Request) -> Response:
+        scope = request.query_params.get("scope")
+        if scope not in (None, "all", *SCOPES):
+            return PlainTextResponse(
+                f"invalid scope {scope!r}; use {', '.join(SCOPES)} or all", status_code=400
+            )
+        return JSONResponse(await run_in_threadpool(tags_v2, store, scope))
+
+    async def tag_values_v1(request: Request) -> Response:
+        field = parse_tag(request.path_params["tag"])
+        if field is None:
+            return PlainTextResponse("tag name is empty", status_code=400)
+        values = await run_in_threadpool(tag_values, store, field, None)
+        return JSONResponse({"tagValues": sorted({value for _, value in values})})
+
+    async def tag_values_v2(request: Request) -> Response:
+        field = parse_tag(request.path_params["tag"])
+        if field is None:
+            return PlainTextResponse("tag name is empty", status_code=400)
+        try:
+            query = _optional_query(request.query_params.get("q"))
+        except BadRequest as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        values = await run_in_threadpool(tag_values, store, field, query)
+        return JSONResponse({"tagValues": [{"type": kind, "value": value} for kind, value in values]})
+
+    routes = [
+        Route("/ready", ready),
+        Route("/api/echo", echo),
+        Route("/api/status/buildinfo", buildinfo),
+        Route("/api/traces/{trace_id}", trace_v1),
+        Route("/api/v2/traces/{trace_id}", trace_v2),
+        Route("/api/search", search_traces),
+        Route("/api/search/tags", search_tags),
+        Route("/api/v2/search/tags", search_tags_v2),
+        Route("/api/search/tag/{tag}/values", tag_values_v1),
+        Route("/api/v2/search/tag/{tag}/values", tag_values_v2),
+    ]
+    if metrics is not None:
+        serve_metrics = metrics
+
+        async def metrics_endpoint(request: Request) -> Response:
+            return await run_in_threadpool(serve_metrics, request)
+
+        routes.append(Route("/metrics", metrics_endpoint))
+    return Starlette(routes=routes)
 
 
 def _find_trace(store: TraceStore, trace_id: str) -> list[SpanRecord] | Response:
@@ -58,3 +144,65 @@ def _find_trace(store: TraceStore, trace_id: str) -> list[SpanRecord] | Response
     if not records:
         return PlainTextResponse(f"trace not found: {trace_id}", status_code=404)
     return records
+
+
+def _optional_query(text: str | None) -> Pipeline | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_traceql(text)
+    except InvalidExpression as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _search_request(request: Request) -> SearchRequest:
+    params = request.query_params
+    query = _optional_query(params.get("q")) or parse_traceql("{}")
+    tags = params.get("tags")
+    if tags and not params.get("q"):
+        query = _tags_query(tags)
+    return SearchRequest(
+        query=query,
+        start_seconds=_int_param(params.get("start"), "start"),
+        end_seconds=_int_param(params.get("end"), "end"),
+        limit=_int_param(params.get("limit"), "limit", minimum=1) or 20,
+        spans_per_spanset=_int_param(params.get("spss"), "spss", minimum=1) or 3,
+        min_duration_nanos=_duration_param(params.get("minDuration"), "minDuration"),
+        max_duration_nanos=_duration_param(params.get("maxDuration"), "maxDuration"),
+    )
+
+
+def _tags_query(tags: str) -> Pipeline:
+    """Tempo's pre-TraceQL ``tags=key=value key2="v 2"`` (logfmt) search, as the equivalent TraceQL."""
+    conditions = []
+    for match in re.finditer(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S+)', tags):
+        key, value = match.groups()
+        if not value.startswith('"'):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        field = "name" if key == "name" else '."' + key.replace('"', '\\"') + '"'
+        conditions.append(f"{field} = {value}")
+    try:
+        return parse_traceql("{ " + " && ".join(conditions) + " }")
+    except InvalidExpression as exc:
+        raise BadRequest(f"invalid tags {tags!r}: {exc}") from None
+
+
+def _int_param(value: str | None, name: str, minimum: int = 0) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"invalid {name} {value!r}: expected an integer") from None
+    if number < minimum:
+        raise BadRequest(f"invalid {name} {value!r}: must be at least {minimum}")
+    return number
+
+
+def _duration_param(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    match = _DURATION.match(value)
+    if match is None:
+        raise BadRequest(f"invalid {name} {value!r}: expected a duration such as 100ms or 2s")
+    return int(float(match.group(1)) * _UNIT_NANOS[match.group(2)])

@@ -116,3 +116,28 @@ class Pipeline:
 
     stages: tuple[Stage, ...]
     text: str
+
+
+def referenced_fields(pipeline: Pipeline) -> list[Attribute | Intrinsic]:
+    """The attributes and intrinsics a query mentions, first mention first, without repeats.
+
+    Tempo returns these as each matched span's ``attributes`` in search results.
+    """
+    found: dict[Attribute | Intrinsic, None] = {}
+
+    def visit(node: object) -> None:
+        if isinstance(node, Attribute | Intrinsic):
+            found.setdefault(node, None)
+        elif isinstance(node, Negation):
+            visit(node.operand)
+        elif isinstance(node, Comparison | Logical | SpansetOperation):
+            visit(node.left)
+            visit(node.right)
+        elif isinstance(node, SpansetFilter):
+            visit(node.expression)
+        elif isinstance(node, ScalarFilter):
+            visit(node.aggregate.expression)
+
+    for stage in pipeline.stages:
+        visit(stage)
+    return list(found)

@@ -178,6 +178,13 @@ def _value(expression: FieldExpression, span: Span, trace: TraceView) -> Value:
     raise TypeError(f"unknown TraceQL node {expression!r}")  # pragma: no cover - the parser builds no other
 
 
+def field_value(field: Attribute | Intrinsic, span: Span, trace: TraceView) -> Value:
+    """The value of an attribute or intrinsic on ``span`` (:data:`MISSING` when it has none)."""
+    if isinstance(field, Attribute):
+        return _attribute(field, span)
+    return _intrinsic(field.name, span, trace)
+
+
 def _attribute(attribute: Attribute, span: Span) -> Value:
     if attribute.scope != "resource" and attribute.name in span.attributes:
         return span.attributes[attribute.name]

@@ -1,0 +1,147 @@
+"""``/api/search``: TraceQL over the store, answered in Tempo's ``SearchResponse`` JSON.
+
+Each hit carries ``traceID`` (hex, leading zeros trimmed), ``rootServiceName``, ``rootTraceName``,
+``startTimeUnixNano`` (string), ``durationMs`` (left out when 0, as gogo jsonpb does), ``spanSets``
+(and the older single ``spanSet``) listing up to ``spss`` matched spans with the attributes the query
+mentions, and ``serviceStats``. The newest traces are searched first; results are sorted by start time,
+newest first, as Tempo sorts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from harness._model import Span
+from harness.backend._store import TraceStore
+from harness.traceql._ast import Attribute, Duration, Intrinsic, Pipeline, referenced_fields
+from harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
+
+ROOT_NOT_YET_RECEIVED = "<root span not yet received>"
+"""Tempo's ``rootServiceName`` for a trace whose root span has not arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: Pipeline
+    start_seconds: int | None = None
+    end_seconds: int | None = None
+    limit: int = 20
+    spans_per_spanset: int = 3
+    min_duration_nanos: int | None = None
+    max_duration_nanos: int | None = None
+
+
+def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
+    """Run ``request`` over ``store``; returns the response document. Thread safe; CPU bound."""
+    fields = referenced_fields(request.query)
+    hits: list[tuple[int, dict[str, Any]]] = []
+    inspected_traces = 0
+    inspected_bytes = 0
+    for trace_id, records in reversed(store.snapshot()):
+        if len(hits) >= request.limit:
+            break
+        inspected_traces += 1
+        inspected_bytes += sum(len(span) for _, span in records)
+        spans = store.decoded(trace_id, records)
+        trace = TraceView(spans)
+        start = min(span.start_time_unix_nano for span in spans)
+        end = max(span.end_time_unix_nano for span in spans)
+        if not _in_window(request, start, end):
+            continue
+        matched = evaluate_pipeline(request.query, trace)
+        if matched:
+            hits.append((start, _trace_hit(trace_id, trace, start, end, matched, fields, request)))
+    hits.sort(key=lambda hit: hit[0], reverse=True)
+    return {
+        "traces": [hit for _, hit in hits],
+        "metrics": {
+            "inspectedTraces": inspected_traces,
+            "inspectedBytes": str(inspected_bytes),
+            "completedJobs": 1,
+            "totalJobs": 1,
+        },
+    }
+
+
+def _in_window(request: SearchRequest, start: int, end: int) -> bool:
+    if request.start_seconds is not None and end < request.start_seconds * 1_000_000_000:
+        return False
+    if request.end_seconds is not None and start > request.end_seconds * 1_000_000_000:
+        return False
+    duration = end - start
+    if request.min_duration_nanos is not None and duration < request.min_duration_nanos:
+        return False
+    return request.max_duration_nanos is None or duration <= request.max_duration_nanos
+
+
+def _trace_hit(
+    trace_id: bytes,
+    trace: TraceView,
+    start: int,
+    end: int,
+    matched: list[Span],
+    fields: list[Attribute | Intrinsic],
+    request: SearchRequest,
+) -> dict[str, Any]:
+    hit: dict[str, Any] = {"traceID": trace_id.hex().lstrip("0") or "0"}
+    if trace.root is None:
+        hit["rootServiceName"] = ROOT_NOT_YET_RECEIVED
+    else:
+        hit["rootServiceName"] = trace.root.service_name
+        hit["rootTraceName"] = trace.root.name
+    hit["startTimeUnixNano"] = str(start)
+    duration_ms = (end - start) // 1_000_000
+    if duration_ms:
+        hit["durationMs"] = duration_ms
+    spanset = {
+        "spans": [_span_json(span, trace, fields) for span in matched[: request.spans_per_spanset]],
+        "matched": len(matched),
+    }
+    hit["spanSet"] = spanset
+    hit["spanSets"] = [spanset]
+    stats: dict[str, dict[str, int]] = {}
+    for span in trace.spans:
+        service = stats.setdefault(span.service_name, {"spanCount": 0})
+        service["spanCount"] += 1
+        if span.status == "error":
+            service["errorCount"] = service.get("errorCount", 0) + 1
+    hit["serviceStats"] = stats
+    return hit
+
+
+def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "spanID": span.span_id,
+        "name": span.name,
+        "startTimeUnixNano": str(span.start_time_unix_nano),
+        "durationNanos": str(span.duration_nano),
+    }
+    attributes = []
+    for field in fields:
+        if isinstance(field, Intrinsic) and field.name in ("name", "duration", "spanID", "traceID"):
+            continue  # already in the span's own fields
+        value = field_value(field, span, trace)
+        if value is not MISSING:
+            attributes.append({"key": field.name, "value": any_value_json(value)})
+    if attributes:
+        document["attributes"] = attributes
+    return document
+
+
+def any_value_json(value: Value) -> dict[str, Any]:
+    """An OTLP ``AnyValue`` in protobuf's JSON mapping (int64 as a string), as Tempo writes it."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, Enum):
+        return {"stringValue": str(value.value)}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, Duration):
+        return {"intValue": str(int(value.nanos))}
+    if isinstance(value, tuple):
+        return {"arrayValue": {"values": [any_value_json(member) for member in value]}}
+    return {"stringValue": str(value)}
