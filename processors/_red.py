@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
@@ -28,6 +29,8 @@ from processors._red_labels import (
     is_server_error,
     service_of,
 )
+from processors._span_access import FAST as _FAST
+from processors._span_access import ended_span_attributes
 from processors._tenant import TENANT_KEY, validate_tenant
 
 logger = logging.getLogger(__name__)
@@ -39,9 +42,9 @@ DEFAULT_MAX_SERIES = 2000
 """Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
 
 _NANOS_PER_SECOND = 1e9
-_SERVER = SpanKind.SERVER
-_UNSET = StatusCode.UNSET
-_ERROR = StatusCode.ERROR
+_SERVER = SpanKind.SERVER.value
+_UNSET = StatusCode.UNSET.value
+_ERROR = StatusCode.ERROR.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,9 @@ class _Series:
         self.labels = labels
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.total = 0.0
-        self.exemplars: list[tuple[SpanContext, float, int] | None] = [None] * (len(LATENCY_BUCKETS) + 1)
+        self.exemplars: list[tuple[SpanContext | None, float, int] | None] = [None] * (
+            len(LATENCY_BUCKETS) + 1
+        )
 
 
 class RedMetricsSpanProcessor(SpanProcessor):
@@ -113,46 +118,47 @@ class RedMetricsSpanProcessor(SpanProcessor):
         return self._max_series
 
     def on_end(self, span: ReadableSpan) -> None:
+        # The hot path: kept flat and free of Enum hashing (Python-level); see the module docstring.
         try:
-            self._record(span)
+            if _FAST:  # an ended span's fields never change: read them directly (see _span_access)
+                start, end, name, context = span._start_time, span._end_time, span._name, span._context
+                resource, kind, status = span._resource, span._kind._value_, span._status.status_code._value_
+            else:
+                start, end, name, context = span.start_time, span.end_time, span.name, span.context
+                resource, kind, status = span.resource, span.kind._value_, span.status.status_code._value_
+            if start is None or end is None:
+                self.failed_spans += 1
+                return
+            if resource is not self._resource:
+                self._service = service_of(resource.attributes)
+                self._resource = resource
+            if _FAST:
+                raw = span._attributes
+                attributes = raw._dict if raw.__class__ is BoundedAttributes else ended_span_attributes(span)
+            else:
+                attributes = ended_span_attributes(span)
+            if kind == _SERVER and status == _UNSET and is_server_error(attributes):
+                status = _ERROR
+            tenant = attributes.get(TENANT_KEY)
+            if tenant is not None and tenant.__class__ is not str:
+                tenant = validate_tenant(tenant)  # not a string: counted as invalid, measured without tenant
+            key = (self._service, name, kind, status, tenant)
+            series = self._by_key.get(key)
+            if series is None:
+                series = self._series_for(key)
+            duration = (end - start) / _NANOS_PER_SECOND if end > start else 0.0
+            index = bisect_left(LATENCY_BUCKETS, duration)
+            exemplar = (context, duration, end)
+            with self._lock:
+                series.buckets[index] += 1
+                series.total += duration
+                series.exemplars[index] = exemplar
+                if series is self._overflow:
+                    self.overflowed_spans += 1
         except Exception:
             self.failed_spans += 1
             if self.failed_spans == 1:
-                logger.exception(
-                    "hoptrace: RED metrics could not measure a span; further failures are counted"
-                )
-
-    def _record(self, span: ReadableSpan) -> None:
-        start, end = span.start_time, span.end_time
-        if start is None or end is None:
-            self.failed_spans += 1
-            return
-        resource = span.resource
-        if resource is not self._resource:
-            self._service = service_of(resource.attributes)
-            self._resource = resource
-        attributes = span.attributes or {}
-        kind = span.kind
-        status = span.status.status_code
-        if kind is _SERVER and status is _UNSET and is_server_error(attributes):
-            status = _ERROR
-        tenant = attributes.get(TENANT_KEY)
-        if tenant is not None and tenant.__class__ is not str:
-            tenant = validate_tenant(tenant)  # not a string: counted as invalid, measured without tenant
-        key = (self._service, span.name, kind, status, tenant)
-        series = self._by_key.get(key)
-        if series is None:
-            series = self._series_for(key)
-        duration = max(end - start, 0) / _NANOS_PER_SECOND
-        index = bisect_left(LATENCY_BUCKETS, duration)
-        context = span.context
-        with self._lock:
-            series.buckets[index] += 1
-            series.total += duration
-            if context is not None:
-                series.exemplars[index] = (context, duration, end)
-            if series is self._overflow:
-                self.overflowed_spans += 1
+                logger.exception("hoptrace: RED metrics could not measure a span; further failures counted")
 
     def _series_for(self, key: tuple[object, ...]) -> _Series:
         service, name, kind, status, tenant = key
@@ -201,7 +207,7 @@ def _snapshot(
     labels: Mapping[str, str],
     buckets: tuple[int, ...],
     total: float,
-    exemplars: tuple[tuple[SpanContext, float, int] | None, ...],
+    exemplars: tuple[tuple[SpanContext | None, float, int] | None, ...],
 ) -> SeriesSnapshot:
     cumulative: list[int] = []
     running = 0
@@ -217,10 +223,12 @@ def _snapshot(
     )
 
 
-def _exemplar(raw: tuple[SpanContext, float, int] | None) -> Exemplar | None:
-    if raw is None or not raw[0].is_valid:
+def _exemplar(raw: tuple[SpanContext | None, float, int] | None) -> Exemplar | None:
+    if raw is None:
         return None
     context, value, end = raw
+    if context is None or not context.is_valid:
+        return None
     return Exemplar(
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),

@@ -21,8 +21,9 @@ OVERFLOW_LABELS: Mapping[str, str] = {"otel_metric_overflow": "true"}
 UNKNOWN_SERVICE = "unknown_service"
 """The ``service`` label of spans whose resource has no usable ``service.name`` (the SDK's own default)."""
 
-SPAN_KIND_LABELS: Mapping[SpanKind, str] = {kind: f"SPAN_KIND_{kind.name}" for kind in SpanKind}
-STATUS_CODE_LABELS: Mapping[StatusCode, str] = {code: f"STATUS_CODE_{code.name}" for code in StatusCode}
+SPAN_KIND_LABELS: Mapping[int, str] = {kind.value: f"SPAN_KIND_{kind.name}" for kind in SpanKind}
+"""``SpanKind`` values to Tempo's label values (keyed by value: hashing an Enum runs Python code)."""
+STATUS_CODE_LABELS: Mapping[int, str] = {code.value: f"STATUS_CODE_{code.name}" for code in StatusCode}
 
 MAX_SPAN_NAME_LENGTH = 128
 """Longer span names are cut here: a label value is not a place for payloads."""

@@ -14,6 +14,8 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
+from processors._span_access import add_validated_attribute
+
 logger = logging.getLogger(__name__)
 
 TENANT_KEY = "tenant.id"
@@ -95,13 +97,17 @@ class TenantSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            tenant = self._tenant(baggage.get_baggage(self._baggage_key, parent_context))
+            value = baggage.get_baggage(self._baggage_key, parent_context)
+            if value.__class__ is str and value in self._valid:  # the hot path: a tenant seen before
+                add_validated_attribute(span, TENANT_KEY, value)
+                return
+            tenant = self._tenant(value)
             if tenant is None and self._fallback_attribute is not None:
                 tenant = self._tenant((span.attributes or {}).get(self._fallback_attribute))
             if tenant is None:
                 tenant = self._default
             if tenant is not None:
-                span.set_attribute(TENANT_KEY, tenant)
+                add_validated_attribute(span, TENANT_KEY, tenant)
         except Exception:
             logger.exception("hoptrace: TenantSpanProcessor.on_start failed; span left without tenant")
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import baggage, context
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+from processors._span_access import FAST
 from tests.processors.conftest import tenant_baggage
 
 
@@ -95,3 +96,21 @@ def test_cached_valid_tenant_is_still_applied_on_every_span() -> None:
     processor = TenantSpanProcessor()
     with tenant_baggage("acme"):
         assert [_tenant_of(processor) for _ in range(3)] == ["acme", "acme", "acme"]
+
+
+def test_pinned_sdk_takes_the_fast_attribute_path() -> None:
+    # If this fails after an SDK upgrade, processors/_span_access.py falls back to the public API (slower).
+    assert FAST
+
+
+def test_span_limits_still_apply_to_the_tenant_attribute() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=2, max_span_attribute_length=3))
+    provider.add_span_processor(TenantSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    with tenant_baggage("acme"):
+        tracer.start_span("full", attributes={"a": "1", "b": "2"}).end()
+    (span,) = exporter.get_finished_spans()
+    assert dict(span.attributes or {}) == {"b": "2", TENANT_KEY: "acm"}  # oldest dropped, value cut
+    assert span.dropped_attributes == 1

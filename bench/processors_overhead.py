@@ -1,0 +1,152 @@
+"""Per-span cost of hoptrace's tenant + RED processors, against the bare SDK, in the same run.
+
+Three TracerProviders, each ending in a BatchSpanProcessor with a no-op exporter:
+
+- ``bare``: nothing else;
+- ``tenant+RED``: hoptrace's TenantSpanProcessor and RedMetricsSpanProcessor;
+- ``naive``: a tenant-from-baggage processor (no cache) and a RED processor on the OTel metrics SDK
+  (counter + explicit-bucket histogram with Tempo's buckets), the approach hoptrace replaces.
+
+The workload: spans started and ended under a context whose baggage carries one of 4 tenants, cycling
+through 5 span kinds and 10 span names. Time is the process's CPU time (so the BatchSpanProcessor's
+export thread counts, and other processes on the machine do not). Rounds interleave the variants, in
+rotating order, so that noise hits them alike; the figure is the median per-span time per variant,
+printed as a ratio to ``bare``.
+Goal: tenant+RED <= 1.15 x bare.
+
+    .venv/bin/python bench/processors_overhead.py [--spans 20000] [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from opentelemetry import baggage, context
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, Tracer
+
+from processors import (
+    LATENCY_BUCKETS,
+    TENANT_KEY,
+    RedMetricsSpanProcessor,
+    TenantSpanProcessor,
+    validate_tenant,
+)
+
+TENANTS = ("acme", "globex", "initech", "umbrella")
+KINDS = (SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL)
+NAMES = tuple(f"GET /api/v1/resource{i}/{{id}}" for i in range(10))
+
+
+class _NoOpExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _NaiveTenantProcessor(SpanProcessor):
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        tenant = validate_tenant(baggage.get_baggage(TENANT_KEY, parent_context))
+        if tenant is not None:
+            span.set_attribute(TENANT_KEY, tenant)
+
+
+class _NaiveRedProcessor(SpanProcessor):
+    """Span-derived RED on the OpenTelemetry metrics SDK, written the obvious way."""
+
+    def __init__(self) -> None:
+        self.reader = InMemoryMetricReader()
+        view = View(
+            instrument_name="traces_spanmetrics_latency",
+            aggregation=ExplicitBucketHistogramAggregation(list(LATENCY_BUCKETS)),
+        )
+        meter = MeterProvider(metric_readers=[self.reader], views=[view]).get_meter("naive-red")
+        self._calls = meter.create_counter("traces_spanmetrics_calls")
+        self._latency = meter.create_histogram("traces_spanmetrics_latency", unit="s")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        labels = {
+            "service": str(span.resource.attributes.get("service.name", "unknown_service")),
+            "span_name": span.name,
+            "span_kind": f"SPAN_KIND_{span.kind.name}",
+            "status_code": f"STATUS_CODE_{span.status.status_code.name}",
+            "tenant": str(attributes.get(TENANT_KEY, "")),
+        }
+        self._calls.add(1, labels)
+        self._latency.record(((span.end_time or 0) - (span.start_time or 0)) / 1e9, labels)
+
+
+def _provider(queue_size: int, *processors: SpanProcessor) -> tuple[TracerProvider, Tracer]:
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    for processor in processors:
+        provider.add_span_processor(processor)
+    # A queue that holds a whole round: a full queue drops spans, which would make a variant look cheaper.
+    provider.add_span_processor(BatchSpanProcessor(_NoOpExporter(), max_queue_size=queue_size))
+    return provider, provider.get_tracer("bench")
+
+
+def _workload(tracer: Tracer, spans: int) -> float:
+    """Start and end ``spans`` spans; return seconds per span."""
+    contexts = [baggage.set_baggage(TENANT_KEY, tenant) for tenant in TENANTS]
+    per_tenant = spans // len(TENANTS)
+    started = time.process_time()
+    for tenant_context in contexts:
+        token = context.attach(tenant_context)
+        try:
+            for i in range(per_tenant):
+                tracer.start_span(NAMES[i % 10], kind=KINDS[i % 5]).end()
+        finally:
+            context.detach(token)
+    return (time.process_time() - started) / (per_tenant * len(TENANTS))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=20_000, help="spans per variant per round")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    red = RedMetricsSpanProcessor()
+    variants: dict[str, tuple[TracerProvider, Tracer]] = {
+        "bare": _provider(args.spans + 1),
+        "tenant+RED": _provider(args.spans + 1, TenantSpanProcessor(), red),
+        "naive": _provider(args.spans + 1, _NaiveTenantProcessor(), _NaiveRedProcessor()),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    run: Callable[[Tracer], float] = lambda tracer: _workload(tracer, args.spans)  # noqa: E731
+    for tracer_provider, tracer in variants.values():  # warm-up: caches, series, imports
+        run(tracer)
+        tracer_provider.force_flush()
+    names = list(variants)
+    for round_number in range(args.rounds):
+        turn = round_number % len(names)
+        for name in names[turn:] + names[:turn]:  # rotate who goes first
+            tracer_provider, tracer = variants[name]
+            timings[name].append(run(tracer))
+            tracer_provider.force_flush()  # start each measurement with an empty export queue
+    for tracer_provider, _ in variants.values():
+        tracer_provider.shutdown()
+
+    bare = statistics.median(timings["bare"])
+    print(f"spans per variant per round: {args.spans}, rounds: {args.rounds}, series: {len(red.snapshot())}")
+    for name, values in timings.items():
+        per_span = statistics.median(values)
+        print(f"{name:>11}: {per_span * 1e6:6.2f} us/span  ratio to bare {per_span / bare:5.3f}")
+    overhead = statistics.median(timings["tenant+RED"]) / bare - 1
+    verdict = "meets" if overhead <= 0.15 else "misses"
+    print(f"tenant+RED overhead over bare: {overhead:+.1%} ({verdict} the <= +15% goal)")
+
+
+if __name__ == "__main__":
+    main()
