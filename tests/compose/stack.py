@@ -27,7 +27,7 @@ DASHBOARD_DIR = COMPOSE_DIR / "grafana" / "dashboards"
 README = COMPOSE_DIR / "README.md"
 
 # Values a user would put in compose/.env; the required ones have no default in the file.
-SAMPLE_ENV = {"GRAFANA_ADMIN_PASSWORD": "example-only", "RABBITMQ_PASSWORD": "example-only"}
+SAMPLE_ENV = {"GRAFANA_ADMIN_PASSWORD": "example-only"}
 
 _VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 _BRACED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?)(?P<arg>.*))?$", re.DOTALL)
