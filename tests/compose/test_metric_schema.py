@@ -44,5 +44,7 @@ def test_processors_use_the_labels_and_values_the_alert_rules_select() -> None:
 
 
 def test_processor_and_tempo_use_the_same_latency_buckets() -> None:
-    tempo_buckets = load_yaml(TEMPO_CONFIG)["metrics_generator"]["processor"]["span_metrics"]["histogram_buckets"]
+    tempo_buckets = load_yaml(TEMPO_CONFIG)["metrics_generator"]["processor"]["span_metrics"][
+        "histogram_buckets"
+    ]
     assert list(LATENCY_BUCKETS) == tempo_buckets
