@@ -5,9 +5,10 @@ committed because Grafana loads them from disk; tests/compose/test_dashboards.py
 from this script, parses every PromQL query with promtool and checks every metric name against the
 schema hoptrace and Tempo emit.
 
-Every span-metric query selects ``source=~"$source"``: compose/ receives span metrics both from each
-service's ``/metrics`` (``source="hoptrace"``, with the ``tenant`` label) and from Tempo's
-metrics-generator (``source="tempo"``); showing both at once would count every call twice.
+Every span-metric and service-graph query selects ``source=~"$source"``: compose/ receives span metrics
+both from each service's ``/metrics`` (``source="hoptrace"``, with the ``tenant`` label) and from Tempo's
+metrics-generator (``source="tempo"``), and service-graph metrics from Tempo and, with the ``embedded``
+profile, from hoptrace's backend; showing both at once would count every call twice.
 """
 
 from __future__ import annotations
@@ -224,7 +225,10 @@ def queues() -> dashboard.Dashboard:
                     )
                 ],
                 width=24,
-                description="Time between the producer span's end and the consumer span's start, from Tempo.",
+                description=(
+                    "Time between the producer span's end and the consumer span's start. Only Tempo emits"
+                    " it, so this panel ignores the metrics-from selector."
+                ),
             )
         )
     )
@@ -233,14 +237,16 @@ def queues() -> dashboard.Dashboard:
 def service_graph() -> dashboard.Dashboard:
     edge = "client, server"
     legend = "{{client}} -> {{server}}"
-    failed = rate(f"{GRAPH}_failed_total", "", edge)
-    total = rate(f"{GRAPH}_total", "", edge)
+    sel = 'source=~"$source"'
+    failed = rate(f"{GRAPH}_failed_total", sel, edge)
+    total = rate(f"{GRAPH}_total", sel, edge)
     return (
         base(
             "hoptrace-service-graph",
             "hoptrace / service graph",
             "Edges between services, from service-graph metrics",
         )
+        .with_variable(source_variable(f"{GRAPH}_total"))
         .with_panel(
             nodegraph.Panel()
             .title("Service graph (click an edge or node for its traces)")
@@ -255,21 +261,21 @@ def service_graph() -> dashboard.Dashboard:
             panel(
                 "Server-side p95 per edge",
                 "s",
-                [query(quantile(0.95, f"{GRAPH}_server_seconds_bucket", "", edge), legend)],
+                [query(quantile(0.95, f"{GRAPH}_server_seconds_bucket", sel, edge), legend)],
             )
         )
         .with_panel(
             panel(
                 "Client-side p95 per edge",
                 "s",
-                [query(quantile(0.95, f"{GRAPH}_client_seconds_bucket", "", edge), legend)],
+                [query(quantile(0.95, f"{GRAPH}_client_seconds_bucket", sel, edge), legend)],
             )
         )
         .with_panel(
             panel(
                 "Unpaired spans",
                 "ops",
-                [query(rate("traces_service_graph_unpaired_spans_total", "", edge), legend)],
+                [query(rate("traces_service_graph_unpaired_spans_total", sel, edge), legend)],
                 width=24,
                 description="Spans whose other side never arrived: an uninstrumented peer, or lost context.",
             )

@@ -100,11 +100,12 @@ def test_panels_use_provisioned_datasources(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
-def test_span_metric_queries_pick_one_source(path: Path) -> None:
-    """Span metrics arrive from the services and from Tempo; each query must select one copy."""
+def test_span_metric_and_service_graph_queries_pick_one_source(path: Path) -> None:
+    """These metrics arrive from two emitters (services or embedded backend, and Tempo): pick one copy."""
     for title, target in prometheus_targets(dashboard(path)):
-        for selector in re.findall(r"traces_spanmetrics_\w+\{([^}]*)\}", target["expr"]):
-            assert 'source=~"$source"' in selector, title
+        expr = target["expr"].replace("traces_service_graph_request_messaging_system", "tempo_only")
+        selectors = re.findall(r"traces_(?:spanmetrics|service_graph)_\w+(\{[^}]*\})?", expr)
+        assert all('source=~"$source"' in selector for selector in selectors), title
 
 
 def test_red_overview_has_p50_p95_p99_latency_with_exemplars() -> None:
