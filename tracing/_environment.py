@@ -28,3 +28,18 @@ HOPTRACE_TEMPO_URL = "HOPTRACE_TEMPO_URL"
 HOPTRACE_TEMPO_BIN = "HOPTRACE_TEMPO_BIN"
 """Path of a Grafana Tempo binary for ``--trace-backend=tempo`` / ``hoptrace demo --backend tempo`` when no
 ``--tempo-url`` is given. Unset: ``tempo`` on PATH, else ``docker compose`` with ``compose/``."""
+
+HOPTRACE_EDGE = "HOPTRACE_EDGE"
+"""``true`` marks this service as the trusted edge: inbound W3C ``baggage`` from callers is dropped (unless
+``HOPTRACE_TRUST_INBOUND_BAGGAGE`` is ``true``) and the tenant comes from ``HOPTRACE_TENANT_HEADER``.
+``false`` marks an internal service, which keeps the baggage that the hoptrace service calling it sent.
+Default: ``true`` when ``HOPTRACE_TENANT_HEADER`` is set, else ``false``. Only inbound HTTP requests are
+subject to it; messages consumed from RabbitMQ always come from inside and keep their baggage."""
+
+HOPTRACE_LOG_CORRELATION = "HOPTRACE_LOG_CORRELATION"
+"""``false`` leaves stdlib logging alone. Default ``true``: every ``logging.LogRecord`` gets the attributes
+``trace_id``, ``span_id``, ``trace_flags`` and ``tenant`` (empty strings outside a span / tenant)."""
+
+HOPTRACE_LOG_FORMAT = "HOPTRACE_LOG_FORMAT"
+"""``json`` puts :class:`tracing.JsonFormatter` on the root logger's handlers (adding a stderr handler if
+there is none) at start-up. Unset: log formatting is left to the application."""

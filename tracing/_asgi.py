@@ -1,0 +1,124 @@
+"""ASGI server hop: one SERVER span per HTTP request, continuing the caller's trace, named after the route.
+
+hoptrace ships its own middleware rather than upstream's ``OpenTelemetryMiddleware`` because upstream names
+the span after the raw path (``GET /orders/42``, unbounded cardinality), cannot apply the edge rule to
+inbound baggage, and adds two internal spans per request (``http send``/``http receive``).
+
+Zero-code: :func:`instrument_uvicorn` wraps the application uvicorn loads (``Config.load``), so every
+uvicorn worker, including ``--workers`` and ``--reload`` children, serves through the middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from types import ModuleType
+from typing import Any
+
+import wrapt
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tracing._propagation import EdgePolicy, header_lists, inbound_context
+from tracing._tracer import hop_tracer
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class TracingMiddleware:
+    """ASGI middleware tracing HTTP requests; websocket and lifespan pass through untouched.
+
+    The span is named ``{method} {route template}`` (e.g. ``GET /orders/{order_id}``) when the framework
+    records the matched route in the scope (Starlette and FastAPI do), else just ``{method}``: never the
+    raw path. 5xx responses and exceptions mark the span as an error. Async-safe; never raises its own
+    errors into the request.
+    """
+
+    def __init__(self, app: ASGIApp, policy: EdgePolicy | None = None) -> None:
+        self.app = app
+        self.policy = policy if policy is not None else EdgePolicy()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy)
+        method = str(scope.get("method", "HTTP"))
+        span = hop_tracer().start_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes=_request_attributes(scope, method)
+        )
+        token = context.attach(trace.set_span_in_context(span, parent))
+
+        async def traced_send(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 0))
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_attribute("error.type", str(status))
+                    span.set_status(Status(StatusCode.ERROR))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, traced_send)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_attribute("error.type", type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+            raise
+        finally:
+            route = route_template(scope)
+            if route is not None:
+                span.set_attribute("http.route", route)
+                span.update_name(f"{method} {route}")
+            span.end()
+            context.detach(token)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template recorded by the framework in ``scope["route"]``, or ``None``."""
+    route = scope.get("route")
+    for attribute in ("path_format", "path"):
+        value = getattr(route, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _request_attributes(scope: Scope, method: str) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "url.scheme": str(scope.get("scheme", "http")),
+        "url.path": str(scope.get("path", "")),
+    }
+    server = scope.get("server")
+    if server and server[0] is not None:
+        attributes["server.address"] = str(server[0])
+        if server[1] is not None:
+            attributes["server.port"] = int(server[1])
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = str(client[0])
+    return attributes
+
+
+def instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:
+    """Make uvicorn serve every application it loads through :class:`TracingMiddleware`. Idempotent.
+
+    ``config_module`` is ``uvicorn.config`` (passed in: it is instrumented while ``uvicorn`` itself is
+    still being imported)."""
+    config_class = config_module.Config
+    if getattr(config_class, "_hoptrace_patched", False):
+        return
+
+    def load(
+        wrapped: Callable[[], None], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        wrapped(*args, **kwargs)
+        if not isinstance(instance.loaded_app, TracingMiddleware):
+            instance.loaded_app = TracingMiddleware(instance.loaded_app, policy)
+
+    wrapt.wrap_function_wrapper(config_class, "load", load)
+    config_class._hoptrace_patched = True  # type: ignore[attr-defined]

@@ -1,0 +1,118 @@
+"""Activation: install the tracer provider, the processor chain, the hop instrumentation and log correlation.
+
+:func:`bootstrap_from_environment` is what ``sitecustomize`` calls (zero-code); :func:`tracing.configure`
+calls :func:`activate` with explicit arguments. Activation happens at most once per process; later calls
+are harmless no-ops. In the zero-code path nothing raises into the host: a broken configuration logs one
+warning line and the service runs untraced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tracing._errors import HoptraceError
+from tracing._settings import Settings, UnusableEnvironment, resolve_settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
+
+logger = logging.getLogger("tracing")
+
+_lock = threading.Lock()
+_active: Settings | None = None
+
+
+def active_settings() -> Settings | None:
+    """The settings tracing was activated with in this process, or ``None``."""
+    return _active
+
+
+def bootstrap_from_environment() -> bool:
+    """Activate tracing from the ``OTEL_*``/``HOPTRACE_*`` variables; returns whether it activated.
+
+    Never raises: any failure logs one warning line and leaves the process untraced.
+    """
+    try:
+        return activate(resolve_settings())
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, HoptraceError) else repr(exc)
+        logger.warning("hoptrace: tracing is off for this process: %s", reason)
+        return False
+
+
+def activate(settings: Settings) -> bool:
+    """Install tracing for this process with ``settings``.
+
+    Returns ``True`` when this call activated tracing, ``False`` when it was already active or
+    ``OTEL_SDK_DISABLED`` is true. Raises :class:`UnusableEnvironment` when the propagators named by
+    ``OTEL_PROPAGATORS`` do not exist. Thread-safe.
+    """
+    global _active
+    with _lock:
+        if _active is not None or settings.sdk_disabled:
+            return False
+        _check_propagators()
+        from opentelemetry import trace
+
+        from tracing._hooks import install_instrumentation_hooks
+        from tracing._lifecycle import flush_on_sigterm
+        from tracing._propagation import EdgePolicy
+
+        provider = _provider(settings)
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(provider)
+            flush_on_sigterm(provider)
+        else:
+            logger.warning(
+                "hoptrace: a TracerProvider was already installed; hops are traced into it, "
+                "without hoptrace's processors"
+            )
+        policy = EdgePolicy(settings.edge, settings.trust_inbound_baggage, settings.tenant_header)
+        install_instrumentation_hooks(settings, policy)
+        if "logging" not in settings.disabled_instrumentations:
+            from tracing._logging import install_log_correlation
+
+            install_log_correlation(settings)
+        _active = settings
+        return True
+
+
+def _check_propagators() -> None:
+    try:
+        import opentelemetry.propagate  # noqa: F401 - resolves OTEL_PROPAGATORS at import
+    except ValueError as exc:
+        raise UnusableEnvironment(f"OTEL_PROPAGATORS: {exc}") from exc
+
+
+def _provider(settings: Settings) -> TracerProvider:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tracing._pipeline import build_span_processors
+
+    resource = Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
+    provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+    for processor in build_span_processors(settings, resource):
+        provider.add_span_processor(processor)
+    return provider
+
+
+def _sampler(settings: Settings) -> Sampler | None:
+    if settings.sampler is None:
+        return None
+    from opentelemetry.sdk.trace import sampling
+
+    rate = 1.0 if settings.sampler_arg is None else settings.sampler_arg
+    samplers: dict[str, Callable[[], Sampler]] = {
+        "always_on": lambda: sampling.ALWAYS_ON,
+        "always_off": lambda: sampling.ALWAYS_OFF,
+        "parentbased_always_on": lambda: sampling.DEFAULT_ON,
+        "parentbased_always_off": lambda: sampling.DEFAULT_OFF,
+        "traceidratio": lambda: sampling.TraceIdRatioBased(rate),
+        "parentbased_traceidratio": lambda: sampling.ParentBasedTraceIdRatio(rate),
+    }
+    return samplers[settings.sampler]()

@@ -1,0 +1,120 @@
+"""The span pipeline: the ONE function that builds every service's span processor chain, and its exporter.
+
+Order matters and is documented in DESIGN.md: processors that decorate spans at start (tenant) come first,
+the batching exporter comes last. The processors engineer adds RED metrics, redaction and the ``/metrics``
+endpoint in :func:`build_span_processors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from processors import TenantSpanProcessor
+from tracing._settings import Settings
+
+logger = logging.getLogger("tracing")
+
+
+def build_span_processors(settings: Settings, resource: Resource) -> list[SpanProcessor]:
+    """Return the processors to add to the service's ``TracerProvider``, in order.
+
+    Never blocks (the exporter connects lazily, from the batch worker thread). ``OTEL_BSP_*`` variables are
+    honoured by ``BatchSpanProcessor`` itself.
+    """
+    del resource  # the RED metrics processor will label series with its service.name
+    return [TenantSpanProcessor(), BatchSpanProcessor(LazyOtlpExporter(settings))]
+
+
+class ExportFailures:
+    """Counts spans the exporter could not deliver; logs the first failure once. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans = 0
+
+    @property
+    def spans(self) -> int:
+        return self._spans
+
+    def record(self, count: int, reason: str) -> None:
+        with self._lock:
+            first = self._spans == 0
+            self._spans += count
+        if first:
+            logger.warning("hoptrace: dropped %d span(s): %s; further drops are only counted", count, reason)
+
+
+export_failures = ExportFailures()
+"""Process-wide count of spans dropped because the OTLP export failed."""
+
+
+class LazyOtlpExporter(SpanExporter):
+    """The OTLP span exporter chosen by the protocol setting, built on first export.
+
+    Building it lazily keeps gRPC and HTTP client imports (about 100 ms) out of every interpreter start,
+    and happens on the batch worker thread. In a forked child the parent's exporter (and its gRPC channel,
+    which does not survive ``fork``) is discarded and a fresh one is built. Never raises from ``export``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._exporter: SpanExporter | None = None
+        self._broken = False
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget_exporter)
+
+    def _forget_exporter(self) -> None:
+        self._lock = threading.Lock()
+        self._exporter = None
+
+    def _build(self) -> SpanExporter | None:
+        with self._lock:
+            if self._exporter is None and not self._broken:
+                try:
+                    self._exporter = _otlp_exporter(self._settings)
+                except Exception as exc:  # a broken exporter must not take the service down
+                    self._broken = True
+                    logger.warning("hoptrace: cannot create the OTLP exporter (%s); spans are dropped", exc)
+            return self._exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        exporter = self._build()
+        if exporter is None:
+            export_failures.record(len(spans), "no OTLP exporter")
+            return SpanExportResult.FAILURE
+        try:
+            result = exporter.export(spans)
+        except Exception as exc:
+            result = SpanExportResult.FAILURE
+            logger.debug("hoptrace: OTLP export raised", exc_info=exc)
+        if result is not SpanExportResult.SUCCESS:
+            export_failures.record(len(spans), f"OTLP export over {self._settings.protocol} failed")
+        return result
+
+    def shutdown(self) -> None:
+        if self._exporter is not None:
+            self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _otlp_exporter(settings: Settings) -> SpanExporter:
+    if settings.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        endpoint = settings.endpoint
+        if endpoint is not None and not endpoint.rstrip("/").endswith("/v1/traces"):
+            endpoint = endpoint.rstrip("/") + "/v1/traces"
+        return HttpExporter(endpoint=endpoint)
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+    return GrpcExporter(endpoint=settings.endpoint)

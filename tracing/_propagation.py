@@ -1,0 +1,113 @@
+"""Carrying the trace context and the tenant across a hop: inject, extract, and the edge rule.
+
+Every extraction goes through :func:`inbound_context`, so a malformed ``traceparent``, ``tracestate`` or
+``baggage`` starts a fresh trace (the W3C propagators ignore what they cannot parse, and drop baggage over
+8 KiB / 180 entries), and an invalid tenant is dropped and counted before anything can propagate it.
+
+The edge rule (see ``HOPTRACE_EDGE``): a service is the trusted edge when it says so, by default when it
+reads the tenant from a request header. At the edge, inbound ``baggage`` is dropped unless
+``HOPTRACE_TRUST_INBOUND_BAGGAGE`` is true, and the tenant header (when present and valid) becomes the
+``tenant.id`` baggage entry. Internal services keep the baggage their hoptrace caller sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+
+from opentelemetry import baggage, propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+
+from processors import TENANT_KEY, validate_tenant
+
+
+@dataclass(frozen=True)
+class EdgePolicy:
+    """How inbound HTTP requests are treated; see the module docstring."""
+
+    edge: bool = False
+    trust_inbound_baggage: bool = False
+    tenant_header: str | None = None
+    """Lower-case header name, or ``None``."""
+
+
+class MappingGetter(Getter[Mapping[str, object]]):
+    """Reads a header mapping whose keys may be any case and whose values may be str, bytes or lists."""
+
+    def get(self, carrier: Mapping[str, object], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            for name, candidate in carrier.items():
+                if isinstance(name, str) and name.lower() == key:
+                    value = candidate
+                    break
+        if value is None:
+            return None
+        values = value if isinstance(value, list | tuple) else [value]
+        return [text for text in map(_text, values) if text is not None] or None
+
+    def keys(self, carrier: Mapping[str, object]) -> list[str]:
+        return [name for name in carrier if isinstance(name, str)]
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return None
+
+
+mapping_getter = MappingGetter()
+
+
+def inject(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
+    """Write ``traceparent``/``tracestate``/``baggage`` of ``context`` (default: current) into ``carrier``.
+
+    Uses the globally configured propagators (``OTEL_PROPAGATORS``). Never raises for a plain mapping.
+    """
+    propagate.inject(carrier, context=context)
+
+
+def extract(carrier: Mapping[str, object], context: Context | None = None) -> Context:
+    """Return a context holding the trace parent and baggage found in ``carrier`` (an internal hop).
+
+    Keys are matched case-insensitively; str and bytes values are accepted. Malformed values are ignored,
+    and an invalid ``tenant.id`` is dropped and counted. No edge rule applies: use this for carriers that
+    come from other hoptrace services. Never raises.
+    """
+    return sanitize_tenant(propagate.extract(carrier, context=context, getter=mapping_getter))
+
+
+def inbound_context(
+    headers: Mapping[str, list[str]], policy: EdgePolicy, context: Context | None = None
+) -> Context:
+    """Extract the context of an inbound HTTP request, applying the edge rule. Never raises."""
+    extracted = propagate.extract(headers, context=context, getter=mapping_getter)
+    if policy.edge:
+        if not policy.trust_inbound_baggage:
+            extracted = baggage.clear(extracted)
+        if policy.tenant_header is not None:
+            values = headers.get(policy.tenant_header)
+            if values:
+                tenant = validate_tenant(values[0])
+                if tenant is not None:
+                    extracted = baggage.set_baggage(TENANT_KEY, tenant, extracted)
+    return sanitize_tenant(extracted)
+
+
+def sanitize_tenant(context: Context) -> Context:
+    """Drop an invalid ``tenant.id`` baggage entry (counted by :func:`processors.validate_tenant`)."""
+    value = baggage.get_baggage(TENANT_KEY, context)
+    if value is not None and validate_tenant(value) is None:
+        return baggage.remove_baggage(TENANT_KEY, context)
+    return context
+
+
+def header_lists(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """Group ASGI-style ``(name, value)`` byte pairs into lower-case names mapping to their values."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in raw_headers:
+        grouped.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return grouped

@@ -1,0 +1,46 @@
+"""hoptrace's ``sitecustomize``: activates tracing, then runs the application's own ``sitecustomize``.
+
+Python imports the first ``sitecustomize`` on ``sys.path`` at start-up; ``hoptrace run`` puts this
+directory first. Then the next ``sitecustomize`` on ``sys.path`` (the application's, or the distribution's)
+still runs: it is chained, not hidden. Nothing here raises: ``site`` would print a traceback and go on,
+but a service should not start with a traceback because of its tracing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _activate() -> None:
+    try:
+        from tracing._bootstrap import bootstrap_from_environment
+    except Exception as exc:  # e.g. an interpreter that does not have hoptrace installed
+        sys.stderr.write(
+            f"hoptrace: tracing is off for this process: cannot import the bootstrap ({exc!r})\n"
+        )
+        return
+    bootstrap_from_environment()
+
+
+def _chain() -> None:
+    import importlib.machinery
+    import importlib.util
+
+    here = os.path.realpath(os.path.dirname(__file__))
+    rest = [entry for entry in sys.path if os.path.realpath(entry or os.curdir) != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sitecustomize"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # what site.py does for a failing sitecustomize
+        sys.stderr.write(
+            f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(exc).__name__}: {exc}\n"
+        )
+
+
+_activate()
+_chain()

@@ -1,0 +1,25 @@
+"""The tracer used by hoptrace's hop instrumentation, and the shared suppression check."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from opentelemetry import context, trace
+
+_SCOPE = "hoptrace"
+_VERSION = "0.1.0"
+
+
+@cache
+def hop_tracer() -> trace.Tracer:
+    """Return the tracer for hop spans. Made before a provider is installed, it is the API's proxy
+    tracer, which follows the global provider once set."""
+    return trace.get_tracer(_SCOPE, _VERSION)
+
+
+def instrumentation_suppressed() -> bool:
+    """True while OpenTelemetry asks instrumentation to stay quiet (e.g. inside an exporter's own calls)."""
+    return bool(
+        context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY)
+        or context.get_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY)
+    )
