@@ -121,4 +121,4 @@ def instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:
             instance.loaded_app = TracingMiddleware(instance.loaded_app, policy)
 
     wrapt.wrap_function_wrapper(config_class, "load", load)
-    config_class._hoptrace_patched = True  # type: ignore[attr-defined]
+    config_class._hoptrace_patched = True

@@ -12,8 +12,9 @@ import os
 import threading
 from collections.abc import Sequence
 
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from processors import TenantSpanProcessor
@@ -29,7 +30,18 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     honoured by ``BatchSpanProcessor`` itself.
     """
     del resource  # the RED metrics processor will label series with its service.name
-    return [TenantSpanProcessor(), BatchSpanProcessor(LazyOtlpExporter(settings))]
+    exporter = LazyOtlpExporter(settings)
+    return [TenantSpanProcessor(), ExporterWarmUp(exporter), BatchSpanProcessor(exporter)]
+
+
+class ExporterWarmUp(SpanProcessor):
+    """Starts building the lazy exporter when the first span starts, so it is ready before exit."""
+
+    def __init__(self, exporter: LazyOtlpExporter) -> None:
+        self._exporter = exporter
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._exporter.warm_up()
 
 
 class ExportFailures:
@@ -58,9 +70,11 @@ export_failures = ExportFailures()
 class LazyOtlpExporter(SpanExporter):
     """The OTLP span exporter chosen by the protocol setting, built on first export.
 
-    Building it lazily keeps gRPC and HTTP client imports (about 100 ms) out of every interpreter start,
-    and happens on the batch worker thread. In a forked child the parent's exporter (and its gRPC channel,
-    which does not survive ``fork``) is discarded and a fresh one is built. Never raises from ``export``.
+    Building it lazily keeps gRPC and HTTP client imports (about 100 ms) out of every interpreter start
+    that never makes a span. :meth:`warm_up` builds it on a (non-daemon) thread when the first span
+    starts: building it later, while the interpreter exits, fails (no new threads or futures then). In a
+    forked child the parent's exporter (and its gRPC channel, which does not survive ``fork``) is discarded
+    and a fresh one is built. Never raises from ``export``.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -68,12 +82,29 @@ class LazyOtlpExporter(SpanExporter):
         self._lock = threading.Lock()
         self._exporter: SpanExporter | None = None
         self._broken = False
+        self._warming = False
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_exporter)
 
     def _forget_exporter(self) -> None:
         self._lock = threading.Lock()
         self._exporter = None
+        self._warming = False
+
+    def warm_up(self) -> None:
+        """Start building the exporter in the background, once. Never blocks, never raises."""
+        if self._warming or self._exporter is not None:
+            return
+        self._warming = True
+        try:
+            thread = threading.Thread(target=self._build, name="hoptrace-otlp-exporter-warm-up", daemon=True)
+            thread.start()
+            # Importing the exporter needs concurrent.futures (the SDK builds a Resource at import), which
+            # refuses new work once the interpreter runs its thread-shutdown hooks. Hooks run last-registered
+            # first, so this join runs before concurrent.futures' own hook: a short script still exports.
+            threading._register_atexit(thread.join)  # type: ignore[attr-defined]
+        except RuntimeError:  # the interpreter is already shutting down: export() tries to build it
+            pass
 
     def _build(self) -> SpanExporter | None:
         with self._lock:

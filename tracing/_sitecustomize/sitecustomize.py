@@ -16,9 +16,7 @@ def _activate() -> None:
     try:
         from tracing._bootstrap import bootstrap_from_environment
     except Exception as exc:  # e.g. an interpreter that does not have hoptrace installed
-        sys.stderr.write(
-            f"hoptrace: tracing is off for this process: cannot import the bootstrap ({exc!r})\n"
-        )
+        sys.stderr.write(f"hoptrace: tracing is off for this process: bootstrap not importable ({exc!r})\n")
         return
     bootstrap_from_environment()
 

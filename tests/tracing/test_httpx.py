@@ -1,0 +1,107 @@
+"""httpx hop: every client kind and transport gets a CLIENT span whose context reaches the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.tracing.conftest import FinishedSpans
+from tracing._httpx import instrument_httpx
+
+# Made before instrumentation: patching the class must cover existing clients too.
+_EARLY_CLIENT = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+
+
+@pytest.fixture(autouse=True)
+def _instrumented() -> Iterator[None]:
+    instrument_httpx()
+    yield
+
+
+def _echo_traceparent(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"traceparent": request.headers.get("traceparent")})
+
+
+def _traceparent_of(span: trace.Span | object) -> str:
+    context = span.get_span_context()  # type: ignore[attr-defined]
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def test_sync_client_with_mock_transport_injects_its_span(spans: FinishedSpans) -> None:
+    with httpx.Client(transport=httpx.MockTransport(_echo_traceparent)) as client:
+        response = client.get("http://inventory.test/items/1")
+    span = spans.named("GET")
+    assert span.kind is SpanKind.CLIENT
+    assert response.json()["traceparent"] == _traceparent_of(span)
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["server.address"] == "inventory.test"
+
+
+async def test_async_client_with_mock_transport_continues_current_trace(spans: FinishedSpans) -> None:
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("parent") as parent:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(_echo_traceparent)) as client:
+            response = await client.post("http://inventory.test/items", json={})
+    span = spans.named("POST")
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert response.json()["traceparent"] == _traceparent_of(span)
+
+
+async def test_async_client_with_asgi_transport_reaches_the_app_with_context(spans: FinishedSpans) -> None:
+    async def echo(request: Request) -> JSONResponse:
+        return JSONResponse({"traceparent": request.headers.get("traceparent")})
+
+    app = Starlette(routes=[Route("/echo", echo)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+        response = await client.get("/echo")
+    assert response.json()["traceparent"] == _traceparent_of(spans.named("GET"))
+
+
+def test_client_created_before_instrumentation_is_traced(spans: FinishedSpans) -> None:
+    _EARLY_CLIENT.get("http://inventory.test/")
+    assert spans.named("GET").attributes["http.response.status_code"] == 204  # type: ignore[index]
+
+
+def test_redirects_get_one_span_per_request_sent(spans: FinishedSpans) -> None:
+    def redirect_once(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/old":
+            return httpx.Response(307, headers={"location": "/new"})
+        return httpx.Response(200)
+
+    with httpx.Client(transport=httpx.MockTransport(redirect_once), follow_redirects=True) as client:
+        client.get("http://inventory.test/old")
+    codes = sorted(span.attributes["http.response.status_code"] for span in spans.all())  # type: ignore[index]
+    assert codes == [200, 307]
+
+
+def test_error_status_and_transport_failure_mark_the_span(spans: FinishedSpans) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/down":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(503)
+
+    with httpx.Client(transport=httpx.MockTransport(fail)) as client:
+        assert client.get("http://inventory.test/busy").status_code == 503
+        with pytest.raises(httpx.ConnectError):
+            client.get("http://inventory.test/down")
+    busy, down = sorted(spans.all(), key=lambda span: span.start_time or 0)
+    assert busy.status.status_code is StatusCode.ERROR
+    assert busy.attributes is not None and busy.attributes["error.type"] == "503"
+    assert down.status.status_code is StatusCode.ERROR
+    assert down.attributes is not None and down.attributes["error.type"] == "ConnectError"
+    assert [event.name for event in down.events] == ["exception"]
+
+
+def test_credentials_are_not_recorded_in_the_url(spans: FinishedSpans) -> None:
+    with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200))) as client:
+        client.get("http://user:secret@inventory.test/items")
+    assert spans.named("GET").attributes["url.full"] == "http://inventory.test/items"  # type: ignore[index]
