@@ -45,6 +45,13 @@ def register(subparsers: Any) -> None:
         help="traces written more recently are never evicted; when only those are left, senders get "
         "UNAVAILABLE/503 with Retry-After (default %(default)s)",
     )
+    backend.add_argument(
+        "--service-graph-wait-seconds",
+        type=float,
+        default=10.0,
+        help="how long a client or server span waits for its other side before it counts as unpaired "
+        "(default %(default)s, as Tempo)",
+    )
     backend.set_defaults(handler=_run)
 
 
@@ -69,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         args.otlp_http_port,
         limits=limits,
         max_request_bytes=args.max_request_bytes,
+        service_graph_wait_seconds=args.service_graph_wait_seconds,
     )
     try:
         try:

@@ -6,8 +6,10 @@ from types import TracebackType
 
 from harness.backend._grpc_receiver import GrpcReceiver
 from harness.backend._http_servers import HttpServers, bind_socket
+from harness.backend._metrics import BackendCollector, metrics_endpoint
 from harness.backend._otlp_http import build_otlp_http_app
 from harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
+from harness.backend._service_graph import ServiceGraph
 from harness.backend._store import StoreLimits, TraceStore
 from harness.backend._tempo_api import build_tempo_app
 
@@ -18,6 +20,10 @@ class EmbeddedBackend:
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. Port 0 picks a free port; after
     :meth:`start` the chosen endpoints are in :attr:`http_url`, :attr:`otlp_grpc_endpoint` and
     :attr:`otlp_http_endpoint` (all ``http://HOST:PORT``). :attr:`store` answers in-process queries.
+
+    ``limits`` bound the store; ``max_request_bytes`` bounds one OTLP request (after decompression);
+    ``service_graph_wait_seconds`` is how long a client or server span waits for its other side before it
+    counts as unpaired.
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``harness.BackendNotReady`` if a server does not come up. Servers run on background threads;
@@ -33,10 +39,14 @@ class EmbeddedBackend:
         *,
         limits: StoreLimits | None = None,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        service_graph_wait_seconds: float = 10.0,
     ) -> None:
         self.host = host
         self.store = TraceStore(limits)
         self.receiver = Receiver(self.store, max_request_bytes)
+        self.service_graph = ServiceGraph(service_graph_wait_seconds)
+        self.receiver.add_listener(self.service_graph.add)
+        self._metrics = metrics_endpoint(BackendCollector(self.receiver, self.store, self.service_graph))
         self._ports = (http_port, otlp_grpc_port, otlp_http_port)
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServers | None = None
@@ -56,7 +66,10 @@ class EmbeddedBackend:
             tempo_socket.close()
             raise
         self._http = HttpServers(
-            [(build_tempo_app(self.store), tempo_socket), (build_otlp_http_app(self.receiver), otlp_socket)]
+            [
+                (build_tempo_app(self.store, self._metrics), tempo_socket),
+                (build_otlp_http_app(self.receiver), otlp_socket),
+            ]
         )
         try:
             self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)

@@ -1,0 +1,211 @@
+"""Service-graph metrics derived from stored spans, with Tempo's names, labels and pairing rules.
+
+As in Tempo's metrics-generator (modules/generator/processor/servicegraphs):
+
+- CLIENT and PRODUCER spans are keyed by (trace id, span id), SERVER and CONSUMER spans by (trace id,
+  parent span id); two spans with one key form an edge ``client -> server``.
+- A producer/consumer pair gets ``connection_type="messaging_system"``. A client span with ``db.name``
+  or ``db.system`` is a complete ``database`` edge at once, to ``peer.service``, ``server.address``,
+  ``network.peer.address[:port]`` or ``db.name``, in that order.
+- An edge fails if either side has status ERROR.
+- An edge still unpaired after ``wait_seconds`` is counted in ``traces_service_graph_unpaired_spans_total``.
+  Then, as Tempo does on expiry, a root server span becomes an edge from ``user``, and a client span
+  with ``peer.service`` an edge to that peer (both ``connection_type="virtual_node"``). Unlike Tempo, a
+  server span without a parent is known to be a root when it arrives, so its ``user`` edge is counted at
+  once instead of after the wait: tests see it without waiting 10 s.
+
+Spans are queued when stored (no decoding on the ingest path) and processed when metrics are collected,
+or on the ingest thread once :data:`MAX_PENDING_SPANS` are queued. Thread safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
+
+from harness._model import AttributeValue
+from harness.backend._decode import decode_attributes
+from harness.backend._store import SpanOrigin
+
+LATENCY_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
+"""Tempo's default service-graph histogram buckets, in seconds."""
+MAX_PENDING_SPANS = 20_000
+MAX_OPEN_EDGES = 100_000
+"""Tempo's ``max_items``: past it, new edges are dropped and counted in ``dropped_spans_total``."""
+
+EdgeLabels = tuple[str, str, str]
+"""``(client, server, connection_type)``."""
+
+_CLIENT_KINDS = (PbSpan.SPAN_KIND_CLIENT, PbSpan.SPAN_KIND_PRODUCER)
+_SERVER_KINDS = (PbSpan.SPAN_KIND_SERVER, PbSpan.SPAN_KIND_CONSUMER)
+_MESSAGING_KINDS = (PbSpan.SPAN_KIND_PRODUCER, PbSpan.SPAN_KIND_CONSUMER)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Cumulative-free bucket counts over :data:`LATENCY_BUCKETS` (the last slot is +Inf)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        index = next((i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound), len(LATENCY_BUCKETS))
+        self.counts[index] += 1
+        self.total += seconds
+
+
+@dataclass(slots=True)
+class _Edge:
+    created: float
+    connection_type: str = ""
+    client: str = ""
+    server: str = ""
+    client_seconds: float = 0.0
+    server_seconds: float = 0.0
+    client_end: int = 0
+    server_start: int = 0
+    failed: bool = False
+    peer: str = ""
+    root: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceGraphSnapshot:
+    requests: dict[EdgeLabels, int]
+    failed: dict[EdgeLabels, int]
+    server_seconds: dict[EdgeLabels, Histogram]
+    client_seconds: dict[EdgeLabels, Histogram]
+    messaging_seconds: dict[EdgeLabels, Histogram]
+    unpaired: dict[EdgeLabels, int]
+    dropped_spans: int
+
+
+class ServiceGraph:
+    """Pairs client and server spans into edges; see the module docstring for the rules."""
+
+    def __init__(self, wait_seconds: float = 10.0, max_open_edges: int = MAX_OPEN_EDGES) -> None:
+        self.wait_seconds = wait_seconds
+        self.max_open_edges = max_open_edges
+        self._lock = threading.Lock()
+        self._pending: list[Sequence[tuple[bytes, SpanOrigin, bytes]]] = []
+        self._pending_spans = 0
+        self._edges: dict[tuple[bytes, bytes], _Edge] = {}
+        self._requests: dict[EdgeLabels, int] = {}
+        self._failed: dict[EdgeLabels, int] = {}
+        self._server_seconds: dict[EdgeLabels, Histogram] = {}
+        self._client_seconds: dict[EdgeLabels, Histogram] = {}
+        self._messaging_seconds: dict[EdgeLabels, Histogram] = {}
+        self._unpaired: dict[EdgeLabels, int] = {}
+        self._dropped = 0
+
+    def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
+        """Queue stored spans (a :class:`Receiver` listener). Cheap unless the queue is full."""
+        with self._lock:
+            self._pending.append(spans)
+            self._pending_spans += len(spans)
+            if self._pending_spans >= MAX_PENDING_SPANS:
+                self._process_pending()
+
+    def snapshot(self) -> ServiceGraphSnapshot:
+        """Process queued spans, expire old unpaired edges, and copy the metrics."""
+        with self._lock:
+            self._process_pending()
+            self._expire(time.monotonic())
+            return ServiceGraphSnapshot(
+                dict(self._requests),
+                dict(self._failed),
+                {k: Histogram(list(v.counts), v.total) for k, v in self._server_seconds.items()},
+                {k: Histogram(list(v.counts), v.total) for k, v in self._client_seconds.items()},
+                {k: Histogram(list(v.counts), v.total) for k, v in self._messaging_seconds.items()},
+                dict(self._unpaired),
+                self._dropped,
+            )
+
+    def _process_pending(self) -> None:
+        pending, self._pending, self._pending_spans = self._pending, [], 0
+        now = time.monotonic()
+        for batch in pending:
+            for trace_id, origin, data in batch:
+                span = PbSpan.FromString(data)
+                if span.kind in _CLIENT_KINDS or span.kind in _SERVER_KINDS:
+                    self._upsert(trace_id, origin, span, now)
+
+    def _upsert(self, trace_id: bytes, origin: SpanOrigin, span: PbSpan, now: float) -> None:
+        service = origin.resource_attributes.get("service.name")
+        if not isinstance(service, str) or not service:
+            return  # Tempo skips resources without a service name
+        is_client = span.kind in _CLIENT_KINDS
+        key = (trace_id, span.span_id if is_client else span.parent_span_id)
+        edge = self._edges.get(key)
+        if edge is None:
+            if len(self._edges) >= self.max_open_edges:
+                self._dropped += 1
+                return
+            edge = self._edges[key] = _Edge(created=now)
+        if span.kind in _MESSAGING_KINDS:
+            edge.connection_type = "messaging_system"
+        seconds = max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+        edge.failed = edge.failed or span.status.code == PbStatus.STATUS_CODE_ERROR
+        attributes = decode_attributes(span.attributes)
+        peer = attributes.get("peer.service")
+        if isinstance(peer, str):
+            edge.peer = peer
+        if is_client:
+            edge.client, edge.client_seconds, edge.client_end = service, seconds, span.end_time_unix_nano
+            self._database_edge(edge, attributes, origin.resource_attributes, seconds)
+        else:
+            edge.server, edge.server_seconds, edge.server_start = service, seconds, span.start_time_unix_nano
+            edge.root = not span.parent_span_id
+        if edge.client and edge.server:
+            self._complete(self._edges.pop(key))
+        elif edge.root:
+            del self._edges[key]
+            edge.client, edge.connection_type = "user", "virtual_node"
+            self._complete(edge)
+
+    @staticmethod
+    def _database_edge(
+        edge: _Edge,
+        span_attrs: dict[str, AttributeValue],
+        resource_attrs: dict[str, AttributeValue],
+        seconds: float,
+    ) -> None:
+        def find(key: str) -> str | None:
+            value = span_attrs.get(key, resource_attrs.get(key))
+            return None if value is None else str(value)
+
+        db_name = find("db.name")
+        if db_name is None and find("db.system") is None:
+            return
+        edge.connection_type = "database"
+        edge.server_seconds = seconds
+        host, port = find("network.peer.address"), find("network.peer.port")
+        address = f"{host}:{port}" if host and port else host
+        edge.server = find("peer.service") or find("server.address") or address or db_name or ""
+
+    def _complete(self, edge: _Edge) -> None:
+        labels = (edge.client, edge.server, edge.connection_type)
+        self._requests[labels] = self._requests.get(labels, 0) + 1
+        if edge.failed:
+            self._failed[labels] = self._failed.get(labels, 0) + 1
+        self._server_seconds.setdefault(labels, Histogram()).observe(edge.server_seconds)
+        self._client_seconds.setdefault(labels, Histogram()).observe(edge.client_seconds)
+        if edge.connection_type == "messaging_system" and edge.server_start > edge.client_end:
+            self._messaging_seconds.setdefault(labels, Histogram()).observe(
+                (edge.server_start - edge.client_end) / 1e9
+            )
+
+    def _expire(self, now: float) -> None:
+        expired = [key for key, edge in self._edges.items() if now - edge.created >= self.wait_seconds]
+        for key in expired:
+            edge = self._edges.pop(key)
+            labels = (edge.client, edge.server, edge.connection_type)
+            self._unpaired[labels] = self._unpaired.get(labels, 0) + 1
+            if edge.client and not edge.server and edge.peer:
+                edge.server, edge.connection_type = edge.peer, "virtual_node"
+                self._complete(edge)

@@ -1,0 +1,142 @@
+"""Random and generated TraceQL never crashes or hangs the parser or the evaluator (property tests)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import InvalidExpression
+from harness.traceql import filter_spans, parse_traceql
+from harness.traceql._ast import Pipeline
+
+from .test_filter_spans import SPANS
+
+TOKENS = [
+    "{",
+    "}",
+    "(",
+    ")",
+    ".a",
+    ".tags",
+    "span.retries",
+    "resource.service.name",
+    "name",
+    "status",
+    "kind",
+    "duration",
+    "traceDuration",
+    "rootServiceName",
+    "span:name",
+    "trace:duration",
+    "=",
+    "!=",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    ">>",
+    "<<",
+    "~",
+    "=~",
+    "!~",
+    "&&",
+    "||",
+    "|",
+    "!",
+    '"GET.*"',
+    '"x"',
+    "1",
+    "-2",
+    "1.5",
+    "10ms",
+    "1h30m",
+    "nil",
+    "true",
+    "error",
+    "server",
+    "count()",
+    "avg(duration)",
+    "max(.retries)",
+    'span."x y"',
+    " ",
+]
+
+FIELDS = st.sampled_from(
+    ["name", "status", "kind", "duration", ".retries", "span.tags", "resource.service.name", "rootName", ".x"]
+)
+VALUES = st.sampled_from(['"GET /orders"', "3", "0.5", "20ms", "nil", "error", "server", "true", '"a"'])
+OPERATORS = st.sampled_from(["=", "!=", ">", ">=", "<", "<="])
+
+
+def _accepts_or_explains(query: str) -> Pipeline | None:
+    try:
+        return parse_traceql(query)
+    except InvalidExpression as exc:
+        assert str(exc)
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_random_text_parses_or_raises_invalid_expression(query: str) -> None:
+    _accepts_or_explains(query)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=25))
+def test_token_soup_parses_or_raises_and_evaluates(tokens: list[str]) -> None:
+    pipeline = _accepts_or_explains(" ".join(tokens))
+    if pipeline is not None:
+        result = filter_spans(pipeline, SPANS)
+        assert all(span in SPANS for span in result)
+
+
+conditions = st.builds(lambda f, o, v: f"{f} {o} {v}", FIELDS, OPERATORS, VALUES) | st.builds(
+    lambda f, o: f'{f} {o} "G.*"', FIELDS, st.sampled_from(["=~", "!~"])
+)
+field_expressions = st.recursive(
+    conditions,
+    lambda inner: (
+        st.builds(lambda a, op, b: f"({a}) {op} {b}", inner, st.sampled_from(["&&", "||"]), inner)
+        | st.builds(lambda a: f"!({a})", inner)
+    ),
+    max_leaves=6,
+)
+spansets = st.recursive(
+    st.builds(lambda e: "{ " + e + " }", field_expressions) | st.just("{ }"),
+    lambda inner: st.builds(
+        lambda a, op, b: f"({a}) {op} ({b})",
+        inner,
+        st.sampled_from(["&&", "||", ">", ">>", "<", "<<", "~"]),
+        inner,
+    ),
+    max_leaves=4,
+)
+pipelines = st.builds(
+    lambda s, stages: " | ".join([s, *stages]),
+    spansets,
+    st.lists(
+        st.sampled_from(["count() > 1", "avg(duration) < 1s", "max(.retries) >= 3", "{ kind = server }"]),
+        max_size=2,
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pipelines)
+def test_generated_valid_queries_parse_and_evaluate(query: str) -> None:
+    pipeline = parse_traceql(query)
+    result = filter_spans(pipeline, SPANS)
+    assert len({(s.trace_id, s.span_id) for s in result}) == len(result)
+
+
+def test_deep_nesting_is_refused_or_parsed_without_crashing() -> None:
+    for query in (
+        "(" * 3000 + "{}" + ")" * 3000,
+        "{ " + "!" * 4000 + "true }",
+        "{ " + "(" * 4000 + ".a = 1" + ")" * 4000 + " }",
+    ):
+        pipeline = _accepts_or_explains(query)
+        if pipeline is not None:
+            filter_spans(pipeline, SPANS)
+    assert _accepts_or_explains("{}" * 6000) is None
