@@ -11,18 +11,16 @@ All of them work with a plain ``TracerProvider``, in the order the bootstrap ins
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from processors._install import InstalledProcessors, processors_from_environment
 from processors._red import (
     DEFAULT_MAX_SERIES,
     LATENCY_BUCKETS,
     Exemplar,
     RedMetricsSpanProcessor,
     SeriesSnapshot,
-)
-from processors._red_exposition import (
-    MetricsEndpoint,
-    RedMetricsCollector,
-    red_metrics_registry,
-    start_metrics_endpoint,
 )
 from processors._red_labels import bounded_span_name
 from processors._redaction import (
@@ -34,6 +32,36 @@ from processors._redaction import (
 from processors._redaction_processor import RedactionSpanProcessor
 from processors._tenant import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
 
+if TYPE_CHECKING:
+    from processors._red_exposition import (
+        MetricsEndpoint,
+        RedMetricsCollector,
+        red_metrics_registry,
+        start_metrics_endpoint,
+    )
+    from processors._red_otlp import PeriodicRedMetricsExport, red_metrics_data
+
+# Imported on first use: prometheus_client (~45 ms) and the metrics SDK are not needed by a service that
+# serves no /metrics endpoint, and the bootstrap's start-up time is benchmarked.
+_LAZY = {
+    "MetricsEndpoint": "processors._red_exposition",
+    "RedMetricsCollector": "processors._red_exposition",
+    "red_metrics_registry": "processors._red_exposition",
+    "start_metrics_endpoint": "processors._red_exposition",
+    "PeriodicRedMetricsExport": "processors._red_otlp",
+    "red_metrics_data": "processors._red_otlp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'processors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "DEFAULT_MAX_SERIES",
     "DEFAULT_SECRET_KEY_WORDS",
@@ -42,7 +70,9 @@ __all__ = [
     "REDACTED",
     "TENANT_KEY",
     "Exemplar",
+    "InstalledProcessors",
     "MetricsEndpoint",
+    "PeriodicRedMetricsExport",
     "RedMetricsCollector",
     "RedMetricsSpanProcessor",
     "RedactionSpanProcessor",
@@ -51,6 +81,8 @@ __all__ = [
     "TenantSpanProcessor",
     "bounded_span_name",
     "invalid_tenants",
+    "processors_from_environment",
+    "red_metrics_data",
     "red_metrics_registry",
     "start_metrics_endpoint",
     "validate_tenant",

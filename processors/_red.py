@@ -52,9 +52,18 @@ class Exemplar:
     """The most recent span that fell in one bucket: its own trace and span ids, duration and end time."""
 
     trace_id: str
+    """32 lowercase hex digits."""
     span_id: str
+    """16 lowercase hex digits."""
     value: float
-    timestamp: float
+    """The span's duration in seconds."""
+    time_unix_nano: int
+    """When the span ended."""
+
+    @property
+    def timestamp(self) -> float:
+        """When the span ended, in seconds since the epoch."""
+        return self.time_unix_nano / _NANOS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,5 +242,5 @@ def _exemplar(raw: tuple[SpanContext | None, float, int] | None) -> Exemplar | N
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),
         value=value,
-        timestamp=end / _NANOS_PER_SECOND,
+        time_unix_nano=end,
     )

@@ -43,3 +43,35 @@ HOPTRACE_LOG_CORRELATION = "HOPTRACE_LOG_CORRELATION"
 HOPTRACE_LOG_FORMAT = "HOPTRACE_LOG_FORMAT"
 """``json`` puts :class:`tracing.JsonFormatter` on the root logger's handlers (adding a stderr handler if
 there is none) at start-up. Unset: log formatting is left to the application."""
+
+# --- processors (RED metrics, redaction, tenant attribute): read by processors/_install.py ---
+
+HOPTRACE_TENANT_ATTRIBUTE = "HOPTRACE_TENANT_ATTRIBUTE"
+"""``false`` stops the bootstrap from copying the tenant (baggage ``tenant.id``) onto every span as the
+``tenant.id`` attribute. Default ``true``. Propagation of the tenant in baggage is not affected."""
+
+HOPTRACE_RED_METRICS = "HOPTRACE_RED_METRICS"
+"""``false`` turns off span-derived RED metrics (``traces_spanmetrics_*``), and with them the ``/metrics``
+endpoint and their OTLP export. Default ``true`` (the endpoint itself needs ``HOPTRACE_METRICS_PORT``)."""
+
+HOPTRACE_METRICS_MAX_SERIES = "HOPTRACE_METRICS_MAX_SERIES"
+"""Cardinality limit of the RED metrics: series per metric, the ``otel_metric_overflow="true"`` series
+included. An integer >= 2; default ``2000``."""
+
+HOPTRACE_METRICS_OTLP = "HOPTRACE_METRICS_OTLP"
+"""``true`` also exports the RED metrics as OTLP metrics (cumulative), every ``OTEL_METRIC_EXPORT_INTERVAL``
+milliseconds (default 60000), to the endpoint and protocol the spans use (``OTEL_EXPORTER_OTLP_*``).
+Default ``false``."""
+
+HOPTRACE_REDACTION = "HOPTRACE_REDACTION"
+"""``false`` exports spans without masking secrets. Default ``true``: URL credentials, sensitive query
+parameter values, secret-looking attribute keys, bearer/basic tokens and JWTs are masked before export
+(rules in ``processors/_redaction.py`` and the README)."""
+
+HOPTRACE_REDACT_KEYS = "HOPTRACE_REDACT_KEYS"
+"""Comma-separated extra secret key words (regular expressions matched against whole components of an
+attribute key, ignoring case), e.g. ``ssn,iban``. Added to the defaults."""
+
+HOPTRACE_REDACT_QUERY_PARAMETERS = "HOPTRACE_REDACT_QUERY_PARAMETERS"
+"""Comma-separated extra URL query parameter names whose values are masked, e.g. ``otp,code``. Added to
+semconv's list (``AWSAccessKeyId``, ``Signature``, ``sig``, ``X-Goog-Signature``) and ``X-Amz-*``."""

@@ -1,0 +1,185 @@
+"""The processors the bootstrap installs, chosen by ``HOPTRACE_*`` variables (see tracing/_environment.py).
+
+Chain (DESIGN.md): TenantSpanProcessor -> RedMetricsSpanProcessor -> RedactionSpanProcessor(export).
+Redaction wraps the exporting processor so that only the export sees masked copies, while tenant and RED
+see the span as recorded. A bad value of one of these variables logs one warning and falls back to the
+default; a part that cannot start (e.g. the metrics port is taken) logs one warning and the service runs
+without it. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.resources import Resource
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace import SpanProcessor
+
+from processors._red import DEFAULT_MAX_SERIES, RedMetricsSpanProcessor
+from processors._redaction import Redactor
+from processors._redaction_processor import RedactionSpanProcessor
+from processors._tenant import TenantSpanProcessor
+from tracing import _environment as env
+
+logger = logging.getLogger(__name__)
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+@dataclass
+class InstalledProcessors:
+    """What :func:`processors_from_environment` built: add :attr:`processors` to the provider, in order."""
+
+    processors: list[SpanProcessor]
+    red: RedMetricsSpanProcessor | None = None
+    endpoint_url: str | None = None
+    """``http://HOST:PORT/metrics`` when the endpoint is being served."""
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+class _ServicesShutdown(SpanProcessor):
+    """Stops the /metrics endpoint and the OTLP metrics export when the TracerProvider shuts down."""
+
+    def __init__(self, closers: list[Callable[[], None]]) -> None:
+        self._closers = closers
+
+    def shutdown(self) -> None:
+        for close in self._closers:
+            try:
+                close()
+            except Exception:
+                logger.debug("hoptrace: closing a metrics service failed", exc_info=True)
+
+
+def processors_from_environment(
+    export: SpanProcessor,
+    environ: Mapping[str, str],
+    *,
+    resource: Resource,
+    metrics_exporter_factory: Callable[[], MetricExporter] | None = None,
+) -> InstalledProcessors:
+    """Build tenant -> RED -> redaction(``export``) as switched by ``environ``; start the /metrics endpoint
+    (``HOPTRACE_METRICS_PORT``) and the OTLP metrics export (``HOPTRACE_METRICS_OTLP``, built lazily by
+    ``metrics_exporter_factory``). Never raises; returns immediately (servers run on daemon threads)."""
+    chain: list[SpanProcessor] = []
+    installed = InstalledProcessors(processors=chain)
+    if _flag(environ, env.HOPTRACE_TENANT_ATTRIBUTE, default=True):
+        chain.append(TenantSpanProcessor())
+    if _flag(environ, env.HOPTRACE_RED_METRICS, default=True):
+        installed.red = RedMetricsSpanProcessor(max_series=_max_series(environ))
+        chain.append(installed.red)
+        _start_endpoint(installed, environ)
+        if _flag(environ, env.HOPTRACE_METRICS_OTLP, default=False) and metrics_exporter_factory is not None:
+            _start_otlp_export(installed, environ, resource, metrics_exporter_factory)
+    if _flag(environ, env.HOPTRACE_REDACTION, default=True):
+        chain.append(RedactionSpanProcessor(export, redactor=_redactor(environ)))
+    else:
+        chain.append(export)
+    if installed.closers:
+        chain.append(_ServicesShutdown(installed.closers))
+    return installed
+
+
+def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    logger.warning("hoptrace: %s=%r is not true/false; using the default (%s)", name, value, default)
+    return default
+
+
+def _max_series(environ: Mapping[str, str]) -> int:
+    value = environ.get(env.HOPTRACE_METRICS_MAX_SERIES, "").strip()
+    if not value:
+        return DEFAULT_MAX_SERIES
+    if value.isdigit() and int(value) >= 2:
+        return int(value)
+    logger.warning(
+        "hoptrace: %s=%r is not an integer >= 2; using %d",
+        env.HOPTRACE_METRICS_MAX_SERIES,
+        value,
+        DEFAULT_MAX_SERIES,
+    )
+    return DEFAULT_MAX_SERIES
+
+
+def _redactor(environ: Mapping[str, str]) -> Redactor:
+    words = _list(environ, env.HOPTRACE_REDACT_KEYS)
+    parameters = _list(environ, env.HOPTRACE_REDACT_QUERY_PARAMETERS)
+    try:
+        return Redactor(extra_secret_key_words=words, extra_query_parameters=parameters)
+    except ValueError as exc:
+        logger.warning(
+            "hoptrace: %s ignored (%s); using the default redaction rules", env.HOPTRACE_REDACT_KEYS, exc
+        )
+        return Redactor(extra_query_parameters=parameters)
+
+
+def _list(environ: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
+
+
+def _start_endpoint(installed: InstalledProcessors, environ: Mapping[str, str]) -> None:
+    port_text = environ.get(env.HOPTRACE_METRICS_PORT, "").strip()
+    if not port_text or installed.red is None:
+        return
+    host = environ.get(env.HOPTRACE_METRICS_HOST, "").strip() or "127.0.0.1"
+    if not port_text.isdigit() or int(port_text) > 65535:
+        logger.warning(
+            "hoptrace: %s=%r is not a port; no /metrics endpoint", env.HOPTRACE_METRICS_PORT, port_text
+        )
+        return
+    try:
+        from processors._red_exposition import start_metrics_endpoint
+
+        endpoint = start_metrics_endpoint(installed.red, host=host, port=int(port_text))
+    except Exception as exc:
+        logger.warning(
+            "hoptrace: cannot serve /metrics on %s:%s (%s); RED metrics not served", host, port_text, exc
+        )
+        return
+    installed.endpoint_url = endpoint.url
+    installed.closers.append(endpoint.close)
+    logger.info("hoptrace: RED metrics at %s", endpoint.url)
+
+
+def _start_otlp_export(
+    installed: InstalledProcessors,
+    environ: Mapping[str, str],
+    resource: Resource,
+    exporter_factory: Callable[[], MetricExporter],
+) -> None:
+    interval_text = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip() or "60000"
+    try:
+        interval = int(interval_text) / 1000
+        if interval <= 0:
+            raise ValueError(interval_text)
+    except ValueError:
+        logger.warning(
+            "hoptrace: OTEL_METRIC_EXPORT_INTERVAL=%r is not a positive integer; using 60000", interval_text
+        )
+        interval = 60.0
+    try:
+        from processors._red_otlp import PeriodicRedMetricsExport
+
+        assert installed.red is not None
+        export = PeriodicRedMetricsExport(
+            installed.red,
+            exporter_factory,
+            resource=resource,
+            interval_seconds=interval,
+        )
+    except Exception as exc:
+        logger.warning("hoptrace: cannot export RED metrics over OTLP (%s)", exc)
+        return
+    installed.closers.append(export.shutdown)

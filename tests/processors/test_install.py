@@ -1,0 +1,157 @@
+"""The bootstrap's processor chain, as switched by HOPTRACE_* variables."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import httpx
+import pytest
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from processors import (
+    RedactionSpanProcessor,
+    RedMetricsSpanProcessor,
+    TenantSpanProcessor,
+    processors_from_environment,
+)
+
+RESOURCE = Resource.create({"service.name": "api"})
+
+
+class _Collecting(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
+    ) -> MetricExportResult:
+        self.batches.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        pass
+
+
+def _types(processors: list[SpanProcessor]) -> list[type]:
+    return [type(p) for p in processors]
+
+
+def test_default_chain_is_tenant_red_redaction_around_the_export() -> None:
+    export = SimpleSpanProcessor(InMemorySpanExporter())
+    installed = processors_from_environment(export, {}, resource=RESOURCE)
+    assert _types(installed.processors) == [
+        TenantSpanProcessor,
+        RedMetricsSpanProcessor,
+        RedactionSpanProcessor,
+    ]
+    redaction = installed.processors[2]
+    assert isinstance(redaction, RedactionSpanProcessor) and redaction.downstream is export
+    assert installed.endpoint_url is None  # no HOPTRACE_METRICS_PORT: no server
+
+
+def test_each_processor_can_be_switched_off() -> None:
+    export = SimpleSpanProcessor(InMemorySpanExporter())
+    environ = {"HOPTRACE_TENANT_ATTRIBUTE": "false", "HOPTRACE_RED_METRICS": "0", "HOPTRACE_REDACTION": "off"}
+    installed = processors_from_environment(export, environ, resource=RESOURCE)
+    assert installed.processors == [export]
+    assert installed.red is None
+
+
+def test_bad_values_warn_once_each_and_fall_back_to_defaults(caplog: pytest.LogCaptureFixture) -> None:
+    export = SimpleSpanProcessor(InMemorySpanExporter())
+    environ = {
+        "HOPTRACE_RED_METRICS": "maybe",
+        "HOPTRACE_METRICS_MAX_SERIES": "1",
+        "HOPTRACE_REDACT_KEYS": "(",
+    }
+    with caplog.at_level(logging.WARNING):
+        installed = processors_from_environment(export, environ, resource=RESOURCE)
+    assert installed.red is not None and installed.red.max_series == 2000
+    assert len(caplog.records) == 3
+    assert _types(installed.processors)[-1] is RedactionSpanProcessor
+
+
+def test_configured_limit_and_redaction_words_are_used() -> None:
+    exporter = InMemorySpanExporter()
+    environ = {
+        "HOPTRACE_METRICS_MAX_SERIES": "5",
+        "HOPTRACE_REDACT_KEYS": "ssn",
+        "HOPTRACE_REDACT_QUERY_PARAMETERS": "otp",
+    }
+    installed = processors_from_environment(SimpleSpanProcessor(exporter), environ, resource=RESOURCE)
+    provider = TracerProvider(resource=RESOURCE)
+    for processor in installed.processors:
+        provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("x", attributes={"customer.ssn": "1", "url.query": "otp=9&a=1"}).end()
+    (span,) = exporter.get_finished_spans()
+    assert dict(span.attributes or {}) == {"customer.ssn": "REDACTED", "url.query": "otp=REDACTED&a=1"}
+    assert installed.red is not None and installed.red.max_series == 5
+
+
+def test_metrics_port_starts_the_endpoint_and_provider_shutdown_stops_it() -> None:
+    export = SimpleSpanProcessor(InMemorySpanExporter())
+    environ = {"HOPTRACE_METRICS_PORT": "0", "HOPTRACE_METRICS_HOST": "127.0.0.1"}
+    installed = processors_from_environment(export, environ, resource=RESOURCE)
+    assert installed.endpoint_url is not None
+    provider = TracerProvider(resource=RESOURCE)
+    for processor in installed.processors:
+        provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("op").end()
+    body = httpx.get(installed.endpoint_url).text
+    assert (
+        'traces_spanmetrics_calls_total{service="api",span_kind="SPAN_KIND_INTERNAL",span_name="op"' in body
+    )
+    provider.shutdown()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(installed.endpoint_url)
+
+
+def test_a_taken_port_logs_and_runs_without_endpoint(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.WARNING):
+            installed = processors_from_environment(
+                SimpleSpanProcessor(InMemorySpanExporter()),
+                {"HOPTRACE_METRICS_PORT": str(port)},
+                resource=RESOURCE,
+            )
+    assert installed.endpoint_url is None and installed.red is not None
+    assert ["cannot serve /metrics" in r.getMessage() for r in caplog.records] == [True]
+
+
+def test_otlp_metrics_export_builds_its_exporter_lazily_and_exports_at_shutdown() -> None:
+    built: list[_Collecting] = []
+
+    def factory() -> _Collecting:
+        built.append(_Collecting())
+        return built[-1]
+
+    environ = {"HOPTRACE_METRICS_OTLP": "true", "OTEL_METRIC_EXPORT_INTERVAL": "3600000"}
+    installed = processors_from_environment(
+        SimpleSpanProcessor(InMemorySpanExporter()),
+        environ,
+        resource=RESOURCE,
+        metrics_exporter_factory=factory,
+    )
+    assert built == []
+    provider = TracerProvider(resource=RESOURCE)
+    for processor in installed.processors:
+        provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("op").end()
+    provider.shutdown()
+    (exporter,) = built
+    (batch,) = exporter.batches
+    calls = batch.resource_metrics[0].scope_metrics[0].metrics[0]
+    assert [point.value for point in calls.data.data_points] == [1]  # type: ignore[union-attr]
+    assert batch.resource_metrics[0].resource.attributes["service.name"] == "api"
