@@ -17,7 +17,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from processors import TenantSpanProcessor
+from processors import processors_from_environment
+from processors._red_otlp import otlp_metric_exporter
 from tracing._settings import Settings
 
 logger = logging.getLogger("tracing")
@@ -27,11 +28,18 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     """Return the processors to add to the service's ``TracerProvider``, in order.
 
     Never blocks (the exporter connects lazily, from the batch worker thread). ``OTEL_BSP_*`` variables are
-    honoured by ``BatchSpanProcessor`` itself.
+    honoured by ``BatchSpanProcessor`` itself. Tenant attribute, RED metrics (with the ``/metrics`` endpoint
+    when ``HOPTRACE_METRICS_PORT`` is set, and OTLP metrics when ``HOPTRACE_METRICS_OTLP`` is true) and
+    redaction are on by default; each has its ``HOPTRACE_*`` switch (see :mod:`processors._install`).
     """
-    del resource  # the RED metrics processor will label series with its service.name
     exporter = LazyOtlpExporter(settings)
-    return [TenantSpanProcessor(), ExporterWarmUp(exporter), BatchSpanProcessor(exporter)]
+    installed = processors_from_environment(
+        BatchSpanProcessor(exporter),
+        os.environ,
+        resource=resource,
+        metrics_exporter_factory=lambda: otlp_metric_exporter(settings.protocol, settings.endpoint),
+    )
+    return [ExporterWarmUp(exporter), *installed.processors]
 
 
 class ExporterWarmUp(SpanProcessor):
