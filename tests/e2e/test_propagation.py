@@ -1,0 +1,133 @@
+"""One trace and the tenant across real processes: api -> httpx -> inventory, and api -> RabbitMQ ->
+worker (callback and iterator consumers) -> httpx -> inventory.
+
+Every service is a plain Starlette/aio-pika program (tests/tracing/apps) started through ``hoptrace run``,
+exporting over OTLP to an embedded backend; the broker is the real RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from harness import Span, SpanKind
+from harness.backend import EmbeddedBackend
+from tests.tracing.processes import TracedService, start_uvicorn, traced_env, wait_for_spans
+
+TENANT = "acme"
+
+
+@dataclass
+class Stack:
+    backend: EmbeddedBackend
+    api_url: str
+    inventory_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/")
+    with ExitStack() as stack, EmbeddedBackend() as backend:
+        env = traced_env(backend, "grpc", AMQP_URL=amqp_url)
+        inventory, inventory_url = start_uvicorn("inventory", "tests.tracing.apps.inventory:app", env)
+        stack.enter_context(inventory)
+        api_env = {**env, "INVENTORY_URL": inventory_url, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID"}
+        api, api_url = start_uvicorn("api", "tests.tracing.apps.api:app", api_env)
+        stack.enter_context(api)
+        yield Stack(backend, api_url, inventory_url, {**env, "INVENTORY_URL": inventory_url})
+
+
+def _call(method: str, url: str, trace_id: str) -> dict[str, object]:
+    """Call the edge as an outside client would: its own traceparent, a tenant header, forged baggage.
+
+    urllib, not httpx: the test process's own httpx may be instrumented by other tests."""
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+    request.add_header("X-Tenant-ID", TENANT)
+    request.add_header("baggage", "tenant.id=forged,role=admin")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _summary(spans: list[Span]) -> list[tuple[str, str, SpanKind]]:
+    return sorted((span.service_name, span.name, span.kind) for span in spans)
+
+
+def _assert_one_tree_with_tenant(spans: list[Span]) -> None:
+    by_id = {span.span_id: span for span in spans}
+    roots = [span for span in spans if span.parent_span_id not in by_id]
+    assert len(roots) == 1, f"expected one root (the edge's server span), got {_summary(roots)}"
+    assert roots[0].service_name == "api" and roots[0].kind is SpanKind.SERVER
+    for span in spans:
+        assert span.attributes.get("tenant.id") == TENANT, f"{span.service_name}:{span.name} lacks the tenant"
+
+
+def test_http_hop_keeps_one_trace_and_the_tenant(stack: Stack) -> None:
+    trace_id = secrets.token_hex(16)
+    # The edge dropped the forged inbound baggage and sent only the tenant from its header onwards.
+    assert _call("GET", f"{stack.api_url}/orders/7", trace_id)["inventory"] == {
+        "item": "7",
+        "baggage": f"tenant.id={TENANT}",
+    }
+    spans = wait_for_spans(stack.backend, trace_id, 3)
+    assert _summary(spans) == [
+        ("api", "GET", SpanKind.CLIENT),
+        ("api", "GET /orders/{order_id}", SpanKind.SERVER),
+        ("inventory", "GET /items/{item_id}", SpanKind.SERVER),
+    ]
+    _assert_one_tree_with_tenant(spans)
+    client = next(span for span in spans if span.kind is SpanKind.CLIENT)
+    inventory = next(span for span in spans if span.service_name == "inventory")
+    assert inventory.parent_span_id == client.span_id
+
+
+@pytest.mark.parametrize("mode", ["callback", "iterator"])
+def test_queue_hop_keeps_one_trace_and_the_tenant(stack: Stack, mode: str) -> None:
+    queue = f"hoptrace-e2e-{mode}-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "tests.tracing.apps.worker", mode, queue]
+    with TracedService(f"worker-{mode}", argv, stack.env) as worker:
+        worker.wait_for_line(r"^ready$")
+        trace_id = secrets.token_hex(16)
+        _call("POST", f"{stack.api_url}/orders/9/publish/{queue}", trace_id)
+        spans = wait_for_spans(stack.backend, trace_id, 5)
+    assert _summary(spans) == [
+        ("api", "POST /orders/{order_id}/publish/{queue}", SpanKind.SERVER),
+        ("api", f"publish {queue}", SpanKind.PRODUCER),
+        ("inventory", "GET /items/{item_id}", SpanKind.SERVER),
+        (f"worker-{mode}", "GET", SpanKind.CLIENT),
+        (f"worker-{mode}", f"process {queue}", SpanKind.CONSUMER),
+    ]
+    _assert_one_tree_with_tenant(spans)
+    by_name = {span.name: span for span in spans}
+    assert by_name[f"process {queue}"].parent_span_id == by_name[f"publish {queue}"].span_id
+    assert by_name["GET"].parent_span_id == by_name[f"process {queue}"].span_id
+
+
+def test_uvicorn_worker_processes_are_traced(stack: Stack) -> None:
+    env = {**stack.env, "INVENTORY_URL": stack.inventory_url}
+    service, url = start_uvicorn(
+        "inventory-workers", "tests.tracing.apps.inventory:app", env, "--workers", "2"
+    )
+    with service:
+        trace_id = secrets.token_hex(16)
+        request = urllib.request.Request(f"{url}/items/3")
+        request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["item"] == "3"
+        (span,) = wait_for_spans(stack.backend, trace_id, 1)
+    assert (span.service_name, span.name, span.kind) == (
+        "inventory-workers",
+        "GET /items/{item_id}",
+        SpanKind.SERVER,
+    )
