@@ -1,0 +1,226 @@
+"""RED metrics end to end: a Starlette service under ``hoptrace run`` serves /metrics, a real Prometheus
+(exemplar storage on) scrapes it, and the counts it stores are exactly the traffic we sent."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from harness import Service, ServiceLauncher
+from harness.backend import EmbeddedBackend
+
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+T = TypeVar("T")
+
+APP = """
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+async def order(request):
+    status = int(request.query_params.get("status", "200"))
+    return PlainTextResponse("order", status_code=status)
+
+
+async def health(request):
+    return PlainTextResponse("ok")
+
+
+app = Starlette(routes=[Route("/orders/{order_id}", order), Route("/health", health)])
+"""
+
+# (tenant, HTTP status) -> requests sent. Different ids per request: the label must stay the route template.
+TRAFFIC = {("acme", 200): 5, ("acme", 503): 2, ("globex", 200): 3, ("globex", 500): 1}
+ROUTE = "GET /orders/{order_id}"
+
+
+def _free_port() -> int:
+    # Prometheus and the metrics endpoint need a port number up front; the kernel picks a free one.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _poll(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+    """Re-check ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)  # polling interval between re-checks of the condition, not a synchronisation
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Service, EmbeddedBackend, str]]:
+    (tmp_path / "red_app.py").write_text(textwrap.dedent(APP))
+    metrics_port = _free_port()
+    env = {
+        "HOPTRACE_METRICS_PORT": str(metrics_port),
+        "HOPTRACE_TENANT_HEADER": "X-Tenant-ID",
+    }
+    with EmbeddedBackend() as backend, ServiceLauncher(backend.otlp_grpc_endpoint, env=env) as launcher:
+        command = [sys.executable, "-m", "uvicorn", "red_app:app", "--app-dir", str(tmp_path)]
+        started = launcher.start(
+            "shop",
+            [*command, "--host", "127.0.0.1", "--port", "0", "--no-access-log"],
+            ready_log=r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))",
+        )
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        _poll(lambda: _answers(metrics_url), f"{metrics_url} answering\n{launcher.logs()}", timeout=30)
+        yield started, backend, metrics_url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path, service: tuple[Service, EmbeddedBackend, str]) -> Iterator[str]:
+    _, _, metrics_url = service
+    target = metrics_url.removeprefix("http://").removesuffix("/metrics")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: shop
+                static_configs:
+                  - targets: ["{target}"]
+            """
+        )
+    )
+    port = _free_port()
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=exemplar-storage",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _poll(lambda: process.poll() is not None or _answers(f"{url}/-/ready"), "Prometheus ready")
+        assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _query(prometheus: str, promql: str) -> dict[tuple[str, ...], float]:
+    """Instant query; returns {(tenant, status_code): value} for each series."""
+    body = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
+    assert body["status"] == "success", body
+    return {
+        (item["metric"].get("tenant", ""), item["metric"].get("status_code", "")): float(item["value"][1])
+        for item in body["data"]["result"]
+    }
+
+
+def _drive_traffic(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        order_id = 0
+        for (tenant, status), count in TRAFFIC.items():
+            for _ in range(count):
+                order_id += 1
+                response = client.get(
+                    f"/orders/{order_id}", params={"status": status}, headers={"X-Tenant-ID": tenant}
+                )
+                assert response.status_code == status
+        assert client.get("/health").status_code == 200  # no tenant header
+
+
+def test_prometheus_scrapes_exact_red_counts_and_exemplars_of_real_traces(
+    service: tuple[Service, EmbeddedBackend, str], prometheus: str
+) -> None:
+    shop, backend, metrics_url = service
+    assert shop.url is not None
+    _drive_traffic(shop.url)
+
+    expected_calls = {
+        ("acme", "STATUS_CODE_UNSET"): 5.0,
+        ("acme", "STATUS_CODE_ERROR"): 2.0,
+        ("globex", "STATUS_CODE_UNSET"): 3.0,
+        ("globex", "STATUS_CODE_ERROR"): 1.0,
+    }
+    route = f'service="shop",span_name="{ROUTE}",span_kind="SPAN_KIND_SERVER"'
+    calls = _poll(
+        lambda: (
+            (got := _query(prometheus, f"traces_spanmetrics_calls_total{{{route}}}")) == expected_calls
+            and got
+        ),
+        f"Prometheus to hold calls {expected_calls}",
+    )
+    assert calls == expected_calls
+    assert _query(prometheus, f"traces_spanmetrics_latency_count{{{route}}}") == expected_calls
+    assert _query(prometheus, f'traces_spanmetrics_latency_bucket{{{route},le="+Inf"}}') == expected_calls
+    health = _query(prometheus, 'traces_spanmetrics_calls_total{service="shop",span_name="GET /health"}')
+    assert health == {("", "STATUS_CODE_UNSET"): 1.0}
+    # A recipe from the README: error ratio per tenant.
+    errors = _query(
+        prometheus,
+        f'sum by (tenant) (traces_spanmetrics_calls_total{{{route},status_code="STATUS_CODE_ERROR"}})'
+        f" / sum by (tenant) (traces_spanmetrics_calls_total{{{route}}})",
+    )
+    assert errors == {("acme", ""): 2 / 7, ("globex", ""): 1 / 4}
+
+    exemplars = _poll(lambda: _exemplars(prometheus, route), "exemplars in Prometheus")
+    trace_ids = {e["labels"]["trace_id"] for series in exemplars for e in series["exemplars"]}
+    assert all(len(trace_id) == 32 for trace_id in trace_ids)
+    some_trace = sorted(trace_ids)[0]
+    spans = _poll(
+        lambda: backend.store.get_trace(some_trace), f"trace {some_trace} in the backend", timeout=30
+    )
+    assert [span.name for span in spans] == [ROUTE]
+
+    text = httpx.get(metrics_url).text  # Prometheus text format, what promtool lints
+    lint = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
+
+
+def _exemplars(prometheus: str, route: str) -> list[dict[str, Any]] | None:
+    now = time.time()
+    body = httpx.get(
+        f"{prometheus}/api/v1/query_exemplars",
+        params={
+            "query": f"traces_spanmetrics_latency_bucket{{{route}}}",
+            "start": now - 600,
+            "end": now + 60,
+        },
+        timeout=10,
+    ).json()
+    assert body["status"] == "success", body
+    data: list[dict[str, Any]] = body["data"]
+    return data or None
