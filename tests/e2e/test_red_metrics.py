@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -208,6 +209,16 @@ def test_prometheus_scrapes_exact_red_counts_and_exemplars_of_real_traces(
         [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )
     assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
+
+
+def test_readme_promql_recipes_are_valid_promql(prometheus: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("PromQL recipes", 1)[1].split("\n\n", 2)[1]
+    recipes = re.findall(r"^\|[^|]+\| `(.+)` \|$", section, flags=re.MULTILINE)
+    assert len(recipes) == 7
+    for promql in recipes:
+        body = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
+        assert body["status"] == "success", (promql, body)
 
 
 def _exemplars(prometheus: str, route: str) -> list[dict[str, Any]] | None:
