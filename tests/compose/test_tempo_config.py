@@ -22,6 +22,10 @@ def test_receives_otlp_over_grpc_and_http_on_the_published_ports() -> None:
     assert {tempo()["server"]["http_listen_port"], *listen.values()} <= published
 
 
+def test_allows_grafanas_streaming_search() -> None:
+    assert tempo()["stream_over_http_enabled"] is True
+
+
 def test_stores_traces_locally_for_30_days() -> None:
     trace = tempo()["storage"]["trace"]
     assert trace["backend"] == "local"
