@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -64,6 +65,32 @@ async def test_async_client_with_asgi_transport_reaches_the_app_with_context(spa
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
         response = await client.get("/echo")
     assert response.json()["traceparent"] == _traceparent_of(spans.named("GET"))
+
+
+def test_sync_client_with_wsgi_transport_reaches_the_app_with_context(spans: FinishedSpans) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [str(environ.get("HTTP_TRACEPARENT")).encode()]
+
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://app") as client:
+        response = client.get("/")
+    assert response.text == _traceparent_of(spans.named("GET"))
+
+
+class _CountingTransport(httpx.BaseTransport):
+    def __init__(self) -> None:
+        self.traceparents: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.traceparents.append(request.headers.get("traceparent"))
+        return httpx.Response(200)
+
+
+def test_custom_transport_is_traced(spans: FinishedSpans) -> None:
+    transport = _CountingTransport()
+    with httpx.Client(transport=transport) as client:
+        client.get("http://inventory.test/")
+    assert transport.traceparents == [_traceparent_of(spans.named("GET"))]
 
 
 def test_client_created_before_instrumentation_is_traced(spans: FinishedSpans) -> None:
