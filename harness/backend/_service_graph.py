@@ -22,19 +22,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
 from harness._model import AttributeValue
-from harness.backend._decode import decode_attributes
+from harness.backend._decode import decode_any_value
 from harness.backend._store import SpanOrigin
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 """Tempo's default service-graph histogram buckets, in seconds."""
-MAX_PENDING_SPANS = 20_000
+MAX_PENDING_SPANS = 200_000
+"""Spans queued for pairing before the ingest threads start pairing them themselves. The queue holds
+references to stored spans (about 80 bytes each), so bursts are absorbed and paired at the next scrape."""
 MAX_OPEN_EDGES = 100_000
 """Tempo's ``max_items``: past it, new edges are dropped and counted in ``dropped_spans_total``."""
 
@@ -44,6 +48,11 @@ EdgeLabels = tuple[str, str, str]
 _CLIENT_KINDS = (PbSpan.SPAN_KIND_CLIENT, PbSpan.SPAN_KIND_PRODUCER)
 _SERVER_KINDS = (PbSpan.SPAN_KIND_SERVER, PbSpan.SPAN_KIND_CONSUMER)
 _MESSAGING_KINDS = (PbSpan.SPAN_KIND_PRODUCER, PbSpan.SPAN_KIND_CONSUMER)
+_DATABASE_KEYS = frozenset({"db.name", "db.system"})
+_EDGE_ATTRIBUTES = frozenset(
+    {"peer.service", "db.name", "db.system", "server.address", "network.peer.address", "network.peer.port"}
+)
+_EDGE_ATTRIBUTE_MARKERS = (b"peer.service", b"db.", b"server.address", b"network.peer.")
 
 
 @dataclass(slots=True)
@@ -92,7 +101,7 @@ class ServiceGraph:
         self.wait_seconds = wait_seconds
         self.max_open_edges = max_open_edges
         self._lock = threading.Lock()
-        self._pending: list[Sequence[tuple[bytes, SpanOrigin, bytes]]] = []
+        self._pending: deque[Sequence[tuple[bytes, SpanOrigin, bytes]]] = deque()
         self._pending_spans = 0
         self._edges: dict[tuple[bytes, bytes], _Edge] = {}
         self._requests: dict[EdgeLabels, int] = {}
@@ -109,7 +118,7 @@ class ServiceGraph:
             self._pending.append(spans)
             self._pending_spans += len(spans)
             if self._pending_spans >= MAX_PENDING_SPANS:
-                self._process_pending()
+                self._process_pending(len(spans))
 
     def snapshot(self) -> ServiceGraphSnapshot:
         """Process queued spans, expire old unpaired edges, and copy the metrics."""
@@ -126,20 +135,31 @@ class ServiceGraph:
                 self._dropped,
             )
 
-    def _process_pending(self) -> None:
-        pending, self._pending, self._pending_spans = self._pending, [], 0
+    def _process_pending(self, at_least: int | None = None) -> None:
+        """Pair queued spans: all of them, or the oldest batches holding ``at_least`` spans (so that
+        past the bound each ingest call pairs as much as it adds, instead of one call stalling)."""
+        pending: list[Sequence[tuple[bytes, SpanOrigin, bytes]]] = []
+        taken = 0
+        while self._pending and (at_least is None or taken < at_least):
+            pending.append(self._pending.popleft())
+            taken += len(pending[-1])
+        self._pending_spans -= taken
         now = time.monotonic()
         for batch in pending:
             for trace_id, origin, data in batch:
                 span = PbSpan.FromString(data)
-                if span.kind in _CLIENT_KINDS or span.kind in _SERVER_KINDS:
-                    self._upsert(trace_id, origin, span, now)
+                kind = span.kind
+                if kind in _CLIENT_KINDS:
+                    self._upsert(trace_id, origin, span, data, True, now)
+                elif kind in _SERVER_KINDS:
+                    self._upsert(trace_id, origin, span, data, False, now)
 
-    def _upsert(self, trace_id: bytes, origin: SpanOrigin, span: PbSpan, now: float) -> None:
+    def _upsert(
+        self, trace_id: bytes, origin: SpanOrigin, span: PbSpan, data: bytes, is_client: bool, now: float
+    ) -> None:
         service = origin.resource_attributes.get("service.name")
         if not isinstance(service, str) or not service:
             return  # Tempo skips resources without a service name
-        is_client = span.kind in _CLIENT_KINDS
         key = (trace_id, span.span_id if is_client else span.parent_span_id)
         edge = self._edges.get(key)
         if edge is None:
@@ -149,18 +169,29 @@ class ServiceGraph:
             edge = self._edges[key] = _Edge(created=now)
         if span.kind in _MESSAGING_KINDS:
             edge.connection_type = "messaging_system"
-        seconds = max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        seconds = max(0, end - start) / 1e9
         edge.failed = edge.failed or span.status.code == PbStatus.STATUS_CODE_ERROR
-        attributes = decode_attributes(span.attributes)
-        peer = attributes.get("peer.service")
-        if isinstance(peer, str):
-            edge.peer = peer
         if is_client:
-            edge.client, edge.client_seconds, edge.client_end = service, seconds, span.end_time_unix_nano
-            self._database_edge(edge, attributes, origin.resource_attributes, seconds)
+            edge.client, edge.client_seconds, edge.client_end = service, seconds, end
+            # Only the few attributes the rules read are decoded, and only if their names occur at all.
+            attributes = (
+                {kv.key: kv.value for kv in span.attributes if kv.key in _EDGE_ATTRIBUTES}
+                if any(marker in data for marker in _EDGE_ATTRIBUTE_MARKERS)
+                else {}
+            )
+            if attributes or _DATABASE_KEYS & origin.resource_attributes.keys():
+                self._peer_and_database(edge, attributes, origin.resource_attributes, seconds)
         else:
-            edge.server, edge.server_seconds, edge.server_start = service, seconds, span.start_time_unix_nano
+            edge.server, edge.server_seconds, edge.server_start = service, seconds, start
             edge.root = not span.parent_span_id
+            peer = (
+                next((kv.value for kv in span.attributes if kv.key == "peer.service"), None)
+                if b"peer.service" in data
+                else None
+            )
+            if peer is not None:
+                edge.peer = str(decode_any_value(peer))
         if edge.client and edge.server:
             self._complete(self._edges.pop(key))
         elif edge.root:
@@ -169,16 +200,21 @@ class ServiceGraph:
             self._complete(edge)
 
     @staticmethod
-    def _database_edge(
+    def _peer_and_database(
         edge: _Edge,
-        span_attrs: dict[str, AttributeValue],
+        span_attrs: dict[str, AnyValue],
         resource_attrs: dict[str, AttributeValue],
         seconds: float,
     ) -> None:
         def find(key: str) -> str | None:
-            value = span_attrs.get(key, resource_attrs.get(key))
+            if key in span_attrs:
+                return str(decode_any_value(span_attrs[key]))
+            value = resource_attrs.get(key)
             return None if value is None else str(value)
 
+        peer = find("peer.service")
+        if peer is not None:
+            edge.peer = peer
         db_name = find("db.name")
         if db_name is None and find("db.system") is None:
             return
@@ -186,7 +222,7 @@ class ServiceGraph:
         edge.server_seconds = seconds
         host, port = find("network.peer.address"), find("network.peer.port")
         address = f"{host}:{port}" if host and port else host
-        edge.server = find("peer.service") or find("server.address") or address or db_name or ""
+        edge.server = peer or find("server.address") or address or db_name or ""
 
     def _complete(self, edge: _Edge) -> None:
         labels = (edge.client, edge.server, edge.connection_type)

@@ -71,3 +71,18 @@ def test_busy_port_is_a_clear_error_and_exit_1() -> None:
         )
     assert result.returncode == 1
     assert "cannot bind" in result.stderr
+
+
+def test_listening_sockets_are_tcp_so_responses_are_not_delayed() -> None:
+    # asyncio sets TCP_NODELAY only on accepted sockets whose protocol is TCP; without it every
+    # keep-alive answer waited ~40 ms for a delayed ACK.
+    import socket
+
+    from harness.backend._http_servers import bind_socket
+
+    with bind_socket("127.0.0.1", 0) as listening:
+        assert listening.proto == socket.IPPROTO_TCP
+        with socket.create_connection(listening.getsockname()):
+            accepted, _ = listening.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP

@@ -10,7 +10,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
+import harness.backend._service_graph as service_graph_module
 from harness.backend import EmbeddedBackend
+from harness.backend._service_graph import MAX_PENDING_SPANS
 
 from .conftest import ServiceFactory
 
@@ -93,9 +95,12 @@ def _send_topology(service: ServiceFactory, requests: int) -> None:
         internal.end(t0 + 2 * MS)
 
 
+@pytest.mark.parametrize("pending_bound", [MAX_PENDING_SPANS, 1])
 def test_service_graph_counts_edges_with_tempos_rules(
-    service: ServiceFactory, backend: EmbeddedBackend
+    service: ServiceFactory, backend: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch, pending_bound: int
 ) -> None:
+    # With a bound of 1 the spans are paired on the ingest threads as they arrive, not at the scrape.
+    monkeypatch.setattr(service_graph_module, "MAX_PENDING_SPANS", pending_bound)
     _send_topology(service, requests=3)
 
     samples = _samples(backend)
