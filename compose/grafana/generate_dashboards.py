@@ -195,8 +195,9 @@ def tenants() -> dashboard.Dashboard:
 
 
 def queues() -> dashboard.Dashboard:
-    producer = 'span_kind="SPAN_KIND_PRODUCER", source=~"$source"'
-    consumer = 'span_kind="SPAN_KIND_CONSUMER", source=~"$source"'
+    source = 'source=~"$source"'
+    producer = f'span_kind="SPAN_KIND_PRODUCER", {source}'
+    consumer = f'span_kind="SPAN_KIND_CONSUMER", {source}'
     by = "service, span_name"
     legend = "{{service}}: {{span_name}}"
     return (
@@ -216,18 +217,18 @@ def queues() -> dashboard.Dashboard:
         )
         .with_panel(
             panel(
-                "Publish to consume p95 (Tempo service graph, messaging system edges)",
+                "Publish to consume p95 (service graph, messaging system edges)",
                 "s",
                 [
                     query(
-                        quantile(0.95, f"{GRAPH}_messaging_system_seconds_bucket", "", "client, server"),
+                        quantile(0.95, f"{GRAPH}_messaging_system_seconds_bucket", source, "client, server"),
                         "{{client}} -> {{server}}",
                     )
                 ],
                 width=24,
                 description=(
-                    "Time between the producer span's end and the consumer span's start. Only Tempo emits"
-                    " it, so this panel ignores the metrics-from selector."
+                    "Time between the producer span's end and the consumer span's start, from the service"
+                    " graph of Tempo or, with the embedded profile, of hoptrace's backend."
                 ),
             )
         )

@@ -27,19 +27,16 @@ HOPTRACE_METRICS = frozenset(
         "traces_service_graph_request_failed_total",
         *(
             f"traces_service_graph_request_{side}_seconds_{part}"
-            for side in ("server", "client")
+            for side in ("server", "client", "messaging_system")
             for part in ("bucket", "sum", "count")
         ),
         "traces_service_graph_unpaired_spans_total",
+        "traces_service_graph_dropped_spans_total",
     }
 )
-# Tempo's metrics-generator emits the same names plus these (Tempo docs: span metrics, service graphs with
-# enable_messaging_system_latency_histogram).
-TEMPO_METRICS = HOPTRACE_METRICS | {
-    "traces_spanmetrics_size_total",
-    "traces_service_graph_dropped_spans_total",
-    *(f"traces_service_graph_request_messaging_system_seconds_{part}" for part in ("bucket", "sum", "count")),
-}
+# Tempo's metrics-generator emits the same names (service graphs with
+# enable_messaging_system_latency_histogram) plus the span-size counter (Tempo docs: span metrics).
+TEMPO_METRICS = HOPTRACE_METRICS | {"traces_spanmetrics_size_total"}
 
 # Grafana variables -> a PromQL-typed stand-in (a duration, a regex, a label matcher list).
 GRAFANA_SUBSTITUTES = {

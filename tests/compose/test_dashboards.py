@@ -103,8 +103,7 @@ def test_panels_use_provisioned_datasources(path: Path) -> None:
 def test_span_metric_and_service_graph_queries_pick_one_source(path: Path) -> None:
     """These metrics arrive from two emitters (services or embedded backend, and Tempo): pick one copy."""
     for title, target in prometheus_targets(dashboard(path)):
-        expr = target["expr"].replace("traces_service_graph_request_messaging_system", "tempo_only")
-        selectors = re.findall(r"traces_(?:spanmetrics|service_graph)_\w+(\{[^}]*\})?", expr)
+        selectors = re.findall(r"traces_(?:spanmetrics|service_graph)_\w+(\{[^}]*\})?", target["expr"])
         assert all('source=~"$source"' in selector for selector in selectors), title
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import generate_latest
 
+from harness.backend import EmbeddedBackend
 from processors import LATENCY_BUCKETS, RedMetricsSpanProcessor, red_metrics_registry
 from tests.compose.promql import HOPTRACE_METRICS
 from tests.compose.stack import TEMPO_CONFIG, load_yaml
@@ -48,3 +50,15 @@ def test_processor_and_tempo_use_the_same_latency_buckets() -> None:
         "histogram_buckets"
     ]
     assert list(LATENCY_BUCKETS) == tempo_buckets
+
+
+def test_embedded_backend_exposes_the_service_graph_names_the_stack_expects() -> None:
+    with EmbeddedBackend() as backend:
+        text = httpx.get(f"{backend.http_url}/metrics", timeout=10.0).text
+    families = re.findall(r"^# TYPE (traces_\w+) (counter|histogram)$", text, flags=re.MULTILINE)
+    names = {
+        f"{name}_{part}" if kind == "histogram" else name
+        for name, kind in families
+        for part in (("bucket", "sum", "count") if kind == "histogram" else ("",))
+    }
+    assert names == {name for name in HOPTRACE_METRICS if name.startswith("traces_service_graph_")}

@@ -35,6 +35,7 @@ FOR_IN_TEST = "2s"
 FAILING, HEALTHY = "acme", "globex"
 FAILING_ITEM, GOOD_ITEM = "unobtainium", "widget"  # harness/demo/inventory.py fails to reserve the first
 ALERT_BUDGET_SECONDS = 60
+GRAPH_ALERT = "HoptraceServiceGraphFailedRequests"
 
 
 def rules_with_short_for(directory: Path) -> Path:
@@ -110,14 +111,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                 "labels": {"source": "hoptrace"},
                             }
                         ],
-                    }
+                    },
+                    {
+                        # The embedded backend's service-graph metrics, as in compose's hoptrace-backend job.
+                        "job_name": "hoptrace-backend",
+                        "static_configs": [
+                            {
+                                "targets": [backend.http_url.removeprefix("http://")],
+                                "labels": {"source": "hoptrace"},
+                            }
+                        ],
+                    },
                 ],
             }
             with PrometheusServer(workdir, config) as prometheus:
                 poll(
-                    lambda: len(prometheus.query('up{job="hoptrace-services"} == 1')) == len(metrics_ports),
+                    lambda: len(prometheus.query("up == 1")) == len(metrics_ports) + 1,
                     timeout=30,
-                    what="Prometheus scraping all three services",
+                    what="Prometheus scraping the three services and the backend",
                     on_timeout=lambda: f"{prometheus.targets()}\n{launcher.logs()}",
                 )
                 yield Stack(api, launcher, prometheus, backend)
@@ -176,3 +187,26 @@ def test_latency_exemplars_lead_to_stored_traces(stack: Stack) -> None:
         on_timeout=stack.diagnostics,
     )
     assert re.fullmatch(r"[0-9a-f]{32}", stored)
+
+
+def test_service_graph_alert_fires_for_the_failing_edge_only(stack: Stack) -> None:
+    """worker -> inventory fails for acme's orders; api -> inventory (stock checks) never fails."""
+
+    def failing_edge_alert() -> dict[str, Any] | None:
+        assert stack.order(FAILING, FAILING_ITEM) == 202
+        assert stack.order(HEALTHY, GOOD_ITEM) == 202
+        alerts = [a for a in stack.prometheus.alerts() if a["labels"]["alertname"] == GRAPH_ALERT]
+        edges = {(a["labels"]["client"], a["labels"]["server"]): a for a in alerts if a["state"] == "firing"}
+        return edges.get(("worker", "inventory"))
+
+    poll(
+        failing_edge_alert,
+        timeout=ALERT_BUDGET_SECONDS,
+        what=f"{GRAPH_ALERT} to fire for worker -> inventory",
+        on_timeout=stack.diagnostics,
+    )
+    alerts = [a for a in stack.prometheus.alerts() if a["labels"]["alertname"] == GRAPH_ALERT]
+    assert {(a["labels"]["client"], a["labels"]["server"]) for a in alerts} == {("worker", "inventory")}
+    edge = 'traces_service_graph_request_total{client="api", server="inventory"}'
+    healthy_edge = stack.prometheus.query(f"sum by (client, server) (rate({edge}[5m])) > 0")
+    assert healthy_edge, "the silent edge must have carried requests"
