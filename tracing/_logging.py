@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import wrapt
 from opentelemetry import baggage, trace
 
 from processors import TENANT_KEY
@@ -23,6 +24,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[REDACTED]"
+CORRELATION_FIELDS = frozenset({"trace_id", "span_id", "trace_flags", "tenant"})
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
@@ -39,6 +41,7 @@ def install_log_correlation(settings: Settings) -> None:
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "_hoptrace", False):
         logging.setLogRecordFactory(_correlating_factory(factory))
+        wrapt.wrap_function_wrapper(logging.Logger, "makeRecord", _make_record_letting_extra_win)
     if settings.log_format == "json":
         root = logging.getLogger()
         if not root.handlers:
@@ -63,6 +66,27 @@ def _correlating_factory(factory: Callable[..., logging.LogRecord]) -> Callable[
 
     make_record._hoptrace = True  # type: ignore[attr-defined]
     return make_record
+
+
+def _make_record_letting_extra_win(
+    wrapped: Callable[..., logging.LogRecord], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> logging.LogRecord:
+    # Logger.makeRecord raises KeyError when ``extra`` names an attribute the record already has; the
+    # factory above adds four, so an application logging ``extra={"tenant": ...}`` would crash. Its
+    # values are set after the record is made instead: the application's value wins.
+    arguments = list(args)
+    extra = kwargs.get("extra") if "extra" in kwargs else (arguments[8] if len(arguments) > 8 else None)
+    if not isinstance(extra, dict) or not CORRELATION_FIELDS & extra.keys():
+        return wrapped(*args, **kwargs)
+    rest = {key: value for key, value in extra.items() if key not in CORRELATION_FIELDS}
+    if "extra" in kwargs:
+        kwargs["extra"] = rest
+    else:
+        arguments[8] = rest
+    record = wrapped(*arguments, **kwargs)
+    for key in CORRELATION_FIELDS & extra.keys():
+        setattr(record, key, extra[key])
+    return record
 
 
 class JsonFormatter(logging.Formatter):

@@ -36,7 +36,7 @@ class FinishedSpans:
         return matches[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def _global_provider() -> InMemorySpanExporter:
     current = trace.get_tracer_provider()
     if isinstance(current, trace.ProxyTracerProvider):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -172,3 +173,41 @@ def test_forked_child_gets_a_working_exporter(backend: EmbeddedBackend) -> None:
     assert result.returncode == 0, result.stderr
     names = sorted(span.name for span in wait_for_spans(backend, result.stdout.strip(), 2))
     assert names == ["child", "parent"]
+
+
+def test_log_records_are_correlated_and_extra_fields_still_win() -> None:
+    code = textwrap.dedent(
+        """
+        import logging
+        from opentelemetry import trace
+        import sys
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(trace_id)s %(span_id)s %(tenant)s|%(message)s"))
+        log = logging.getLogger("app")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.info("outside")
+        with trace.get_tracer("t").start_as_current_span("job") as span:
+            log.info("inside")
+            log.info("own", extra={"tenant": "from-extra", "order": 1})
+        ids = span.get_span_context()
+        print(format(ids.trace_id, "032x"), format(ids.span_id, "016x"))
+        """
+    )
+    result = run_traced(code, traced_env(None))
+    assert result.returncode == 0, result.stderr
+    *logged, ids = result.stdout.splitlines()
+    trace_id, span_id = ids.split()
+    assert logged == [
+        "  |outside",
+        f"{trace_id} {span_id} |inside",
+        f"{trace_id} {span_id} from-extra|own",
+    ]
+
+
+def test_json_log_format_is_opt_in_by_environment() -> None:
+    code = "import logging\nlogging.getLogger('app').warning('hello', extra={'password': 'hunter2'})\n"
+    result = run_traced(code, traced_env(None, HOPTRACE_LOG_FORMAT="json"))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stderr)
+    assert (document["message"], document["password"], document["trace_id"]) == ("hello", "[REDACTED]", "")
