@@ -73,6 +73,22 @@ class Stack:
         return f"alerts: {prometheus.alerts()}\n{self.launcher.logs()}\nprometheus:\n{prometheus.log()}"
 
 
+def prometheus_config(workdir: Path, service_ports: list[int], backend: EmbeddedBackend) -> dict[str, Any]:
+    """compose/prometheus/prometheus.yml's hoptrace jobs and labels, on this test's ports, every second."""
+
+    def job(name: str, targets: list[str]) -> dict[str, Any]:
+        return {"job_name": name, "static_configs": [{"targets": targets, "labels": {"source": "hoptrace"}}]}
+
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_with_short_for(workdir))],
+        "scrape_configs": [
+            job("hoptrace-services", [f"127.0.0.1:{port}" for port in service_ports]),
+            job("hoptrace-backend", [backend.http_url.removeprefix("http://")]),
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("alerts-e2e")
@@ -98,32 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # api is the edge: the tenant comes from its X-Tenant-ID header and travels as baggage.
             edge = {"HOPTRACE_TENANT_HEADER": "X-Tenant-ID", **downstream, **metrics("api")}
             api = launcher.start_asgi("api", "harness.demo.api:app", env=edge)
-            config = {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules_with_short_for(workdir))],
-                "scrape_configs": [
-                    {
-                        # The job name and label of compose/prometheus/prometheus.yml.
-                        "job_name": "hoptrace-services",
-                        "static_configs": [
-                            {
-                                "targets": [f"127.0.0.1:{port}" for port in metrics_ports.values()],
-                                "labels": {"source": "hoptrace"},
-                            }
-                        ],
-                    },
-                    {
-                        # The embedded backend's service-graph metrics, as in compose's hoptrace-backend job.
-                        "job_name": "hoptrace-backend",
-                        "static_configs": [
-                            {
-                                "targets": [backend.http_url.removeprefix("http://")],
-                                "labels": {"source": "hoptrace"},
-                            }
-                        ],
-                    },
-                ],
-            }
+            config = prometheus_config(workdir, list(metrics_ports.values()), backend)
             with PrometheusServer(workdir, config) as prometheus:
                 poll(
                     lambda: len(prometheus.query("up == 1")) == len(metrics_ports) + 1,
