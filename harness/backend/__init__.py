@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.backend._embedded import EmbeddedBackend
 from harness.backend._errors import BackendError, InvalidPayload, PayloadTooLarge, StoreFull
+from harness.backend._forwarder import ForwarderCounters, OtlpForwarder
 from harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, ReceiverCounters
 from harness.backend._store import StoreLimits, StoreStats, TraceStore
 
@@ -15,7 +16,9 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "BackendError",
     "EmbeddedBackend",
+    "ForwarderCounters",
     "InvalidPayload",
+    "OtlpForwarder",
     "PayloadTooLarge",
     "ReceiverCounters",
     "StoreFull",

@@ -52,6 +52,18 @@ def register(subparsers: Any) -> None:
         help="how long a client or server span waits for its other side before it counts as unpaired "
         "(default %(default)s, as Tempo)",
     )
+    backend.add_argument(
+        "--forward-otlp",
+        metavar="URL",
+        help="also send everything accepted to this upstream OTLP endpoint (e.g. a real Tempo), "
+        "retrying with a bounded buffer; never blocks ingest",
+    )
+    backend.add_argument(
+        "--forward-otlp-protocol",
+        choices=("http/protobuf", "grpc"),
+        default="http/protobuf",
+        help="protocol for --forward-otlp (default %(default)s; /v1/traces is added to http URLs)",
+    )
     backend.set_defaults(handler=_run)
 
 
@@ -63,21 +75,22 @@ def _run(args: argparse.Namespace) -> int:
     from harness.backend import EmbeddedBackend, StoreLimits
 
     try:
-        limits = StoreLimits(args.max_spans, args.max_bytes, args.min_retention_seconds)
+        backend = EmbeddedBackend(
+            args.host,
+            args.http_port,
+            args.otlp_grpc_port,
+            args.otlp_http_port,
+            limits=StoreLimits(args.max_spans, args.max_bytes, args.min_retention_seconds),
+            max_request_bytes=args.max_request_bytes,
+            service_graph_wait_seconds=args.service_graph_wait_seconds,
+            forward_otlp=args.forward_otlp,
+            forward_otlp_protocol=args.forward_otlp_protocol,
+        )
     except ValueError as exc:
         print(f"hoptrace backend: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    backend = EmbeddedBackend(
-        args.host,
-        args.http_port,
-        args.otlp_grpc_port,
-        args.otlp_http_port,
-        limits=limits,
-        max_request_bytes=args.max_request_bytes,
-        service_graph_wait_seconds=args.service_graph_wait_seconds,
-    )
     try:
         try:
             backend.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from harness.backend._forwarder import OtlpForwarder, check_forward_target
 from harness.backend._grpc_receiver import GrpcReceiver
 from harness.backend._http_servers import HttpServers, bind_socket
 from harness.backend._metrics import BackendCollector, metrics_endpoint
@@ -23,7 +24,8 @@ class EmbeddedBackend:
 
     ``limits`` bound the store; ``max_request_bytes`` bounds one OTLP request (after decompression);
     ``service_graph_wait_seconds`` is how long a client or server span waits for its other side before it
-    counts as unpaired.
+    counts as unpaired. ``forward_otlp`` (a URL) tees every accepted request to an upstream OTLP
+    endpoint over ``forward_otlp_protocol`` (``http/protobuf`` or ``grpc``), see :class:`OtlpForwarder`.
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``harness.BackendNotReady`` if a server does not come up. Servers run on background threads;
@@ -40,13 +42,23 @@ class EmbeddedBackend:
         limits: StoreLimits | None = None,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         service_graph_wait_seconds: float = 10.0,
+        forward_otlp: str | None = None,
+        forward_otlp_protocol: str = "http/protobuf",
     ) -> None:
         self.host = host
         self.store = TraceStore(limits)
         self.receiver = Receiver(self.store, max_request_bytes)
         self.service_graph = ServiceGraph(service_graph_wait_seconds)
         self.receiver.add_listener(self.service_graph.add)
-        self._metrics = metrics_endpoint(BackendCollector(self.receiver, self.store, self.service_graph))
+        self._forward = (forward_otlp, forward_otlp_protocol) if forward_otlp else None
+        if self._forward is not None:
+            check_forward_target(*self._forward)  # a bad URL fails here, not at start()
+            self.receiver.add_request_listener(self._forward_request)
+        self.forwarder: OtlpForwarder | None = None
+        """The running forwarder when ``forward_otlp`` is set (between start and stop)."""
+        self._metrics = metrics_endpoint(
+            BackendCollector(self.receiver, self.store, self.service_graph, lambda: self.forwarder)
+        )
         self._ports = (http_port, otlp_grpc_port, otlp_http_port)
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServers | None = None
@@ -72,6 +84,8 @@ class EmbeddedBackend:
             ]
         )
         try:
+            if self._forward is not None:
+                self.forwarder = OtlpForwarder(*self._forward)
             self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
             self._grpc.start()
             self._http.start()
@@ -91,6 +105,14 @@ class EmbeddedBackend:
             grpc_receiver.stop()
         if http is not None:
             http.stop()
+        forwarder, self.forwarder = self.forwarder, None
+        if forwarder is not None:
+            forwarder.close()
+
+    def _forward_request(self, request: bytes) -> None:
+        forwarder = self.forwarder
+        if forwarder is not None:
+            forwarder.submit(request)
 
     def __enter__(self) -> EmbeddedBackend:
         return self.start()
@@ -102,7 +124,8 @@ class EmbeddedBackend:
 
     def endpoints_line(self) -> str:
         """One line naming every endpoint, as ``hoptrace backend`` prints it when ready."""
-        return (
+        line = (
             f"hoptrace backend ready: tempo_api={self.http_url} otlp_grpc={self.otlp_grpc_endpoint} "
             f"otlp_http={self.otlp_http_endpoint}"
         )
+        return line if self._forward is None else f"{line} forward_otlp={self._forward[0]}"

@@ -21,6 +21,7 @@ from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
+from harness.backend._forwarder import OtlpForwarder
 from harness.backend._receiver import Receiver
 from harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
 from harness.backend._store import TraceStore
@@ -32,10 +33,17 @@ _BOUNDS = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]  # ty
 class BackendCollector:
     """A prometheus_client collector over one backend's receiver, store and service graph."""
 
-    def __init__(self, receiver: Receiver, store: TraceStore, graph: ServiceGraph) -> None:
+    def __init__(
+        self,
+        receiver: Receiver,
+        store: TraceStore,
+        graph: ServiceGraph,
+        forwarder: Callable[[], OtlpForwarder | None] = lambda: None,
+    ) -> None:
         self._receiver = receiver
         self._store = store
         self._graph = graph
+        self._forwarder = forwarder
 
     def collect(self) -> Iterator[Metric]:
         counters = self._receiver.counters()
@@ -71,6 +79,23 @@ class BackendCollector:
         yield GaugeMetricFamily(
             "hoptrace_backend_stored_bytes", "Approximate bytes the stored spans take.", value=stats.bytes
         )
+        forwarder = self._forwarder()
+        if forwarder is not None:
+            forwarded = forwarder.counters()
+            family = CounterMetricFamily(
+                "hoptrace_backend_forward_requests",
+                f"Requests teed to {forwarder.url} by outcome (failed: given up after retries).",
+                labels=["outcome"],
+            )
+            family.add_metric(["sent"], forwarded.sent)
+            family.add_metric(["failed"], forwarded.failed)
+            family.add_metric(["dropped"], forwarded.dropped)
+            yield family
+            yield GaugeMetricFamily(
+                "hoptrace_backend_forward_queued_bytes",
+                "Bytes waiting to be forwarded.",
+                value=forwarded.queued_bytes,
+            )
         yield from self._service_graph()
 
     def _service_graph(self) -> Iterator[Metric]:

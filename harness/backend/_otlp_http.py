@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from google.rpc.code_pb2 import INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE
 from google.rpc.status_pb2 import Status
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -42,7 +43,7 @@ def build_otlp_http_app(receiver: Receiver) -> Starlette:
             )
         try:
             body = await _read_body(request, receiver.max_request_bytes)
-            decoded = parse_json_request(body) if content_type == JSON else None
+            decoded = await run_in_threadpool(parse_json_request, body) if content_type == JSON else None
         except InvalidPayload as exc:
             receiver.count_invalid()
             return _status_response(400, INVALID_ARGUMENT, str(exc), content_type)
@@ -50,7 +51,12 @@ def build_otlp_http_app(receiver: Receiver) -> Starlette:
             receiver.count_too_large()
             return _status_response(413, RESOURCE_EXHAUSTED, str(exc), content_type)
         try:
-            response = receiver.export_protobuf(body) if decoded is None else receiver.export(decoded)
+            # On a worker thread: a large request must not stall the event loop, which the Tempo API
+            # shares.
+            if decoded is None:
+                response = await run_in_threadpool(receiver.export_protobuf, body)
+            else:
+                response = await run_in_threadpool(receiver.export, decoded)
         except InvalidPayload as exc:
             return _status_response(400, INVALID_ARGUMENT, str(exc), content_type)
         except PayloadTooLarge as exc:

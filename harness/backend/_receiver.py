@@ -25,6 +25,8 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 SpansListener = Callable[[Sequence[tuple[bytes, SpanOrigin, bytes]]], None]
 """Called with every batch of spans that was stored, on the receiving thread; must not raise or block."""
+RequestListener = Callable[[bytes], None]
+"""Called with every accepted request, serialized as protobuf; must not raise or block."""
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -54,6 +56,7 @@ class Receiver:
         self.store = store
         self.max_request_bytes = max_request_bytes
         self._listeners: list[SpansListener] = []
+        self._request_listeners: list[RequestListener] = []
         self._origins: weakref.WeakValueDictionary[tuple[bytes, str, bytes, str], SpanOrigin] = (
             weakref.WeakValueDictionary()
         )
@@ -62,6 +65,9 @@ class Receiver:
 
     def add_listener(self, listener: SpansListener) -> None:
         self._listeners.append(listener)
+
+    def add_request_listener(self, listener: RequestListener) -> None:
+        self._request_listeners.append(listener)
 
     def counters(self) -> ReceiverCounters:
         with self._lock:
@@ -96,10 +102,15 @@ class Receiver:
         except (DecodeError, RecursionError) as exc:
             self.count_invalid()
             raise InvalidPayload(f"request is not a protobuf ExportTraceServiceRequest: {exc}") from exc
-        return self.export(request)
+        return self.export(request, body)
 
-    def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
-        """Store a decoded request's valid spans; see :meth:`export_protobuf` for the errors."""
+    def export(
+        self, request: ExportTraceServiceRequest, body: bytes | None = None
+    ) -> ExportTraceServiceResponse:
+        """Store a decoded request's valid spans; see :meth:`export_protobuf` for the errors.
+
+        ``body`` is the request's protobuf encoding when the caller has it (for request listeners).
+        """
         spans: list[tuple[bytes, SpanOrigin, bytes]] = []
         rejected = 0
         for resource_spans in request.resource_spans:
@@ -141,6 +152,10 @@ class Receiver:
             self._counters.spans_rejected += rejected
         for listener in self._listeners:
             listener(spans)
+        if self._request_listeners:
+            data = body if body is not None else request.SerializeToString()
+            for request_listener in self._request_listeners:
+                request_listener(data)
         response = ExportTraceServiceResponse()
         if rejected:
             response.partial_success.rejected_spans = rejected

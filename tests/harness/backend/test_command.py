@@ -86,3 +86,33 @@ def test_listening_sockets_are_tcp_so_responses_are_not_delayed() -> None:
             accepted, _ = listening.accept()
             with accepted:
                 assert accepted.proto == socket.IPPROTO_TCP
+
+
+def test_bad_settings_are_a_clear_error_and_exit_2() -> None:
+    result = subprocess.run(
+        [
+            HOPTRACE,
+            "backend",
+            "--max-spans",
+            "0",
+            "--http-port",
+            "0",
+            "--otlp-grpc-port",
+            "0",
+            "--otlp-http-port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "store limits must be positive" in result.stderr
+    result = subprocess.run(
+        [HOPTRACE, "backend", "--forward-otlp", "ftp://tempo", "--http-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "forward URL must be http(s)" in result.stderr
