@@ -57,3 +57,41 @@ def test_span_metrics_follow_hoptraces_schema() -> None:
 
 def test_tempos_copy_of_the_metrics_is_labelled_as_the_alert_rules_expect() -> None:
     assert tempo()["metrics_generator"]["registry"]["external_labels"] == {"source": "tempo"}
+
+
+# Every key path this config may use, each checked against Tempo 2.x's configuration reference
+# (docs/sources/tempo/configuration/_index.md). Tempo refuses to start on an unknown key, so a typo here
+# would only show on `docker compose up`; this list makes it show in CI. Add a key only after checking it.
+DOCUMENTED_KEYS = {
+    "stream_over_http_enabled",
+    "server.http_listen_port",
+    "server.log_level",
+    "distributor.receivers.otlp.protocols.grpc.endpoint",
+    "distributor.receivers.otlp.protocols.http.endpoint",
+    "ingester.max_block_duration",
+    "compactor.compaction.block_retention",
+    "metrics_generator.registry.external_labels.source",
+    "metrics_generator.storage.path",
+    "metrics_generator.storage.remote_write[].url",
+    "metrics_generator.storage.remote_write[].send_exemplars",
+    "metrics_generator.processor.service_graphs.enable_messaging_system_latency_histogram",
+    "metrics_generator.processor.span_metrics.histogram_buckets",
+    "metrics_generator.processor.span_metrics.dimension_mappings[].name",
+    "metrics_generator.processor.span_metrics.dimension_mappings[].source_labels",
+    "storage.trace.backend",
+    "storage.trace.wal.path",
+    "storage.trace.local.path",
+    "overrides.defaults.metrics_generator.processors",
+}
+
+
+def key_paths(node: Any, prefix: str = "") -> set[str]:
+    if isinstance(node, dict):
+        return {path for key, value in node.items() for path in key_paths(value, f"{prefix}{key}.")}
+    if isinstance(node, list) and node and all(isinstance(item, dict) for item in node):
+        return {path for item in node for path in key_paths(item, f"{prefix.rstrip('.')}[].")}
+    return {prefix.rstrip(".")}
+
+
+def test_uses_only_documented_keys() -> None:
+    assert key_paths(tempo()) - DOCUMENTED_KEYS == set()
