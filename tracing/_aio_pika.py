@@ -21,7 +21,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tracing._propagation import extract, inject
-from tracing._tracer import hop_tracer, instrumentation_suppressed
+from tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
 
 Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
 
@@ -45,16 +45,25 @@ async def _publish(
     routing_key: str = args[1] if len(args) > 1 else kwargs["routing_key"]
     if instrumentation_suppressed():
         return await wrapped(*args, **kwargs)
+    try:
+        span = _start_producer_span(instance, message, routing_key)
+    except Exception as exc:
+        instrumentation_failed("aio-pika publish", exc)
+        return await wrapped(*args, **kwargs)
+    with trace.use_span(span, end_on_exit=True):
+        return await wrapped(*args, **kwargs)
+
+
+def _start_producer_span(exchange: Exchange, message: AbstractMessage, routing_key: str) -> Span:
     # The default exchange ("") routes to the queue named by the routing key: that queue is the destination.
-    destination = instance.name or routing_key
+    destination = exchange.name or routing_key
     attributes = _message_attributes(message, "publish", "send", destination)
     attributes["messaging.rabbitmq.destination.routing_key"] = routing_key
     span = hop_tracer().start_span(f"publish {destination}", kind=SpanKind.PRODUCER, attributes=attributes)
-    with trace.use_span(span, end_on_exit=True):
-        if message.headers is None:
-            message.headers = {}
-        inject(message.headers)  # type: ignore[arg-type]  # AMQP header tables accept str values
-        return await wrapped(*args, **kwargs)
+    if message.headers is None:
+        message.headers = {}
+    inject(message.headers, trace.set_span_in_context(span))  # type: ignore[arg-type]  # AMQP tables take str
+    return span
 
 
 async def _consume(
@@ -76,7 +85,11 @@ def _traced_callback(callback: Callback, queue_name: str) -> Callback:
     async def traced(message: AbstractIncomingMessage) -> Any:
         if instrumentation_suppressed():
             return await callback(message)
-        span, parent = start_consumer_span(message, queue_name)
+        try:
+            span, parent = start_consumer_span(message, queue_name)
+        except Exception as exc:
+            instrumentation_failed("aio-pika consume", exc)
+            return await callback(message)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
             return await callback(message)

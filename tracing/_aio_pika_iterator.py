@@ -23,6 +23,7 @@ from aio_pika.robust_queue import RobustQueueIterator
 from opentelemetry import context, trace
 
 from tracing._aio_pika import record_failure, start_consumer_span
+from tracing._tracer import instrumentation_failed
 
 
 @dataclass
@@ -51,7 +52,11 @@ async def _anext(
 ) -> AbstractIncomingMessage:
     _finish(instance)
     message = await wrapped(*args, **kwargs)
-    span, parent = start_consumer_span(message, instance._amqp_queue.name)
+    try:
+        span, parent = start_consumer_span(message, instance._amqp_queue.name)
+    except Exception as exc:
+        instrumentation_failed("aio-pika queue iterator", exc)
+        return message
     token = context.attach(trace.set_span_in_context(span, parent))
     _current[instance] = _Current(span, token, _task())
     return message

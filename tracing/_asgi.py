@@ -19,7 +19,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tracing._propagation import EdgePolicy, header_lists, inbound_context
-from tracing._tracer import hop_tracer
+from tracing._tracer import hop_tracer, instrumentation_failed
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,11 +45,16 @@ class TracingMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy)
         method = str(scope.get("method", "HTTP"))
-        span = hop_tracer().start_span(
-            method, context=parent, kind=SpanKind.SERVER, attributes=_request_attributes(scope, method)
-        )
+        try:
+            parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy)
+            span = hop_tracer().start_span(
+                method, context=parent, kind=SpanKind.SERVER, attributes=_request_attributes(scope, method)
+            )
+        except Exception as exc:
+            instrumentation_failed("ASGI request", exc)
+            await self.app(scope, receive, send)
+            return
         token = context.attach(trace.set_span_in_context(span, parent))
 
         async def traced_send(message: Message) -> None:

@@ -62,8 +62,8 @@ def activate(settings: Settings) -> bool:
         from tracing._lifecycle import flush_on_sigterm
         from tracing._propagation import EdgePolicy
 
-        provider = _provider(settings)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            provider = _provider(settings)
             trace.set_tracer_provider(provider)
             flush_on_sigterm(provider)
         else:

@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tracing._propagation import inject
-from tracing._tracer import hop_tracer, instrumentation_suppressed
+from tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
 
 _PATCHED = "_hoptrace_patched"
 
@@ -37,9 +37,10 @@ def _send(
     wrapped: Callable[..., httpx.Response], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> httpx.Response:
     request: httpx.Request = args[0] if args else kwargs["request"]
-    if instrumentation_suppressed():
+    span = None if instrumentation_suppressed() else _start_client_span(request)
+    if span is None:
         return wrapped(*args, **kwargs)
-    with _client_span(request) as span:
+    with _client_span(span) as span:
         response = wrapped(*args, **kwargs)
         _record_response(span, response)
         return response
@@ -52,28 +53,38 @@ async def _send_async(
     kwargs: dict[str, Any],
 ) -> httpx.Response:
     request: httpx.Request = args[0] if args else kwargs["request"]
-    if instrumentation_suppressed():
+    span = None if instrumentation_suppressed() else _start_client_span(request)
+    if span is None:
         return await wrapped(*args, **kwargs)
-    with _client_span(request) as span:
+    with _client_span(span) as span:
         response = await wrapped(*args, **kwargs)
         _record_response(span, response)
         return response
 
 
+def _start_client_span(request: httpx.Request) -> trace.Span | None:
+    """Start the CLIENT span of ``request`` and inject its context into the request's headers."""
+    try:
+        url = request.url
+        attributes: dict[str, str | int] = {
+            "http.request.method": request.method,
+            "url.full": str(url.copy_with(username=None, password=None)),
+            "server.address": url.host,
+        }
+        if url.port is not None:
+            attributes["server.port"] = url.port
+        span = hop_tracer().start_span(request.method, kind=SpanKind.CLIENT, attributes=attributes)
+        inject(request.headers, trace.set_span_in_context(span))  # httpx.Headers: a MutableMapping[str, str]
+        return span
+    except Exception as exc:
+        instrumentation_failed("httpx request", exc)
+        return None
+
+
 @contextmanager
-def _client_span(request: httpx.Request) -> Iterator[trace.Span]:
-    """Start the CLIENT span, make it current and inject the context into the request's headers."""
-    url = request.url
-    attributes: dict[str, str | int] = {
-        "http.request.method": request.method,
-        "url.full": str(url.copy_with(username=None, password=None)),
-        "server.address": url.host,
-    }
-    if url.port is not None:
-        attributes["server.port"] = url.port
-    span = hop_tracer().start_span(request.method, kind=SpanKind.CLIENT, attributes=attributes)
+def _client_span(span: trace.Span) -> Iterator[trace.Span]:
+    """Make ``span`` current for the request, end it after, and record an escaping exception."""
     with trace.use_span(span, end_on_exit=True):
-        inject(request.headers)  # httpx.Headers is a MutableMapping[str, str]
         try:
             yield span
         except BaseException as exc:

@@ -89,7 +89,7 @@ class LazyOtlpExporter(SpanExporter):
     """The OTLP span exporter chosen by the protocol setting, built on first export.
 
     Building it lazily keeps gRPC and HTTP client imports (about 100 ms) out of every interpreter start
-    that never makes a span. :meth:`warm_up` builds it on a (non-daemon) thread when the first span
+    that never makes a span. :meth:`warm_up` builds it on a background thread when the first span
     starts: building it later, while the interpreter exits, fails (no new threads or futures then). In a
     forked child the parent's exporter (and its gRPC channel, which does not survive ``fork``) is discarded
     and a fresh one is built. Never raises from ``export``.
@@ -121,8 +121,8 @@ class LazyOtlpExporter(SpanExporter):
             # refuses new work once the interpreter runs its thread-shutdown hooks. Hooks run last-registered
             # first, so this join runs before concurrent.futures' own hook: a short script still exports.
             threading._register_atexit(thread.join)  # type: ignore[attr-defined]
-        except RuntimeError:  # the interpreter is already shutting down: export() tries to build it
-            pass
+        except Exception as exc:  # e.g. already shutting down: export() then tries to build it itself
+            logger.debug("hoptrace: exporter warm-up not started", exc_info=exc)
 
     def _build(self) -> SpanExporter | None:
         with self._lock:

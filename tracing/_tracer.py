@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from opentelemetry import context, trace
@@ -23,3 +24,18 @@ def instrumentation_suppressed() -> bool:
         context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY)
         or context.get_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY)
     )
+
+
+_reported: set[str] = set()
+
+
+def instrumentation_failed(where: str, exc: Exception) -> None:
+    """Say once per place, in one warning line, that hoptrace's own code failed there.
+
+    The hop then proceeds untraced: instrumentation never turns a working call into a failing one.
+    """
+    if where not in _reported:
+        _reported.add(where)
+        logging.getLogger("tracing").warning(
+            "hoptrace: %s runs untraced after an internal error: %r", where, exc
+        )

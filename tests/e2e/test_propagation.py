@@ -114,11 +114,14 @@ def test_queue_hop_keeps_one_trace_and_the_tenant(stack: Stack, mode: str) -> No
     assert by_name["GET"].parent_span_id == by_name[f"process {queue}"].span_id
 
 
-def test_uvicorn_worker_processes_are_traced(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "flags",
+    [("--workers", "2"), ("--reload", "--reload-dir", "tests/tracing/apps")],
+    ids=["workers", "reload"],
+)
+def test_uvicorn_child_processes_are_traced(stack: Stack, flags: tuple[str, ...]) -> None:
     env = {**stack.env, "INVENTORY_URL": stack.inventory_url}
-    service, url = start_uvicorn(
-        "inventory-workers", "tests.tracing.apps.inventory:app", env, "--workers", "2"
-    )
+    service, url = start_uvicorn("inventory-workers", "tests.tracing.apps.inventory:app", env, *flags)
     with service:
         trace_id = secrets.token_hex(16)
         request = urllib.request.Request(f"{url}/items/3")

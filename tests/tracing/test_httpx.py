@@ -132,3 +132,21 @@ def test_credentials_are_not_recorded_in_the_url(spans: FinishedSpans) -> None:
     with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200))) as client:
         client.get("http://user:secret@inventory.test/items")
     assert spans.named("GET").attributes["url.full"] == "http://inventory.test/items"  # type: ignore[index]
+
+
+def test_an_internal_instrumentation_error_leaves_the_request_working(
+    spans: FinishedSpans, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_tracer() -> trace.Tracer:
+        raise RuntimeError("tracer exploded")
+
+    monkeypatch.setattr("tracing._httpx.hop_tracer", broken_tracer)
+    monkeypatch.setattr("tracing._tracer._reported", set())
+    with httpx.Client(transport=httpx.MockTransport(_echo_traceparent)) as client:
+        responses = [client.get("http://inventory.test/") for _ in range(2)]
+    assert [response.json() for response in responses] == [{"traceparent": None}] * 2
+    assert spans.all() == []
+    warnings = [record.getMessage() for record in caplog.records if record.name == "tracing"]
+    assert warnings == [
+        "hoptrace: httpx request runs untraced after an internal error: RuntimeError('tracer exploded')"
+    ]
