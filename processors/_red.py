@@ -14,6 +14,7 @@ import threading
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -42,6 +43,7 @@ DEFAULT_MAX_SERIES = 2000
 """Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
 
 _NANOS_PER_SECOND = 1e9
+_BOUNDS_NS = tuple(2_000_000 * 2**k for k in range(len(LATENCY_BUCKETS)))  # exact, for integer bisect
 _SERVER = SpanKind.SERVER.value
 _UNSET = StatusCode.UNSET.value
 _ERROR = StatusCode.ERROR.value
@@ -80,15 +82,18 @@ class SeriesSnapshot:
 
 
 class _Series:
-    __slots__ = ("buckets", "exemplars", "labels", "total")
+    # Durations stay integer nanoseconds (exact sums, no float on the hot path). The exemplar of bucket i
+    # is (contexts[i], durations[i], ends[i]): parallel lists, so recording one allocates no tuple.
+    __slots__ = ("buckets", "contexts", "durations", "ends", "labels", "total_ns")
 
     def __init__(self, labels: Mapping[str, str]) -> None:
+        size = len(LATENCY_BUCKETS) + 1
         self.labels = labels
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.total = 0.0
-        self.exemplars: list[tuple[SpanContext | None, float, int] | None] = [None] * (
-            len(LATENCY_BUCKETS) + 1
-        )
+        self.buckets = [0] * size
+        self.total_ns = 0
+        self.contexts: list[SpanContext | None] = [None] * size
+        self.durations = [0] * size
+        self.ends = [0] * size
 
 
 class RedMetricsSpanProcessor(SpanProcessor):
@@ -117,14 +122,18 @@ class RedMetricsSpanProcessor(SpanProcessor):
         self._overflow: _Series | None = None
         self._resource: Resource | None = None
         self._service = ""
-        self.overflowed_spans = 0
-        """Spans measured in the overflow series (they are counted there too, never dropped)."""
         self.failed_spans = 0
         """Spans that could not be measured at all (no start or end time, or an internal error)."""
 
     @property
     def max_series(self) -> int:
         return self._max_series
+
+    @property
+    def overflowed_spans(self) -> int:
+        """Spans measured in the overflow series (counted there, never dropped)."""
+        with self._lock:
+            return sum(self._overflow.buckets) if self._overflow is not None else 0
 
     def on_end(self, span: ReadableSpan) -> None:
         # The hot path: kept flat and free of Enum hashing (Python-level); see the module docstring.
@@ -155,15 +164,16 @@ class RedMetricsSpanProcessor(SpanProcessor):
             series = self._by_key.get(key)
             if series is None:
                 series = self._series_for(key)
-            duration = (end - start) / _NANOS_PER_SECOND if end > start else 0.0
-            index = bisect_left(LATENCY_BUCKETS, duration)
-            exemplar = (context, duration, end)
+            duration = end - start
+            if duration < 0:
+                duration = 0
+            index = bisect_left(_BOUNDS_NS, duration)
             with self._lock:
                 series.buckets[index] += 1
-                series.total += duration
-                series.exemplars[index] = exemplar
-                if series is self._overflow:
-                    self.overflowed_spans += 1
+                series.total_ns += duration
+                series.contexts[index] = context
+                series.durations[index] = duration
+                series.ends[index] = end
         except Exception:
             self.failed_spans += 1
             if self.failed_spans == 1:
@@ -205,42 +215,40 @@ class RedMetricsSpanProcessor(SpanProcessor):
     def snapshot(self) -> list[SeriesSnapshot]:
         """Return every series, each copied atomically with respect to ``on_end``. Thread-safe."""
         with self._lock:
-            raw = [
-                (series.labels, tuple(series.buckets), series.total, tuple(series.exemplars))
-                for series in (*self._by_labels.values(), *((self._overflow,) if self._overflow else ()))
+            series = [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]
+            copies = [
+                (
+                    one.labels,
+                    tuple(one.buckets),
+                    one.total_ns,
+                    tuple(zip(one.contexts, one.durations, one.ends, strict=True)),
+                )
+                for one in series
             ]
-        return [_snapshot(labels, buckets, total, exemplars) for labels, buckets, total, exemplars in raw]
+        return [_snapshot(*copy) for copy in copies]
 
 
 def _snapshot(
     labels: Mapping[str, str],
     buckets: tuple[int, ...],
-    total: float,
-    exemplars: tuple[tuple[SpanContext | None, float, int] | None, ...],
+    total_ns: int,
+    exemplars: tuple[tuple[SpanContext | None, int, int], ...],
 ) -> SeriesSnapshot:
-    cumulative: list[int] = []
-    running = 0
-    for count in buckets:
-        running += count
-        cumulative.append(running)
     return SeriesSnapshot(
         labels=labels,
-        count=running,
-        sum=total,
-        bucket_counts=tuple(cumulative),
-        exemplars=tuple(_exemplar(raw) for raw in exemplars),
+        count=sum(buckets),
+        sum=total_ns / _NANOS_PER_SECOND,
+        bucket_counts=tuple(accumulate(buckets)),
+        exemplars=tuple(_exemplar(*raw) for raw in exemplars),
     )
 
 
-def _exemplar(raw: tuple[SpanContext | None, float, int] | None) -> Exemplar | None:
-    if raw is None:
-        return None
-    context, value, end = raw
+def _exemplar(context: SpanContext | None, duration_ns: int, end: int) -> Exemplar | None:
     if context is None or not context.is_valid:
         return None
     return Exemplar(
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),
-        value=value,
+        value=duration_ns / _NANOS_PER_SECOND,
         time_unix_nano=end,
     )

@@ -10,11 +10,10 @@ import logging
 import re
 import threading
 
-from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
-from processors._span_access import add_validated_attribute
+from processors._span_access import add_validated_attribute, baggage_value
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class TenantSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            value = baggage.get_baggage(self._baggage_key, parent_context)
+            value = baggage_value(self._baggage_key, parent_context)
             if value.__class__ is str and value in self._valid:  # the hot path: a tenant seen before
                 add_validated_attribute(span, TENANT_KEY, value)
                 return

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import baggage, context
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
-from processors._span_access import FAST
+from processors._span_access import FAST, baggage_value
 from tests.processors.conftest import tenant_baggage
 
 
@@ -114,3 +115,21 @@ def test_span_limits_still_apply_to_the_tenant_attribute() -> None:
     (span,) = exporter.get_finished_spans()
     assert dict(span.attributes or {}) == {"b": "2", TENANT_KEY: "acm"}  # oldest dropped, value cut
     assert span.dropped_attributes == 1
+
+
+def test_fast_baggage_read_matches_the_api() -> None:
+    with_tenant = baggage.set_baggage(TENANT_KEY, "acme", Context())
+    for parent in (None, Context(), with_tenant, baggage.set_baggage("other", "x", with_tenant)):
+        assert baggage_value(TENANT_KEY, parent) == baggage.get_baggage(TENANT_KEY, parent)
+    with tenant_baggage("globex"):
+        assert baggage_value(TENANT_KEY, None) == "globex"
+
+
+def test_non_string_baggage_tenant_is_counted_not_raised() -> None:
+    before = invalid_tenants.count
+    token = context.attach(baggage.set_baggage(TENANT_KEY, 42))
+    try:
+        assert _tenant_of(TenantSpanProcessor()) is None
+    finally:
+        context.detach(token)
+    assert invalid_tenants.count == before + 1
