@@ -92,7 +92,7 @@ def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
         except httpx.HTTPError as exc:
             last = repr(exc)
         if time.monotonic() > deadline:
-            raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:.0f} s: {last}")
+            raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:g} s: {last}")
         time.sleep(delay)  # polling /ready with backoff
         delay = min(delay * 1.5, 0.5)
 

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
         "--export-delay-ms",
         type=float,
         default=None,
-        help="the services' OTEL_BSP_SCHEDULE_DELAY; the quiet period is twice it "
+        help="the services' OTEL_BSP_SCHEDULE_DELAY; the quiet period is 1.5 times it "
         "(default: $OTEL_BSP_SCHEDULE_DELAY, else 50)",
     )
     check.add_argument("--junit-xml", metavar="PATH", help="also write the results as JUnit XML")

@@ -51,9 +51,9 @@ def select(trace: Trace, selector: Selector) -> list[Span]:
     if callable(selector):
         return [span for span in trace.spans if selector(span)]
     if selector.lstrip().startswith("{"):
-        from harness._traceql_local import select_spans
+        from harness.traceql import filter_spans  # evaluated locally, with the backend's own TraceQL
 
-        return select_spans(trace.spans, selector)
+        return filter_spans(selector, trace.spans)
     hop = parse_hop(selector)
     return [span for span in trace.spans if hop.matches(span)]
 

@@ -151,7 +151,8 @@ def _start_compose(compose: Path, timeout: float) -> RabbitMQ:
         check=True,
         timeout=timeout,
     )
-    url = "amqp://guest:guest@127.0.0.1:5672/"
+    user, password = os.environ.get("RABBITMQ_USER", "hoptrace"), os.environ.get("RABBITMQ_PASSWORD", "")
+    url = f"amqp://{user}:{password}@127.0.0.1:5672/"  # compose/ publishes 5672 with these credentials
     if not amqp_answers(url, timeout=5.0):
         raise BackendNotReady(f"compose started rabbitmq from {compose}, but nothing answers at {url}")
     return RabbitMQ(url, how="compose")

@@ -1,9 +1,11 @@
 """Wait until a trace is complete: expectations hold AND no new span arrived for a quiet period.
 
 The quiet period comes from the services' batch-export delay (``OTEL_BSP_SCHEDULE_DELAY``, which the
-launcher sets): a span that ended before the last arrival is exported within one delay, so two delays
-without news (plus a small margin) means nothing is still on its way. Polling starts at 10 ms and backs off
-to 50 ms, so a complete trace is returned within tens of milliseconds of its quiet period ending.
+launcher sets). Each service exports on its own timer, so a span that had ended when the last span arrived
+is exported at most one delay later, plus the time of the export itself: 1.5 delays plus 20 ms without
+news means nothing that had ended is still on its way. Spans of work still running are what the
+expectations are for. Polling starts at 10 ms and backs off to 25 ms, so a complete trace is returned within
+tens of milliseconds of its quiet period ending.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ Expectation = str | Callable[[Trace], object]
 """A chain expression, or a callable over the trace: it fails by raising ``AssertionError`` (as the
 ``Trace.assert_*`` methods do), by returning a failed ``Verdict``, or by returning ``False``."""
 
-_FIRST_POLL, _MAX_POLL = 0.01, 0.05
+_FIRST_POLL, _MAX_POLL = 0.01, 0.025
 
 
 def quiet_period_for(export_delay_ms: float) -> float:
-    """Seconds without a new span after which a trace is complete: twice the export delay, plus 20 ms."""
-    return 2 * export_delay_ms / 1000 + 0.02
+    """Seconds without a new span after which a trace is complete: 1.5 export delays plus 20 ms."""
+    return 1.5 * export_delay_ms / 1000 + 0.02
 
 
 def wait_for_trace(
@@ -87,7 +89,7 @@ def wait_for_search(
                 f"expected at least {at_least}"
             )
         time.sleep(delay)  # polling the backend, with backoff
-        delay = min(delay * 1.5, _MAX_POLL * 4)
+        delay = min(delay * 1.5, 0.2)
 
 
 def _failures(trace: Trace, expectations: Sequence[Expectation]) -> list[str]:

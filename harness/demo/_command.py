@@ -1,4 +1,4 @@
-"""``hoptrace demo``: placeholder until the harness lands."""
+"""``hoptrace demo``: only argparse here; the demo is imported when the command runs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,38 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    demo = subparsers.add_parser("demo", help="run the demo services and assert their traces")
-    demo.set_defaults(handler=_not_built)
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the demo services and assert their traces (exit 0 only if all hold)",
+        description="Start a trace backend, RabbitMQ and three traced demo services (api, inventory, "
+        "worker), send orders for two tenants, and assert each end-to-end trace. One order fails on purpose.",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=("embedded", "tempo"),
+        default="embedded",
+        help="trace backend (default embedded)",
+    )
+    demo.add_argument("--tempo-url", help="with --backend tempo: use the Tempo API at this URL")
+    demo.add_argument("--otlp-endpoint", help="with --tempo-url: its OTLP/gRPC endpoint (default: host:4317)")
+    demo.add_argument("--amqp-url", help="RabbitMQ to use (default: $AMQP_URL, else start a private one)")
+    demo.add_argument("--keep", action="store_true", help="leave everything running until Ctrl-C")
+    demo.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds to wait for each trace (default 20)"
+    )
+    demo.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the backend to be ready (default 30)",
+    )
+    demo.set_defaults(handler=_run)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise SystemExit(f"hoptrace {args.command}: not built yet")
+def _run(args: argparse.Namespace) -> int:
+    from harness.demo._run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        args.backend, args.tempo_url, args.otlp_endpoint, args.amqp_url, args.keep, args.timeout
+    )
+    return run_demo(options)

@@ -37,6 +37,7 @@ def make_span(
         end_time_unix_nano=1_700_000_000_000_000_000 + n * 1_000_000 + 2_500_000,
         service_name=service,
         attributes=attributes,
+        resource_attributes={"service.name": service},
     )
 
 

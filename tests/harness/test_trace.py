@@ -118,3 +118,13 @@ def _link(span: object) -> object:
     from harness._model import SpanLink
 
     return SpanLink(span.trace_id, span.span_id)  # type: ignore[attr-defined]
+
+
+def test_traceql_spanset_filters_select_locally() -> None:
+    trace = Trace(order_trace(), entry_span_id=ENTRY)
+    servers = trace.select('{ kind = server && resource.service.name = "inventory" }')
+    assert [s.name for s in servers] == ["GET /stock/{item}", "POST /reserve/{item}"]
+    trace.assert_span_count('{ span.tenant.id = "acme" }', exactly=len(trace))
+    trace.assert_parent_child("{ kind = producer }", "{ kind = consumer }")
+    with pytest.raises(InvalidExpression):
+        trace.select("{ kind = }")

@@ -53,5 +53,5 @@ def test_incomplete_trace_times_out_with_the_tree_and_the_reason(
 
 
 def test_quiet_period_follows_the_export_delay() -> None:
-    assert quiet_period_for(EXPORT_DELAY_MS) == pytest.approx(0.12)
-    assert quiet_period_for(1000) == pytest.approx(2.02)
+    assert quiet_period_for(EXPORT_DELAY_MS) == pytest.approx(0.095)
+    assert quiet_period_for(1000) == pytest.approx(1.52)
