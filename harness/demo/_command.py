@@ -39,6 +39,12 @@ def _run(args: argparse.Namespace) -> int:
     from harness.demo._run import DemoOptions, run_demo
 
     options = DemoOptions(
-        args.backend, args.tempo_url, args.otlp_endpoint, args.amqp_url, args.keep, args.timeout
+        args.backend,
+        args.tempo_url,
+        args.otlp_endpoint,
+        args.amqp_url,
+        args.keep,
+        args.timeout,
+        args.ready_timeout,
     )
     return run_demo(options)

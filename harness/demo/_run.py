@@ -91,7 +91,10 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
         try:
             backend = stack.enter_context(
                 open_backend(
-                    options.backend, tempo_url=options.tempo_url, otlp_endpoint=options.otlp_endpoint
+                    options.backend,
+                    tempo_url=options.tempo_url,
+                    otlp_endpoint=options.otlp_endpoint,
+                    timeout=options.ready_timeout,
                 )
             )
             say(f"backend   {backend.kind}: Tempo API {backend.tempo_url}, OTLP {backend.otlp_grpc_endpoint}")
