@@ -64,11 +64,17 @@ def register(subparsers: Any) -> None:
         default="http/protobuf",
         help="protocol for --forward-otlp (default %(default)s; /v1/traces is added to http URLs)",
     )
+    backend.add_argument(
+        "--db",
+        metavar="PATH",
+        help="keep a copy of the traces in this SQLite file and load it at start, so they survive restarts",
+    )
     backend.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     import signal
+    import sqlite3
     import sys
     import threading
 
@@ -85,8 +91,9 @@ def _run(args: argparse.Namespace) -> int:
             service_graph_wait_seconds=args.service_graph_wait_seconds,
             forward_otlp=args.forward_otlp,
             forward_otlp_protocol=args.forward_otlp_protocol,
+            persist_path=args.db,
         )
-    except ValueError as exc:
+    except (ValueError, sqlite3.Error) as exc:
         print(f"hoptrace backend: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 
 from harness.backend._forwarder import OtlpForwarder, check_forward_target
@@ -9,9 +11,10 @@ from harness.backend._grpc_receiver import GrpcReceiver
 from harness.backend._http_servers import HttpServers, bind_socket
 from harness.backend._metrics import BackendCollector, metrics_endpoint
 from harness.backend._otlp_http import build_otlp_http_app
+from harness.backend._persistence import SqlitePersistence, load_spans
 from harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
 from harness.backend._service_graph import ServiceGraph
-from harness.backend._store import StoreLimits, TraceStore
+from harness.backend._store import SpanOrigin, StoreLimits, TraceStore
 from harness.backend._tempo_api import build_tempo_app
 
 
@@ -26,6 +29,8 @@ class EmbeddedBackend:
     ``service_graph_wait_seconds`` is how long a client or server span waits for its other side before it
     counts as unpaired. ``forward_otlp`` (a URL) tees every accepted request to an upstream OTLP
     endpoint over ``forward_otlp_protocol`` (``http/protobuf`` or ``grpc``), see :class:`OtlpForwarder`.
+    ``persist_path`` keeps a copy of the store in that SQLite file and loads it back at construction
+    (which raises ``sqlite3.Error`` if the file is unusable).
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``harness.BackendNotReady`` if a server does not come up. Servers run on background threads;
@@ -44,6 +49,7 @@ class EmbeddedBackend:
         service_graph_wait_seconds: float = 10.0,
         forward_otlp: str | None = None,
         forward_otlp_protocol: str = "http/protobuf",
+        persist_path: str | Path | None = None,
     ) -> None:
         self.host = host
         self.store = TraceStore(limits)
@@ -56,8 +62,22 @@ class EmbeddedBackend:
             self.receiver.add_request_listener(self._forward_request)
         self.forwarder: OtlpForwarder | None = None
         """The running forwarder when ``forward_otlp`` is set (between start and stop)."""
+        self.persist_path = Path(persist_path) if persist_path is not None else None
+        self.persistence: SqlitePersistence | None = None
+        """The running SQLite writer when ``persist_path`` is set (between start and stop)."""
+        if self.persist_path is not None:
+            loaded = load_spans(self.persist_path, self.store.limits)
+            if loaded:
+                self.store.add(loaded)
+            self.receiver.add_listener(self._persist)
         self._metrics = metrics_endpoint(
-            BackendCollector(self.receiver, self.store, self.service_graph, lambda: self.forwarder)
+            BackendCollector(
+                self.receiver,
+                self.store,
+                self.service_graph,
+                lambda: self.forwarder,
+                lambda: self.persistence,
+            )
         )
         self._ports = (http_port, otlp_grpc_port, otlp_http_port)
         self._grpc: GrpcReceiver | None = None
@@ -86,6 +106,8 @@ class EmbeddedBackend:
         try:
             if self._forward is not None:
                 self.forwarder = OtlpForwarder(*self._forward)
+            if self.persist_path is not None:
+                self.persistence = SqlitePersistence(self.persist_path, self.store.limits)
             self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
             self._grpc.start()
             self._http.start()
@@ -108,6 +130,14 @@ class EmbeddedBackend:
         forwarder, self.forwarder = self.forwarder, None
         if forwarder is not None:
             forwarder.close()
+        persistence, self.persistence = self.persistence, None
+        if persistence is not None:
+            persistence.close()
+
+    def _persist(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
+        persistence = self.persistence
+        if persistence is not None:
+            persistence.add(spans)
 
     def _forward_request(self, request: bytes) -> None:
         forwarder = self.forwarder

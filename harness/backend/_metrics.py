@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from harness.backend._forwarder import OtlpForwarder
+from harness.backend._persistence import SqlitePersistence
 from harness.backend._receiver import Receiver
 from harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
 from harness.backend._store import TraceStore
@@ -39,7 +40,9 @@ class BackendCollector:
         store: TraceStore,
         graph: ServiceGraph,
         forwarder: Callable[[], OtlpForwarder | None] = lambda: None,
+        persistence: Callable[[], SqlitePersistence | None] = lambda: None,
     ) -> None:
+        self._persistence = persistence
         self._receiver = receiver
         self._store = store
         self._graph = graph
@@ -95,6 +98,17 @@ class BackendCollector:
                 "hoptrace_backend_forward_queued_bytes",
                 "Bytes waiting to be forwarded.",
                 value=forwarded.queued_bytes,
+            )
+        persistence = self._persistence()
+        if persistence is not None:
+            written, dropped = persistence.counters()
+            yield _counter(
+                "hoptrace_backend_persisted_spans", f"Spans written to {persistence.path}.", written
+            )
+            yield _counter(
+                "hoptrace_backend_persist_dropped_spans",
+                "Spans not written to disk because the writer fell behind (still in memory).",
+                dropped,
             )
         yield from self._service_graph()
 
