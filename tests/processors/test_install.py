@@ -7,7 +7,6 @@ import socket
 
 import httpx
 import pytest
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -19,26 +18,9 @@ from processors import (
     TenantSpanProcessor,
     processors_from_environment,
 )
+from tests.processors.conftest import CollectingMetricExporter
 
 RESOURCE = Resource.create({"service.name": "api"})
-
-
-class _Collecting(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
-    ) -> MetricExportResult:
-        self.batches.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        pass
 
 
 def _types(processors: list[SpanProcessor]) -> list[type]:
@@ -131,10 +113,10 @@ def test_a_taken_port_logs_and_runs_without_endpoint(caplog: pytest.LogCaptureFi
 
 
 def test_otlp_metrics_export_builds_its_exporter_lazily_and_exports_at_shutdown() -> None:
-    built: list[_Collecting] = []
+    built: list[CollectingMetricExporter] = []
 
-    def factory() -> _Collecting:
-        built.append(_Collecting())
+    def factory() -> CollectingMetricExporter:
+        built.append(CollectingMetricExporter())
         return built[-1]
 
     environ = {"HOPTRACE_METRICS_OTLP": "true", "OTEL_METRIC_EXPORT_INTERVAL": "3600000"}

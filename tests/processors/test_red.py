@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
+import warnings
 
 import pytest
 from opentelemetry.context import Context
@@ -249,3 +251,43 @@ def test_scrape_during_heavy_recording_is_consistent() -> None:
     for worker in workers:
         worker.join()
     assert {name: s.count for name, s in _by_name(red).items()} == {"op0": 4000, "op1": 4000}
+
+
+def test_one_processor_shared_by_two_providers_labels_each_service() -> None:
+    red = RedMetricsSpanProcessor()
+    api, worker = _tracer(red, "api"), _tracer(red, "worker")
+    for tracer in (api, worker, api):
+        _span(tracer, "op", MS)
+    assert {s.labels["service"]: s.count for s in red.snapshot()} == {"api": 2, "worker": 1}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_can_record_even_if_the_lock_was_held_at_fork() -> None:
+    red = RedMetricsSpanProcessor()
+    tracer = _tracer(red)
+    read, write = os.pipe()
+    with red._lock, warnings.catch_warnings():  # as if another thread held the lock at fork time
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns on fork with threads
+        pid = os.fork()
+        if pid == 0:  # the child: must not deadlock on the inherited, held lock
+            _span(tracer, "in-child", MS)
+            os.write(write, str(sum(s.count for s in red.snapshot())).encode())
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as result:
+        assert result.read() == "1"
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_huge_span_names_and_attribute_values_are_bounded_not_raised() -> None:
+    red = RedMetricsSpanProcessor()
+    tracer = _tracer(red)
+    _span(
+        tracer,
+        "GET /" + "a" * 1_000_000,
+        MS,
+        attributes={"url.full": "x" * 1_000_000, "tenant.id": "t" * 500},
+    )
+    (series,) = red.snapshot()
+    assert len(series.labels["span_name"]) == 128
+    assert series.labels["tenant"] == ""  # longer than 64 characters: invalid, counted

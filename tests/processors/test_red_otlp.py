@@ -10,37 +10,16 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
-    MetricExporter,
     MetricExportResult,
-    MetricsData,
     Sum,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from processors import LATENCY_BUCKETS, PeriodicRedMetricsExport, RedMetricsSpanProcessor, red_metrics_data
+from tests.processors.conftest import CollectingMetricExporter
 
 MS = 1_000_000
-
-
-class _Collecting(MetricExporter):
-    def __init__(self, result: MetricExportResult = MetricExportResult.SUCCESS) -> None:
-        super().__init__()
-        self.batches: list[MetricsData] = []
-        self.result = result
-        self.shut_down = False
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
-    ) -> MetricExportResult:
-        self.batches.append(metrics_data)
-        return self.result
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        self.shut_down = True
 
 
 def _red_with_spans(durations: Sequence[int]) -> tuple[RedMetricsSpanProcessor, int]:
@@ -111,7 +90,7 @@ def test_metrics_data_encodes_to_otlp_protobuf_without_min_max() -> None:
 
 def test_periodic_export_exports_on_demand_and_at_shutdown() -> None:
     red, _ = _red_with_spans([1 * MS])
-    exporter = _Collecting()
+    exporter = CollectingMetricExporter()
     export = PeriodicRedMetricsExport(red, exporter, interval_seconds=3600)
     assert export.export_now() is True
     export.shutdown()
@@ -122,7 +101,9 @@ def test_periodic_export_exports_on_demand_and_at_shutdown() -> None:
 
 def test_failed_exports_are_counted_not_raised() -> None:
     red, _ = _red_with_spans([1 * MS])
-    export = PeriodicRedMetricsExport(red, _Collecting(MetricExportResult.FAILURE), interval_seconds=3600)
+    export = PeriodicRedMetricsExport(
+        red, CollectingMetricExporter(MetricExportResult.FAILURE), interval_seconds=3600
+    )
     assert export.export_now() is False
     export.shutdown()
     assert export.failed_exports == 2
@@ -130,4 +111,4 @@ def test_failed_exports_are_counted_not_raised() -> None:
 
 def test_non_positive_interval_is_rejected() -> None:
     with pytest.raises(ValueError, match="interval_seconds"):
-        PeriodicRedMetricsExport(RedMetricsSpanProcessor(), _Collecting(), interval_seconds=0)
+        PeriodicRedMetricsExport(RedMetricsSpanProcessor(), CollectingMetricExporter(), interval_seconds=0)

@@ -155,3 +155,13 @@ def test_a_redaction_failure_exports_every_attribute_redacted_and_never_raises()
     (exported,) = exporter.get_finished_spans()
     assert dict(exported.attributes or {}) == {"harmless": REDACTED, "maybe": REDACTED}
     assert processor.failed_spans == 1
+
+
+def test_huge_values_are_scanned_whole() -> None:
+    padding = "p" * 1_000_000
+    redactor = Redactor()
+    assert (
+        redactor.redact_value("url.full", f"https://h/{padding}?sig=abc")
+        == f"https://h/{padding}?sig=REDACTED"
+    )
+    assert redactor.redact_value("message", f"{padding} Bearer abcdefgh123") == f"{padding} Bearer REDACTED"
