@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     """
     exporter = LazyOtlpExporter(settings)
     installed = processors_from_environment(
-        BatchSpanProcessor(exporter),
+        CountingBatchSpanProcessor(exporter),
         os.environ,
         resource=resource,
         metrics_exporter_factory=lambda: _otlp_metric_exporter(settings),
@@ -60,6 +61,18 @@ class ExporterWarmUp(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         self._exporter.warm_up()
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """``BatchSpanProcessor`` that also counts, in :data:`export_failures`, the spans it drops because its
+    queue (``OTEL_BSP_MAX_QUEUE_SIZE``) is full, e.g. while the backend is down. Memory stays bounded."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        # The SDK only logs the first drop; its queue is a bounded deque (private, SDK 1.45.1).
+        queue = getattr(self._batch_processor, "_queue", None)
+        if isinstance(queue, deque) and queue.maxlen is not None and len(queue) >= queue.maxlen:
+            export_failures.record(1, "the export queue is full (OTEL_BSP_MAX_QUEUE_SIZE)")
+        super().on_end(span)
 
 
 class ExportFailures:

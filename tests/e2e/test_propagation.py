@@ -134,3 +134,18 @@ def test_uvicorn_child_processes_are_traced(stack: Stack, flags: tuple[str, ...]
         "GET /items/{item_id}",
         SpanKind.SERVER,
     )
+
+
+def test_uvicorn_service_flushes_queued_spans_when_terminated(stack: Stack) -> None:
+    # A minute-long batch delay: the span can only reach the backend through the flush at SIGTERM.
+    env = {**stack.env, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    service, url = start_uvicorn("inventory-flush", "tests.tracing.apps.inventory:app", env)
+    with service:
+        trace_id = secrets.token_hex(16)
+        request = urllib.request.Request(f"{url}/items/5")
+        request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        service.stop()  # SIGTERM
+    (span,) = wait_for_spans(stack.backend, trace_id, 1)
+    assert span.service_name == "inventory-flush"
