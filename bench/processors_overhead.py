@@ -1,11 +1,13 @@
 """Per-span cost of hoptrace's tenant + RED processors, against the bare SDK, in the same run.
 
-Three TracerProviders, each ending in a BatchSpanProcessor with a no-op exporter:
+TracerProviders, each ending in a BatchSpanProcessor with a no-op exporter:
 
 - ``bare``: nothing else;
 - ``tenant+RED``: hoptrace's TenantSpanProcessor and RedMetricsSpanProcessor;
 - ``naive``: a tenant-from-baggage processor (no cache) and a RED processor on the OTel metrics SDK
-  (counter + explicit-bucket histogram with Tempo's buckets), the approach hoptrace replaces.
+  (counter + explicit-bucket histogram with Tempo's buckets), the approach hoptrace replaces;
+- ``+redaction`` (for information, outside the goal): tenant + RED + RedactionSpanProcessor around the
+  BatchSpanProcessor, the bootstrap's default chain.
 
 The workload: spans under a context whose baggage carries one of 4 tenants, cycling through 5 span
 kinds and 10 span names. ``--workload instrumented`` (the default) makes spans the way hoptrace's
@@ -41,6 +43,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from processors import (
     LATENCY_BUCKETS,
     TENANT_KEY,
+    RedactionSpanProcessor,
     RedMetricsSpanProcessor,
     TenantSpanProcessor,
     validate_tenant,
@@ -89,12 +92,15 @@ class _NaiveRedProcessor(SpanProcessor):
         self._latency.record(((span.end_time or 0) - (span.start_time or 0)) / 1e9, labels)
 
 
-def _provider(queue_size: int, *processors: SpanProcessor) -> tuple[TracerProvider, Tracer]:
+def _provider(
+    queue_size: int, *processors: SpanProcessor, redact: bool = False
+) -> tuple[TracerProvider, Tracer]:
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
     for processor in processors:
         provider.add_span_processor(processor)
     # A queue that holds a whole round: a full queue drops spans, which would make a variant look cheaper.
-    provider.add_span_processor(BatchSpanProcessor(_NoOpExporter(), max_queue_size=queue_size))
+    export: SpanProcessor = BatchSpanProcessor(_NoOpExporter(), max_queue_size=queue_size)
+    provider.add_span_processor(RedactionSpanProcessor(export) if redact else export)
     return provider, provider.get_tracer("bench")
 
 
@@ -147,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "bare": _provider(args.spans + 1),
         "tenant+RED": _provider(args.spans + 1, TenantSpanProcessor(), red),
         "naive": _provider(args.spans + 1, _NaiveTenantProcessor(), _NaiveRedProcessor()),
+        "+redaction": _provider(
+            args.spans + 1, TenantSpanProcessor(), RedMetricsSpanProcessor(), redact=True
+        ),
     }
     make_span = WORKLOADS[args.workload]
     for tracer_provider, tracer in variants.values():  # warm-up: caches, series, imports

@@ -24,6 +24,7 @@ from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
 from processors._redaction import REDACTED, Redactor
+from processors._span_access import ended_span_attributes, ended_span_has, frozen_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -70,32 +71,39 @@ class RedactionSpanProcessor(SpanProcessor):
     def redact(self, span: ReadableSpan) -> ReadableSpan:
         """Return ``span`` itself if nothing needs masking, else a masked copy. May raise on a broken span."""
         redactor = self._redactor
-        attributes = redactor.redact_attributes(span.attributes or {})
-        events = [self._event(event) for event in span.events]
-        links = [self._link(link) for link in span.links]
-        description = span.status.description
+        attributes = redactor.redact_attributes(ended_span_attributes(span))
+        # Most spans have no events nor links: test emptiness before building the tuples (~400 ns each).
+        events = [self._event(event) for event in span.events] if ended_span_has(span, "events") else []
+        links = [self._link(link) for link in span.links] if ended_span_has(span, "links") else []
+        events_changed = bool(events) and any(
+            new is not old for new, old in zip(events, span.events, strict=True)
+        )
+        links_changed = bool(links) and any(
+            new is not old for new, old in zip(links, span.links, strict=True)
+        )
+        status = span.status
+        description = status.description
         masked_description = redactor.redact_text(description) if description else description
         if (
             attributes is None
-            and all(new is old for new, old in zip(events, span.events, strict=True))
-            and all(new is old for new, old in zip(links, span.links, strict=True))
+            and not events_changed
+            and not links_changed
             and masked_description == description
         ):
             return span
         self.redacted_spans += 1
-        status = span.status
         if masked_description != description:
             status = Status(status.status_code, masked_description)
-        return _copy(span, attributes, events, links, status)
+        return _copy(span, attributes, events or list(span.events), links or list(span.links), status)
 
     def _event(self, event: Event) -> Event:
-        attributes = self._redactor.redact_attributes(event.attributes or {})
+        attributes = self._redactor.redact_attributes(frozen_attributes(event.attributes))
         if attributes is None:
             return event
         return Event(event.name, attributes, event.timestamp)
 
     def _link(self, link: Link) -> Link:
-        attributes = self._redactor.redact_attributes(link.attributes or {})
+        attributes = self._redactor.redact_attributes(frozen_attributes(link.attributes))
         if attributes is None:
             return link
         return Link(link.context, attributes)

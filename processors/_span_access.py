@@ -23,10 +23,11 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 logger = logging.getLogger(__name__)
 
-_EMPTY: Mapping[str, object] = {}
+_EMPTY: Mapping[str, AttributeValue] = {}
 
 
 def _detect() -> bool:
@@ -37,8 +38,10 @@ def _detect() -> bool:
             name="probe", attributes=probe, kind=SpanKind.SERVER, status=status, start_time=1, end_time=2
         )
         fields = (readable._name, readable._kind, readable._status, readable._start_time, readable._end_time)
+        empty = len(readable._events) == 0 and len(readable._links) == 0
         return (
             fields == ("probe", SpanKind.SERVER, status, 1, 2)
+            and empty
             and readable._resource is readable.resource
             and readable._context is readable.context
             and readable._attributes is probe
@@ -57,7 +60,7 @@ if not FAST:
     logger.debug("hoptrace: unfamiliar SDK span internals; processors use the public span API")
 
 
-def ended_span_attributes(span: ReadableSpan) -> Mapping[str, object]:
+def ended_span_attributes(span: ReadableSpan) -> Mapping[str, AttributeValue]:
     """The attributes of an ended span as a plain mapping whose ``get`` is cheap. Read-only use."""
     if FAST:
         raw = span._attributes
@@ -66,6 +69,20 @@ def ended_span_attributes(span: ReadableSpan) -> Mapping[str, object]:
         if raw.__class__ is dict:
             return raw
     return span.attributes or _EMPTY
+
+
+def frozen_attributes(attributes: object) -> Mapping[str, AttributeValue]:
+    """An immutable attribute container (an ended span's, an event's, a link's) as a cheap mapping."""
+    if FAST and attributes.__class__ is BoundedAttributes and attributes._immutable:
+        return attributes._dict
+    return attributes if isinstance(attributes, Mapping) else _EMPTY
+
+
+def ended_span_has(span: ReadableSpan, what: str) -> bool:
+    """Whether an ended span has any ``events`` or ``links``, without copying them into a tuple."""
+    if FAST:
+        return len(getattr(span, "_" + what)) > 0
+    return len(getattr(span, what)) > 0
 
 
 def add_validated_attribute(span: Span, key: str, value: str) -> None:
