@@ -211,3 +211,21 @@ def test_json_log_format_is_opt_in_by_environment() -> None:
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stderr)
     assert (document["message"], document["password"], document["trace_id"]) == ("hello", "[REDACTED]", "")
+
+
+def test_hoptrace_run_keeps_the_exit_status_and_reports_usage_errors() -> None:
+    env = traced_env(None)
+    status = run_traced("import sys; sys.exit(7)", env)
+    assert status.returncode == 7
+    missing = subprocess.run([HOPTRACE, "run", "--"], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert "missing command" in missing.stderr
+    unknown = subprocess.run(
+        [HOPTRACE, "run", "--", "no-such-command-hoptrace"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 127
+    assert "cannot run 'no-such-command-hoptrace'" in unknown.stderr
