@@ -41,7 +41,10 @@ class GrpcReceiver:
             (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
         )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.port: int = self._server.add_insecure_port(address)
+        try:
+            self.port: int = self._server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpcio's way of saying the port is busy
+            raise OSError(f"cannot bind the OTLP/gRPC receiver on {address}: {exc}") from exc
         if self.port == 0:
             raise OSError(f"cannot bind the OTLP/gRPC receiver on {address}")
 

@@ -61,12 +61,12 @@ class HttpServers:
         """Start serving; blocks until every server accepts requests. Raises ``BackendNotReady``."""
         self._thread.start()
         deadline = time.monotonic() + timeout_seconds
-        ready = threading.Event()
+        # uvicorn has no start callback: poll its flag (it is set within milliseconds).
         while not all(server.started for server, _ in self._servers):
             if self._failure is not None or not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 raise BackendNotReady(f"the backend's HTTP servers did not start: {self._failure!r}")
-            ready.wait(0.002)
+            time.sleep(0.002)
 
     def stop(self) -> None:
         """Ask every server to finish its requests and exit; blocks until the thread ends."""

@@ -6,6 +6,7 @@ and hands the rest to the :class:`TraceStore`. Thread safe.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -71,9 +72,7 @@ class Receiver:
 
     def counters(self) -> ReceiverCounters:
         with self._lock:
-            return ReceiverCounters(
-                **{name: getattr(self._counters, name) for name in ReceiverCounters.__slots__}
-            )
+            return dataclasses.replace(self._counters)
 
     def count_invalid(self) -> None:
         """Count a request refused before decoding (bad encoding, bad compression)."""

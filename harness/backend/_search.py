@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from harness._model import Span
+from harness._model import Span, StatusCode
 from harness.backend._store import TraceStore
 from harness.traceql._ast import Attribute, Duration, Intrinsic, Pipeline, referenced_fields
 from harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
@@ -105,7 +105,7 @@ def _trace_hit(
     for span in trace.spans:
         service = stats.setdefault(span.service_name, {"spanCount": 0})
         service["spanCount"] += 1
-        if span.status == "error":
+        if span.status is StatusCode.ERROR:
             service["errorCount"] = service.get("errorCount", 0) + 1
     hit["serviceStats"] = stats
     return hit

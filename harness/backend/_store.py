@@ -49,6 +49,7 @@ class StoreLimits:
 class SpanOrigin:
     """The resource and instrumentation scope that a group of spans was sent with (serialized)."""
 
+    # __dict__ holds the cached decodings; __weakref__ lets the receiver intern origins weakly.
     __slots__ = ("__dict__", "__weakref__", "resource", "resource_schema_url", "scope", "scope_schema_url")
 
     def __init__(

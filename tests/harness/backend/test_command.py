@@ -56,21 +56,24 @@ def test_backend_prints_endpoints_serves_and_stops_on_signal(
     assert "stopped" in out
 
 
-def test_busy_port_is_a_clear_error_and_exit_1() -> None:
+@pytest.mark.parametrize("busy_flag", ["--http-port", "--otlp-grpc-port", "--otlp-http-port"])
+def test_busy_port_is_a_clear_error_and_exit_1(busy_flag: str) -> None:
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        port = busy.getsockname()[1]
+        ports = {"--http-port": "0", "--otlp-grpc-port": "0", "--otlp-http-port": "0"}
+        ports[busy_flag] = str(busy.getsockname()[1])
         result = subprocess.run(
-            [HOPTRACE, "backend", "--http-port", str(port), "--otlp-grpc-port", "0", "--otlp-http-port", "0"],
+            [HOPTRACE, "backend", *(part for flag, port in ports.items() for part in (flag, port))],
             capture_output=True,
             text=True,
             timeout=30,
         )
     assert result.returncode == 1
     assert "cannot bind" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_delayed() -> None:
