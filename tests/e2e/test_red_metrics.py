@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,9 +25,16 @@ PROMTOOL = "/usr/bin/promtool"
 T = TypeVar("T")
 
 APP = """
+import os
+from contextlib import asynccontextmanager
+
+import aio_pika
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+QUEUE = os.environ["RED_QUEUE"]
+channels = []
 
 
 async def order(request):
@@ -38,7 +46,35 @@ async def health(request):
     return PlainTextResponse("ok")
 
 
-app = Starlette(routes=[Route("/orders/{order_id}", order), Route("/health", health)])
+async def enqueue(request):
+    body = request.query_params.get("body", "ok").encode()
+    await channels[0].default_exchange.publish(aio_pika.Message(body), routing_key=QUEUE)
+    return PlainTextResponse("queued", status_code=202)
+
+
+async def handle(message):
+    async with message.process(requeue=False):  # a failed message is rejected, never redelivered
+        if message.body == b"fail":
+            raise RuntimeError("cannot process this order")
+
+
+@asynccontextmanager
+async def lifespan(app):
+    connection = await aio_pika.connect(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/"))
+    channel = await connection.channel()
+    queue = await channel.declare_queue(QUEUE, auto_delete=True)
+    await queue.consume(handle)
+    channels.append(channel)
+    yield
+    await connection.close()
+
+
+routes = [
+    Route("/orders/{order_id}", order),
+    Route("/health", health),
+    Route("/enqueue", enqueue, methods=["POST"]),
+]
+app = Starlette(routes=routes, lifespan=lifespan)
 """
 
 # (tenant, HTTP status) -> requests sent. Different ids per request: the label must stay the route template.
@@ -72,6 +108,7 @@ def service(tmp_path: Path) -> Iterator[tuple[Service, EmbeddedBackend, str]]:
     env = {
         "HOPTRACE_METRICS_PORT": str(metrics_port),
         "HOPTRACE_TENANT_HEADER": "X-Tenant-ID",
+        "RED_QUEUE": f"hoptrace-red-{uuid.uuid4().hex}",
     }
     with EmbeddedBackend() as backend, ServiceLauncher(backend.otlp_grpc_endpoint, env=env) as launcher:
         command = [sys.executable, "-m", "uvicorn", "red_app:app", "--app-dir", str(tmp_path)]
@@ -235,3 +272,47 @@ def _exemplars(prometheus: str, route: str) -> list[dict[str, Any]] | None:
     assert body["status"] == "success", body
     data: list[dict[str, Any]] = body["data"]
     return data or None
+
+
+# (tenant, message body) -> messages published; "fail" makes the consumer raise.
+MESSAGES = {("acme", "ok"): 3, ("acme", "fail"): 1, ("globex", "ok"): 2, ("globex", "fail"): 2}
+
+
+def test_queue_hops_give_delivered_consumed_and_failed_per_tenant(
+    service: tuple[Service, EmbeddedBackend, str], prometheus: str
+) -> None:
+    shop, _, _ = service
+    assert shop.url is not None
+    with httpx.Client(base_url=shop.url, timeout=10) as client:
+        for (tenant, body), count in MESSAGES.items():
+            for _ in range(count):
+                response = client.post("/enqueue", params={"body": body}, headers={"X-Tenant-ID": tenant})
+                assert response.status_code == 202
+
+    consumer = 'service="shop",span_kind="SPAN_KIND_CONSUMER"'
+    expected_consumer = {
+        ("acme", "STATUS_CODE_UNSET"): 3.0,
+        ("acme", "STATUS_CODE_ERROR"): 1.0,
+        ("globex", "STATUS_CODE_UNSET"): 2.0,
+        ("globex", "STATUS_CODE_ERROR"): 2.0,
+    }
+    _poll(
+        lambda: _query(prometheus, f"traces_spanmetrics_calls_total{{{consumer}}}") == expected_consumer,
+        f"Prometheus to hold consumer calls {expected_consumer}\n{shop.log(40)}",
+    )
+    # The README's three recipes, on the counters themselves (rate() would not give exact numbers).
+    producer = 'service="shop",span_kind="SPAN_KIND_PRODUCER"'
+    delivered = _query(prometheus, f"sum by (tenant) (traces_spanmetrics_calls_total{{{producer}}})")
+    consumed = _query(
+        prometheus,
+        f'sum by (tenant) (traces_spanmetrics_calls_total{{{consumer},status_code!="STATUS_CODE_ERROR"}})',
+    )
+    failed = _query(
+        prometheus,
+        f'sum by (tenant) (traces_spanmetrics_calls_total{{{consumer},status_code="STATUS_CODE_ERROR"}})',
+    )
+    assert (delivered, consumed, failed) == (
+        {("acme", ""): 4.0, ("globex", ""): 4.0},
+        {("acme", ""): 3.0, ("globex", ""): 2.0},
+        {("acme", ""): 1.0, ("globex", ""): 2.0},
+    )
