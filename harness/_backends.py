@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
+from harness._compose import compose_file, docker_engine_answers
 from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._process import ManagedProcess
-from harness._rabbitmq import _compose_file, _docker_engine_answers, _free_port
+from harness._process import ManagedProcess, free_port
 from harness._services import hoptrace_command
 from tracing._environment import HOPTRACE_TEMPO_BIN
 
@@ -135,8 +135,8 @@ def _tempo(tempo_url: str | None, otlp_endpoint: str | None, timeout: float) -> 
     binary = os.environ.get(HOPTRACE_TEMPO_BIN) or shutil.which("tempo")
     if binary:
         return _tempo_binary(binary)
-    compose = _compose_file()
-    if compose is not None and _docker_engine_answers():
+    compose = compose_file()
+    if compose is not None and docker_engine_answers():
         return _tempo_compose(compose, timeout)
     raise BackendNotReady(
         "no Tempo to use: pass --tempo-url, set HOPTRACE_TEMPO_BIN (or put `tempo` on PATH), "
@@ -181,7 +181,7 @@ storage:
 def _tempo_binary(binary: str) -> Backend:
     # Untested here: Tempo cannot be fetched or built on these machines.
     data_dir = Path(tempfile.mkdtemp(prefix="hoptrace-tempo-"))
-    ports = [_free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(4)]
     config = data_dir / "tempo.yaml"
     config.write_text(tempo_config(data_dir, *ports))
     process = ManagedProcess("tempo", [binary, f"-config.file={config}"], log_dir=data_dir)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -129,6 +130,15 @@ class ManagedProcess:
             f"{self.name} {what}.\ncommand: {' '.join(self.command)}\n"
             f"--- last lines of its log ({self.log_path}) ---\n{self.log(60)}"
         )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now, for programs that cannot bind port 0 and report it back
+    (another process may take it before the caller binds it: use port 0 where the program allows)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

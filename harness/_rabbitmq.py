@@ -8,7 +8,6 @@ when a Docker engine answers. ``BackendNotReady`` explains what was tried when n
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -19,8 +18,9 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from harness._compose import compose_file, docker_engine_answers
 from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._process import ManagedProcess
+from harness._process import ManagedProcess, free_port
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1/"
 _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -84,8 +84,8 @@ def start_rabbitmq(url: str | None = None, *, timeout: float = 60.0) -> RabbitMQ
     if server is not None:
         return _start_private(server, timeout)
     tried.append("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    compose = _compose_file()
-    if compose is not None and _docker_engine_answers():
+    compose = compose_file()
+    if compose is not None and docker_engine_answers():
         return _start_compose(compose, timeout)
     tried.append("no Docker engine for compose/")
     raise BackendNotReady("cannot get a RabbitMQ broker: " + "; ".join(tried))
@@ -93,7 +93,7 @@ def start_rabbitmq(url: str | None = None, *, timeout: float = 60.0) -> RabbitMQ
 
 def _start_private(server: str, timeout: float) -> RabbitMQ:
     data_dir = Path(tempfile.mkdtemp(prefix="hoptrace-rabbitmq-"))
-    port, dist_port = _free_port(), _free_port()
+    port, dist_port = free_port(), free_port()
     node = f"hoptrace-{uuid.uuid4().hex[:8]}@localhost"
     (data_dir / "enabled_plugins").write_text("[].\n")
     env = dict(os.environ)
@@ -127,23 +127,6 @@ def _start_private(server: str, timeout: float) -> RabbitMQ:
     return broker
 
 
-def _compose_file() -> Path | None:
-    for parent in Path(__file__).resolve().parents:
-        for name in ("docker-compose.yml", "compose.yml", "compose.yaml"):
-            candidate = parent / "compose" / name
-            if candidate.exists():
-                return candidate
-    return None
-
-
-def _docker_engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    return False
-
-
 def _start_compose(compose: Path, timeout: float) -> RabbitMQ:
     # Untested here (no Docker engine on these machines): uses the compose engineer's `rabbitmq` service.
     subprocess.run(
@@ -156,10 +139,3 @@ def _start_compose(compose: Path, timeout: float) -> RabbitMQ:
     if not amqp_answers(url, timeout=5.0):
         raise BackendNotReady(f"compose started rabbitmq from {compose}, but nothing answers at {url}")
     return RabbitMQ(url, how="compose")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -21,7 +21,8 @@ from harness._backends import open_backend
 from harness._client import TraceClient
 from harness._errors import HarnessError, TraceIncomplete, TraceNotFound
 from harness._model import Span, StatusCode
-from harness._rabbitmq import _free_port, start_rabbitmq
+from harness._process import free_port
+from harness._rabbitmq import start_rabbitmq
 from harness._services import ServiceLauncher
 from harness._tempo_client import TempoClient
 from harness._trace import Trace
@@ -127,14 +128,14 @@ def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str) -> str
     """Start inventory, worker and api (in that order: each needs the previous); returns the api's URL."""
     common = {"AMQP_URL": amqp_url, "DEMO_QUEUE": queue}
     inventory = launcher.start_asgi(
-        "inventory", "harness.demo.inventory:app", env={**common, "HOPTRACE_METRICS_PORT": str(_free_port())}
+        "inventory", "harness.demo.inventory:app", env={**common, "HOPTRACE_METRICS_PORT": str(free_port())}
     )
     common["DEMO_INVENTORY_URL"] = str(inventory.url)
-    worker_env = {**common, "HOPTRACE_METRICS_PORT": str(_free_port())}
+    worker_env = {**common, "HOPTRACE_METRICS_PORT": str(free_port())}
     launcher.start(
         "worker", [sys.executable, "-m", "harness.demo.worker"], ready_log="worker ready", env=worker_env
     )
-    api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID", "HOPTRACE_METRICS_PORT": str(_free_port())}
+    api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID", "HOPTRACE_METRICS_PORT": str(free_port())}
     api = launcher.start_asgi("api", "harness.demo.api:app", env=api_env)
     return str(api.url)
 

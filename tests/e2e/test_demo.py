@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,9 @@ def test_demo_asserts_every_trace_including_the_failing_order() -> None:
     assert "unobtainium for globex (fails on purpose" in out
     assert "inventory SERVER POST /reserve/{item}  ERROR" in out
     assert "tenant=acme" in out and "tenant=globex" in out
-    assert "RED summary" in out
+    # RED metrics scraped from the services' /metrics: both reservations of globex, one of them failed.
+    assert re.search(r"inventory\s+SERVER\s+POST /reserve/\{item\}\s+globex\s+2\s+1\s", out), out
+    assert re.search(r"api\s+SERVER\s+POST /orders\s+acme\s+2\s+0\s", out), out
 
 
 def test_demo_against_a_tempo_api_by_url() -> None:
@@ -46,3 +50,29 @@ def test_demo_names_an_unreachable_tempo_and_exits_1() -> None:
     result = demo("--backend", "tempo", "--tempo-url", "http://127.0.0.1:9", "--ready-timeout", "0.5")
     assert result.returncode == 1
     assert "tempo-url backend at http://127.0.0.1:9 was not ready after 0.5 s" in result.stdout
+
+
+def test_demo_keep_leaves_the_backend_up_for_hoptrace_trace_until_ctrl_c() -> None:
+    with subprocess.Popen([HOPTRACE, "demo", "--keep"], stdout=subprocess.PIPE, text=True) as demo_process:
+        try:
+            assert demo_process.stdout is not None
+            lines: list[str] = []
+            for line in demo_process.stdout:  # blocks until the demo prints; ends if it exits
+                lines.append(line)
+                if line.startswith("  hoptrace trace TRACE_ID --tempo-url"):
+                    break
+            tempo_url = lines[-1].split()[-1]
+            trace_id = re.findall(r"^trace ([0-9a-f]{32}):", "".join(lines), re.M)[-1]
+            shown = subprocess.run(
+                [HOPTRACE, "trace", trace_id, "--tempo-url", tempo_url],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert shown.returncode == 0, shown.stderr
+            assert "inventory SERVER POST /reserve/{item}" in shown.stdout
+            demo_process.send_signal(signal.SIGINT)
+            assert demo_process.wait(timeout=60) == 0
+        finally:
+            if demo_process.poll() is None:
+                demo_process.kill()

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from harness._client import new_trace_id
-from harness._errors import TraceIncomplete, TraceNotFound
+from harness._errors import InvalidExpression, TraceIncomplete, TraceNotFound
 from harness._tempo_client import TempoClient
-from harness._wait import quiet_period_for, wait_for_trace
+from harness._wait import quiet_period_for, wait_for_search, wait_for_trace
 from tests.harness.otlp import EXPORT_DELAY_MS, Services, emit_order
 
 CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"
@@ -55,3 +55,23 @@ def test_incomplete_trace_times_out_with_the_tree_and_the_reason(
 def test_quiet_period_follows_the_export_delay() -> None:
     assert quiet_period_for(EXPORT_DELAY_MS) == pytest.approx(0.095)
     assert quiet_period_for(1000) == pytest.approx(1.52)
+
+
+def test_search_wait_finds_the_trace_by_traceql(client: TempoClient, sdk_services: Services) -> None:
+    trace_id = new_trace_id()
+    emit_order(sdk_services, trace_id, "00000000000000aa", tenant="initech")
+    hits = wait_for_search(client, '{ span.tenant.id = "initech" && kind = consumer }', timeout=10)
+    assert [hit.trace_id for hit in hits] == [trace_id]
+    assert len(hits[0].matched_span_ids) == 1  # the worker's CONSUMER span
+    assert "tenant.id" in client.tags()
+    assert "initech" in client.tag_values("span.tenant.id")
+
+
+def test_search_wait_reports_what_it_found(client: TempoClient) -> None:
+    with pytest.raises(TraceNotFound, match="matched 0 trace"):
+        wait_for_search(client, '{ resource.service.name = "nobody-here" }', timeout=0.2)
+
+
+def test_bad_traceql_is_reported_with_the_servers_reason(client: TempoClient) -> None:
+    with pytest.raises(InvalidExpression, match="TraceQL rejected"):
+        client.search("{ kind = }")
