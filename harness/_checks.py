@@ -234,13 +234,14 @@ def span_count(
 def edges(trace: Trace) -> set[tuple[str, str]]:
     """(client, server) service pairs as Tempo's service graph pairs them; a root SERVER gives ("user", s)."""
     found: set[tuple[str, str]] = set()
+    root_ids = {root.span_id for root in trace.roots}
     for span in trace.spans:
         if span.kind not in _CALLEES:
             continue
         parent = trace.parent(span)
         if parent is not None and parent.kind in _CALLERS:
             found.add((parent.service_name, span.service_name))
-        elif span in trace.roots and span.kind == SpanKind.SERVER:
+        elif span.span_id in root_ids and span.kind == SpanKind.SERVER:
             found.add(("user", span.service_name))
     return found
 

@@ -44,15 +44,19 @@ class ManagedProcess:
         directory.mkdir(parents=True, exist_ok=True)
         self.log_path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise ServiceFailedToStart(f"{name}: cannot run {' '.join(self.command)}: {exc}") from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
 

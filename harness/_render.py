@@ -29,13 +29,16 @@ def render_tree(trace: Trace, verdict: Verdict | None = None) -> str:
     services = ", ".join(trace.services) or "no service"
     lines.append(f"trace {trace.trace_id or '(no spans)'}: {len(trace)} span(s) from {services}")
     rows: list[tuple[str, str, Span]] = []
-    tops = trace.roots + [s for s in trace.orphans if s not in trace.roots]
+    tops = trace.roots + trace.orphans  # disjoint: an orphan has a parent id that is not the entry
     for index, top in enumerate(tops):
         _walk(trace, top, "", index == len(tops) - 1, rows, top=True)
     width = max((len(prefix) + len(label) for prefix, label, _ in rows), default=0)
+    orphan_ids = {s.span_id for s in trace.orphans}
     for prefix, label, span in rows:
         mark = _mark(span, verdict)
-        lines.append(f"  {mark} {(prefix + label).ljust(width)}  {_details(trace, span)}")
+        lines.append(
+            f"  {mark} {(prefix + label).ljust(width)}  {_details(span, span.span_id in orphan_ids)}"
+        )
     return "\n".join(lines)
 
 
@@ -58,13 +61,13 @@ def _mark(span: Span, verdict: Verdict | None) -> str:
     return "✓" if span.span_id in verdict.matched else " "
 
 
-def _details(trace: Trace, span: Span) -> str:
+def _details(span: Span, orphan: bool) -> str:
     status = span.status.name
     if span.status == StatusCode.ERROR and span.status_message:
         status += f" ({span.status_message})"
     parts = [status, f"{span.duration_nano / 1e6:.1f} ms"]
     tenant = span.attributes.get(TENANT_KEY, span.resource_attributes.get(TENANT_KEY))
     parts.append(f"tenant={tenant}" if tenant is not None else "tenant=-")
-    if span in trace.orphans:
+    if orphan:
         parts.append(f"ORPHAN: parent {span.parent_span_id} missing")
     return "  ".join(parts)

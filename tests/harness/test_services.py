@@ -91,3 +91,9 @@ def test_stop_all_leaves_no_process_behind_not_even_grandchildren(tmp_path: Path
         assert not _gone(grandchild)
     assert _poll(lambda: _gone(grandchild) and _gone(parent_pid))
     assert os.path.exists(parent.process.log_path)
+
+
+def test_command_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
+    launcher = ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path)
+    with launcher, pytest.raises(ServiceFailedToStart, match="ghost: cannot run /nonexistent/ghost"):
+        launcher.start("ghost", ["/nonexistent/ghost"], traced=False)
