@@ -109,7 +109,9 @@ def start_consumer_span(message: AbstractIncomingMessage, queue_name: str) -> tu
     Returns the span and the extracted parent context (which carries the baggage). A message without
     headers, or with malformed ones, starts a new trace. Never raises for a well-formed aio-pika message.
     """
-    parent = extract(message.headers or {})
+    # Extracted into an empty context: whatever span the consuming task happens to run in is not the
+    # message's parent, so a message without headers starts a new trace.
+    parent = extract(message.headers or {}, context.Context())
     attributes = _message_attributes(message, "process", "process", queue_name)
     if message.routing_key is not None:
         attributes["messaging.rabbitmq.destination.routing_key"] = message.routing_key

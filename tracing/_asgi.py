@@ -47,7 +47,7 @@ class TracingMiddleware:
             return
         method = str(scope.get("method", "HTTP"))
         try:
-            parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy)
+            parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy, context.Context())
             span = hop_tracer().start_span(
                 method, context=parent, kind=SpanKind.SERVER, attributes=_request_attributes(scope, method)
             )

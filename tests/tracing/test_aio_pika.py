@@ -195,6 +195,26 @@ async def test_message_without_headers_starts_a_new_trace(
     assert observed.tenants == [None]
 
 
+async def test_iterator_message_without_headers_is_not_parented_to_the_consuming_task(
+    spans: FinishedSpans, channel: AbstractChannel
+) -> None:
+    queue = await _queue(channel)
+    underlay = await channel.get_underlay_channel()
+    await underlay.basic_publish(b"{}", routing_key=queue.name)
+
+    async def consume_one() -> None:
+        with trace.get_tracer("test").start_as_current_span("consumer loop"):
+            async with queue.iterator() as messages:
+                async for message in messages:
+                    await message.ack()
+                    break
+
+    await asyncio.wait_for(consume_one(), TIMEOUT)
+    consumer = spans.named(f"process {queue.name}")
+    assert consumer.parent is None
+    assert consumer.context.trace_id != spans.named("consumer loop").context.trace_id
+
+
 async def test_redelivered_message_is_traced_in_the_producer_trace(
     spans: FinishedSpans, channel: AbstractChannel
 ) -> None:
