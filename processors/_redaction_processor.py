@@ -36,9 +36,9 @@ class RedactionSpanProcessor(SpanProcessor):
 
     Masks span attributes, event attributes, link attributes and the status description (rules in
     :class:`processors.Redactor`). If masking fails, the span is replaced by a copy whose attributes are
-    all ``REDACTED`` (fail closed: a secret is never exported because of a bug); the failure is logged
-    once and counted in :attr:`failed_spans`. ``on_end`` never raises; thread-safe when ``downstream`` is.
-    ``shutdown`` and ``force_flush`` are forwarded to ``downstream``.
+    all ``REDACTED`` (fail closed: a secret is never exported because of a bug), or dropped if even that
+    copy fails; the failure is logged once and counted in :attr:`failed_spans`. ``on_end`` never raises;
+    thread-safe when ``downstream`` is. ``shutdown`` and ``force_flush`` are forwarded to ``downstream``.
     """
 
     def __init__(self, downstream: SpanProcessor, *, redactor: Redactor | None = None) -> None:
@@ -65,7 +65,10 @@ class RedactionSpanProcessor(SpanProcessor):
                 logger.exception(
                     "hoptrace: redaction failed; exporting the span with every attribute REDACTED"
                 )
-            masked = _copy(span, {key: REDACTED for key in span.attributes or {}}, (), ())
+            try:
+                masked = _copy(span, {key: REDACTED for key in span.attributes or {}}, (), ())
+            except Exception:
+                return  # a span that cannot even be copied is not exported (counted in failed_spans)
         self._downstream.on_end(masked)
 
     def redact(self, span: ReadableSpan) -> ReadableSpan:

@@ -165,3 +165,17 @@ def test_huge_values_are_scanned_whole() -> None:
         == f"https://h/{padding}?sig=REDACTED"
     )
     assert redactor.redact_value("message", f"{padding} Bearer abcdefgh123") == f"{padding} Bearer REDACTED"
+
+
+class _Unreadable(ReadableSpan):
+    @property
+    def attributes(self) -> dict[str, AttributeValue]:  # type: ignore[override]
+        raise RuntimeError("broken span")
+
+
+def test_a_span_that_cannot_be_read_is_dropped_not_raised() -> None:
+    exporter = InMemorySpanExporter()
+    processor = RedactionSpanProcessor(SimpleSpanProcessor(exporter), redactor=_BrokenRedactor())
+    processor.on_end(_Unreadable(name="x", start_time=0, end_time=1))
+    assert exporter.get_finished_spans() == ()
+    assert processor.failed_spans == 1
