@@ -75,6 +75,8 @@ class ServiceLauncher:
         self.env = dict(env or {})
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hoptrace-services-"))
         self.services: list[Service] = []
+        """The services running now, in start order."""
+        self._started: list[Service] = []  # also the stopped ones: their logs matter in failure reports
 
     def __enter__(self) -> ServiceLauncher:
         return self
@@ -123,6 +125,7 @@ class ServiceLauncher:
         process = ManagedProcess(name, argv, env=self.service_env(name, env), cwd=cwd, log_dir=self.log_dir)
         service = Service(name, process)
         self.services.append(service)
+        self._started.append(service)
         if ready_log is not None:
             match = process.wait_for_log(ready_log, timeout=timeout)
             groups = match.groupdict()
@@ -164,7 +167,7 @@ class ServiceLauncher:
     def logs(self, tail_lines: int = 40) -> str:
         """The last lines of every service's log, for failure reports."""
         return "\n".join(
-            f"--- {s.name} ({s.process.log_path}) ---\n{s.log(tail_lines)}" for s in self.services
+            f"--- {s.name} ({s.process.log_path}) ---\n{s.log(tail_lines)}" for s in self._started
         )
 
     def stop_all(self) -> None:

@@ -85,7 +85,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if state is not None and report.failed:
         for trace in state.traces[-3:]:
             report.sections.append((f"hoptrace trace {trace.trace_id}", trace.render()))
-        logs = "\n".join(launcher.logs() for launcher in state.launchers if launcher.services)
+        logs = "\n".join(filter(None, (launcher.logs() for launcher in state.launchers)))
         if logs:
             report.sections.append(("hoptrace service logs", logs))
     return report

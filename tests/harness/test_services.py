@@ -52,6 +52,8 @@ def test_ready_log_gives_the_url_and_services_get_otlp_settings(tmp_path: Path) 
             "probe", [PY, "-c", script], ready_log=r"env \S+", env={"EXTRA": "yes"}, traced=False
         )
         assert f"env probe {DEFAULT_EXPORT_DELAY_MS} http://127.0.0.1:4317 yes" in env_dump.log()
+    assert launcher.services == []
+    assert "--- probe (" in launcher.logs()  # stopped services' logs stay available for failure reports
 
 
 def test_service_that_crashes_at_start_shows_its_log(tmp_path: Path) -> None:
