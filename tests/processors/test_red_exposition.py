@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -131,3 +132,42 @@ def test_close_frees_the_port(red: RedMetricsSpanProcessor) -> None:
     endpoint.close()  # idempotent
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))
+
+
+def test_scrapes_during_heavy_recording_are_consistent(red: RedMetricsSpanProcessor) -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "api"}))
+    provider.add_span_processor(red)
+    tracer = provider.get_tracer("test")
+    endpoint = start_metrics_endpoint(red)
+
+    def record() -> None:
+        for n in range(3000):
+            span = tracer.start_span(f"op{n % 3}", start_time=0, context=Context())
+            span.end(end_time=(n % 50) * MS)
+
+    workers = [threading.Thread(target=record) for _ in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        scrapes = 0
+        while any(worker.is_alive() for worker in workers) or scrapes == 0:
+            families = {f.name: f for f in parse_text(httpx.get(endpoint.url).text)}
+            calls = {
+                tuple(sorted(s.labels.items())): s.value for s in families["traces_spanmetrics_calls"].samples
+            }
+            buckets: dict[tuple[tuple[str, str], ...], list[float]] = {}
+            for sample in families["traces_spanmetrics_latency"].samples:
+                labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+                if sample.name.endswith("_count"):
+                    assert sample.value == calls[labels]
+                elif sample.name.endswith("_bucket"):
+                    buckets.setdefault(labels, []).append(sample.value)
+            for counts in buckets.values():
+                assert counts == sorted(counts)
+            scrapes += 1
+    finally:
+        for worker in workers:
+            worker.join()
+        endpoint.close()
+    op_calls = sum(s.count for s in red.snapshot() if s.labels["span_name"].startswith("op"))
+    assert op_calls == 9000
