@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from harness._chain import Chain, Hop, parse_chain
 from harness._errors import InvalidExpression
@@ -170,7 +170,10 @@ def _longest_path(trace: Trace, hops: tuple[Hop, ...], path: list[Span]) -> list
     return best
 
 
-def relation(trace: Trace, first: Selector, second: Selector, mode: str) -> Verdict:
+Relation = Literal["parent", "ancestor", "sibling"]
+
+
+def relation(trace: Trace, first: Selector, second: Selector, mode: Relation) -> Verdict:
     a, b = select(trace, first), select(trace, second)
     what = {
         "parent": "{a} is the parent of {b}",
