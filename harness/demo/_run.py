@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import httpx
+
 from harness import _checks
 from harness._backends import open_backend
 from harness._client import TraceClient
@@ -110,7 +112,11 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
             where = service.url or "(queue consumer)"
             say(f"service   {service.name}: {where}  log {service.process.log_path}")
         say("")
-        ok = _drive_and_assert(api_url, backend.tempo_url, options.timeout, say)
+        try:
+            ok = _drive_and_assert(api_url, backend.tempo_url, options.timeout, say)
+        except (HarnessError, httpx.HTTPError) as exc:  # a service or the backend went away mid-run
+            say(f"FAILED while driving orders: {exc!r}")
+            ok = False
         say("RED summary (span-derived, from each service's /metrics):")
         metrics = [(s.name, s.metrics_url) for s in launcher.services if s.metrics_url]
         say(red_summary(metrics))
