@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -76,3 +77,17 @@ def test_demo_keep_leaves_the_backend_up_for_hoptrace_trace_until_ctrl_c() -> No
         finally:
             if demo_process.poll() is None:
                 demo_process.kill()
+
+
+def test_demo_exits_1_when_the_services_lose_the_trace() -> None:
+    # Every service misconfigured (no propagators): the api starts its own traces, so none of the traces the
+    # demo started ever arrives, and the demo must say so and fail.
+    env = {**os.environ, "OTEL_PROPAGATORS": "none"}
+    result = subprocess.run(
+        [HOPTRACE, "demo", "--timeout", "1"], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.count("FAILED  order") == 4
+    assert "not found at http://127.0.0.1:" in result.stdout
+    assert "Traces it holds from the last 10 minutes:" in result.stdout
+    assert "demo: SOME ASSERTIONS FAILED" in result.stdout
