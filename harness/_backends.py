@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import httpx
 
@@ -38,7 +38,7 @@ class Backend:
     tempo_url: str
     otlp_grpc_endpoint: str
     otlp_http_endpoint: str
-    _stop: list[Any] = field(default_factory=list, repr=False)
+    _stop: list[Callable[[], object]] = field(default_factory=list, repr=False)
 
     def __enter__(self) -> Backend:
         return self
