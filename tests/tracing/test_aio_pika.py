@@ -52,6 +52,19 @@ class Observed:
         self.trace_ids: list[int] = []
         self.tenants: list[object] = []
 
+    @classmethod
+    async def consuming(cls, queue: AbstractQueue) -> Observed:
+        """Consume ``queue`` with a callback that records what it sees inside ``message.process()``."""
+        observed = cls()
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            async with message.process():
+                observed.record()
+                observed.done.set()
+
+        await queue.consume(on_message)
+        return observed
+
     def record(self) -> None:
         context = trace.get_current_span().get_span_context()
         self.span_ids.append(context.span_id)
@@ -97,14 +110,7 @@ async def test_callback_consumer_continues_producer_trace_with_tenant(
     spans: FinishedSpans, channel: AbstractChannel
 ) -> None:
     queue = await _queue(channel)
-    observed = Observed()
-
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            observed.record()
-            observed.done.set()
-
-    await queue.consume(on_message)
+    observed = await Observed.consuming(queue)
     parent = await _publish_in_trace(channel, queue.name)
     await asyncio.wait_for(observed.done.wait(), TIMEOUT)
     consumer = spans.named(f"process {queue.name}")
@@ -180,14 +186,7 @@ async def test_message_without_headers_starts_a_new_trace(
     # Published through aiormq directly, as a non-hoptrace producer would: no headers at all.
     underlay = await channel.get_underlay_channel()
     await underlay.basic_publish(b"{}", routing_key=queue.name)
-    observed = Observed()
-
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            observed.record()
-            observed.done.set()
-
-    await queue.consume(on_message)
+    observed = await Observed.consuming(queue)
     await asyncio.wait_for(observed.done.wait(), TIMEOUT)
     consumer = spans.named(f"process {queue.name}")
     assert consumer.parent is None
