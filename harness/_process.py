@@ -2,13 +2,15 @@
 
 Everything the harness starts (services, brokers, backends) goes through ``ManagedProcess`` so that:
 the whole process group is stopped (SIGTERM, then SIGKILL) even when a test fails; output never blocks on
-a full pipe; and a failure can quote the process's log. An ``atexit`` hook stops anything still running.
+a full pipe; and a failure can quote the process's log. An ``atexit`` hook stops anything still running,
+and on Linux a child gets SIGTERM if the harness's process dies without running it (SIGKILL, SIGTERM).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from harness._errors import ServiceFailedToStart
 
+_PR_SET_PDEATHSIG = 1
 _LIVE: set[ManagedProcess] = set()
 _LIVE_LOCK = threading.Lock()
 
@@ -53,6 +56,7 @@ class ManagedProcess:
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self._log.close()
@@ -143,6 +147,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies, even by SIGKILL.
+
+    atexit does not run when the harness's process is killed, and services live in their own session, so
+    without this they would outlive a killed test run. The signal follows the thread that started the
+    child: start services from a long-lived thread (the main thread, as pytest fixtures do)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

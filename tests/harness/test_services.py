@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,3 +100,17 @@ def test_command_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
     launcher = ServiceLauncher("http://127.0.0.1:4317", log_dir=tmp_path)
     with launcher, pytest.raises(ServiceFailedToStart, match="ghost: cannot run /nonexistent/ghost"):
         launcher.start("ghost", ["/nonexistent/ghost"], traced=False)
+
+
+def test_services_die_with_a_killed_harness_process() -> None:
+    # SIGKILL skips atexit: the kernel's parent-death signal must still stop what the harness started.
+    script = (
+        "import sys, threading; from harness._process import ManagedProcess;"
+        " forever = [sys.executable, '-c', 'import threading; threading.Event().wait()'];"
+        " print(ManagedProcess('child', forever).pid, flush=True); threading.Event().wait()"
+    )
+    with subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE, text=True) as harness_process:
+        assert harness_process.stdout is not None
+        child = int(harness_process.stdout.readline())
+        harness_process.kill()
+    assert _poll(lambda: _gone(child)), f"process {child} outlived the killed harness"
