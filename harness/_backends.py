@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ import httpx
 
 from harness._compose import compose_file, docker_engine_answers
 from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._process import ManagedProcess, free_port
+from harness._polling import free_port, polling
+from harness._process import ManagedProcess
 from harness._services import hoptrace_command
 from tracing._environment import HOPTRACE_TEMPO_BIN
 
@@ -81,9 +81,8 @@ def open_backend(
 
 def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
     """Poll ``{tempo_url}/ready`` with backoff until it answers 200, or raise ``BackendNotReady``."""
-    deadline = time.monotonic() + timeout
-    delay, last = 0.01, "no answer yet"
-    while True:
+    last = "no answer yet"
+    for _ in polling(timeout):
         try:
             response = httpx.get(f"{tempo_url}/ready", timeout=2.0)
             if response.status_code == 200:
@@ -91,10 +90,7 @@ def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
             last = f"{response.status_code} {response.text.strip()[:200]}"
         except httpx.HTTPError as exc:
             last = repr(exc)
-        if time.monotonic() > deadline:
-            raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:g} s: {last}")
-        time.sleep(delay)  # polling /ready with backoff
-        delay = min(delay * 1.5, 0.5)
+    raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:g} s: {last}")
 
 
 def _embedded_in_process() -> Backend:

@@ -9,7 +9,8 @@ HoptraceError
       ├── TraceNotFound        no span of a trace arrived before the timeout
       ├── TraceIncomplete      spans arrived but the expectations never held
       ├── TraceAssertionError  a Trace.assert_* failed (also an AssertionError); the message is the tree
-      └── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
+      ├── InvalidExpression    a chain or TraceQL expression could not be parsed (says where)
+      └── ConditionTimeout     poll_until gave up: the condition never held before its deadline
 """
 
 from __future__ import annotations
@@ -47,3 +48,7 @@ class InvalidExpression(HarnessError, ValueError):
 
 class TraceAssertionError(HarnessError, AssertionError):
     """A trace assertion failed; the message draws the trace as a tree: what matched, what is missing."""
+
+
+class ConditionTimeout(HarnessError):
+    """``poll_until`` gave up: the condition did not hold before the deadline; the message says what."""

@@ -14,15 +14,14 @@ import ctypes
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness._errors import ServiceFailedToStart
+from harness._polling import polling
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[ManagedProcess] = set()
@@ -89,17 +88,12 @@ class ManagedProcess:
         """Poll ``probe`` with backoff until it returns ``True``.
 
         Raises ``ServiceFailedToStart``, quoting the log, if the process exits first or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        delay = 0.01
-        while True:
+        for _ in polling(timeout, ceiling=0.2):
             if probe():
                 return
             if not self.running():
                 self._fail(f"exited with code {self.process.returncode} before {what}")
-            if time.monotonic() > deadline:
-                self._fail(f"was not ready ({what}) after {timeout:.0f} s")
-            time.sleep(delay)  # polling a readiness condition, with backoff
-            delay = min(delay * 1.5, 0.2)
+        self._fail(f"was not ready ({what}) after {timeout:.0f} s")
 
     def wait_for_log(self, pattern: str | re.Pattern[str], *, timeout: float) -> re.Match[str]:
         """Wait until a line of output matches ``pattern``; returns the match."""
@@ -138,15 +132,6 @@ class ManagedProcess:
             f"{self.name} {what}.\ncommand: {' '.join(self.command)}\n"
             f"--- last lines of its log ({self.log_path}) ---\n{self.log(60)}"
         )
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now, for programs that cannot bind port 0 and report it back
-    (another process may take it before the caller binds it: use port 0 where the program allows)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:

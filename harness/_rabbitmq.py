@@ -20,7 +20,8 @@ from types import TracebackType
 
 from harness._compose import compose_file, docker_engine_answers
 from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._process import ManagedProcess, free_port
+from harness._polling import free_port
+from harness._process import ManagedProcess
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1/"
 _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"

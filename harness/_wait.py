@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from harness._checks import Verdict, chain
 from harness._errors import TraceIncomplete, TraceNotFound
+from harness._polling import polling
 from harness._services import DEFAULT_EXPORT_DELAY_MS
 from harness._tempo_client import SearchHit, TempoClient
 from harness._trace import Trace
@@ -76,20 +77,16 @@ def wait_for_search(
     client: TempoClient, query: str, *, at_least: int = 1, timeout: float = 10.0, lookback: int = 3600
 ) -> list[SearchHit]:
     """Poll a TraceQL search until it finds ``at_least`` traces; return them. Raises ``TraceNotFound``."""
-    deadline = time.monotonic() + timeout
-    delay = _FIRST_POLL
-    while True:
+    hits: list[SearchHit] = []
+    for _ in polling(timeout, first=_FIRST_POLL, ceiling=0.2):
         end = int(time.time()) + 1
         hits = client.search(query, start=end - lookback, end=end, limit=max(20, at_least))
         if len(hits) >= at_least:
             return hits
-        if time.monotonic() >= deadline:
-            raise TraceNotFound(
-                f"TraceQL {query!r} matched {len(hits)} trace(s) at {client.base_url} after {timeout:.1f} s, "
-                f"expected at least {at_least}"
-            )
-        time.sleep(delay)  # polling the backend, with backoff
-        delay = min(delay * 1.5, 0.2)
+    raise TraceNotFound(
+        f"TraceQL {query!r} matched {len(hits)} trace(s) at {client.base_url} after {timeout:.1f} s, "
+        f"expected at least {at_least}"
+    )
 
 
 def _failures(trace: Trace, expectations: Sequence[Expectation]) -> list[str]:

@@ -23,7 +23,7 @@ from harness._backends import open_backend
 from harness._client import TraceClient
 from harness._errors import HarnessError, TraceIncomplete, TraceNotFound
 from harness._model import Span, StatusCode
-from harness._process import free_port
+from harness._polling import free_port
 from harness._rabbitmq import start_rabbitmq
 from harness._services import ServiceLauncher
 from harness._tempo_client import TempoClient

@@ -1,16 +1,13 @@
 """A real Prometheus (Debian's ``/usr/bin/prometheus``) for tests: own data dir, free port, always torn down.
 
 ``PrometheusServer`` writes the given configuration next to a private TSDB directory, starts the server
-on a free loopback port, waits for ``/-/ready`` and talks to it through the HTTP API. ``poll`` is the one
-way tests wait for something in it: re-check a condition, with backoff, until a deadline.
+on a free loopback port, waits for ``/-/ready`` and talks to it through the HTTP API.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -18,34 +15,10 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from harness import free_port, poll_until
+
 PROMETHEUS = "/usr/bin/prometheus"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot report a port 0 bind)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def poll(condition: Callable[[], T | None], *, timeout: float, what: str, on_timeout: Callable[[], str]) -> T:
-    """Call ``condition`` until it returns something other than None or False; return that.
-
-    Backs off from 50 ms to 500 ms between calls. Raises ``AssertionError`` after ``timeout`` seconds,
-    with ``what`` and the text ``on_timeout()`` returns (the state worth seeing when it failed).
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        result = condition()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_timeout()}")
-        time.sleep(delay)  # polling interval, not synchronisation: the loop re-checks the condition
-        delay = min(delay * 1.5, 0.5)
 
 
 class PrometheusServer:
@@ -92,7 +65,7 @@ class PrometheusServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        poll(
+        poll_until(
             self._ready,
             timeout=self.ready_timeout,
             what=f"Prometheus ready at {self.url}",

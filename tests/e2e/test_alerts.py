@@ -26,9 +26,9 @@ import httpx
 import pytest
 import yaml
 
-from harness import Service, ServiceLauncher, start_rabbitmq
+from harness import Service, ServiceLauncher, free_port, poll_until, start_rabbitmq
 from harness.backend import EmbeddedBackend
-from tests.compose.prometheus_server import PrometheusServer, free_port, poll
+from tests.compose.prometheus_server import PrometheusServer
 from tests.compose.stack import ALERTS
 
 FOR_IN_TEST = "2s"
@@ -116,7 +116,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             api = launcher.start_asgi("api", "harness.demo.api:app", env=edge)
             config = prometheus_config(workdir, list(metrics_ports.values()), backend)
             with PrometheusServer(workdir, config) as prometheus:
-                poll(
+                poll_until(
                     lambda: len(prometheus.query("up == 1")) == len(metrics_ports) + 1,
                     timeout=30,
                     what="Prometheus scraping the three services and the backend",
@@ -141,7 +141,7 @@ def test_tenant_alert_fires_for_the_failing_tenant_and_not_the_other(stack: Stac
         firing = [alert for alert in tenant_alerts(stack) if alert["state"] == "firing"]
         return next((alert for alert in firing if alert["labels"].get("tenant") == FAILING), None)
 
-    alert = poll(
+    alert = poll_until(
         failing_tenant_alert_fires,
         timeout=ALERT_BUDGET_SECONDS,
         what=f"HoptraceTenantErrorSpike to fire for tenant {FAILING}",
@@ -168,10 +168,10 @@ def test_latency_exemplars_lead_to_stored_traces(stack: Stack) -> None:
         ids = [exemplar["labels"].get("trace_id") for series in data for exemplar in series["exemplars"]]
         return [trace_id for trace_id in ids if trace_id] or None
 
-    trace_ids = poll(
+    trace_ids = poll_until(
         exemplar_trace_ids, timeout=30, what="exemplars with a trace_id", on_timeout=stack.diagnostics
     )
-    stored = poll(
+    stored = poll_until(
         lambda: next((trace_id for trace_id in trace_ids if stack.backend.store.get_trace(trace_id)), None),
         timeout=30,
         what=f"one of the exemplar traces {trace_ids[:3]} in the backend",
@@ -190,7 +190,7 @@ def test_service_graph_alert_fires_for_the_failing_edge_only(stack: Stack) -> No
         edges = {(a["labels"]["client"], a["labels"]["server"]): a for a in alerts if a["state"] == "firing"}
         return edges.get(("worker", "inventory"))
 
-    poll(
+    poll_until(
         failing_edge_alert,
         timeout=ALERT_BUDGET_SECONDS,
         what=f"{GRAPH_ALERT} to fire for worker -> inventory",

@@ -4,23 +4,22 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from harness import Service, ServiceLauncher
+from harness import Service, ServiceLauncher, free_port, poll_until
 from harness.backend import EmbeddedBackend
+from tests.compose.prometheus_server import PrometheusServer
 
-PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 T = TypeVar("T")
 
@@ -82,29 +81,10 @@ TRAFFIC = {("acme", 200): 5, ("acme", 503): 2, ("globex", 200): 3, ("globex", 50
 ROUTE = "GET /orders/{order_id}"
 
 
-def _free_port() -> int:
-    # Prometheus and the metrics endpoint need a port number up front; the kernel picks a free one.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _poll(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Re-check ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)  # polling interval between re-checks of the condition, not a synchronisation
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[Service, EmbeddedBackend, str]]:
     (tmp_path / "red_app.py").write_text(textwrap.dedent(APP))
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {
         "HOPTRACE_METRICS_PORT": str(metrics_port),
         "HOPTRACE_TENANT_HEADER": "X-Tenant-ID",
@@ -118,7 +98,12 @@ def service(tmp_path: Path) -> Iterator[tuple[Service, EmbeddedBackend, str]]:
             ready_log=r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))",
         )
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        _poll(lambda: _answers(metrics_url), f"{metrics_url} answering\n{launcher.logs()}", timeout=30)
+        poll_until(
+            lambda: _answers(metrics_url),
+            timeout=30,
+            what=f"{metrics_url} answering",
+            on_timeout=launcher.logs,
+        )
         yield started, backend, metrics_url
 
 
@@ -133,46 +118,12 @@ def _answers(url: str) -> bool:
 def prometheus(tmp_path: Path, service: tuple[Service, EmbeddedBackend, str]) -> Iterator[str]:
     _, _, metrics_url = service
     target = metrics_url.removeprefix("http://").removesuffix("/metrics")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            global:
-              scrape_interval: 1s
-            scrape_configs:
-              - job_name: shop
-                static_configs:
-                  - targets: ["{target}"]
-            """
-        )
-    )
-    port = _free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=exemplar-storage",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _poll(lambda: process.poll() is not None or _answers(f"{url}/-/ready"), "Prometheus ready")
-        assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "shop", "static_configs": [{"targets": [target]}]}],
+    }
+    with PrometheusServer(tmp_path, config) as server:
+        yield server.url
 
 
 def _query(prometheus: str, promql: str) -> dict[tuple[str, ...], float]:
@@ -212,12 +163,13 @@ def test_prometheus_scrapes_exact_red_counts_and_exemplars_of_real_traces(
         ("globex", "STATUS_CODE_ERROR"): 1.0,
     }
     route = f'service="shop",span_name="{ROUTE}",span_kind="SPAN_KIND_SERVER"'
-    calls = _poll(
+    calls = poll_until(
         lambda: (
             (got := _query(prometheus, f"traces_spanmetrics_calls_total{{{route}}}")) == expected_calls
             and got
         ),
-        f"Prometheus to hold calls {expected_calls}",
+        timeout=60,
+        what=f"Prometheus to hold calls {expected_calls}",
     )
     assert calls == expected_calls
     assert _query(prometheus, f"traces_spanmetrics_latency_count{{{route}}}") == expected_calls
@@ -232,12 +184,12 @@ def test_prometheus_scrapes_exact_red_counts_and_exemplars_of_real_traces(
     )
     assert errors == {("acme", ""): 2 / 7, ("globex", ""): 1 / 4}
 
-    exemplars = _poll(lambda: _exemplars(prometheus, route), "exemplars in Prometheus")
+    exemplars = poll_until(lambda: _exemplars(prometheus, route), timeout=60, what="exemplars in Prometheus")
     trace_ids = {e["labels"]["trace_id"] for series in exemplars for e in series["exemplars"]}
     assert all(len(trace_id) == 32 for trace_id in trace_ids)
     some_trace = sorted(trace_ids)[0]
-    spans = _poll(
-        lambda: backend.store.get_trace(some_trace), f"trace {some_trace} in the backend", timeout=30
+    spans = poll_until(
+        lambda: backend.store.get_trace(some_trace), timeout=30, what=f"trace {some_trace} in the backend"
     )
     assert [span.name for span in spans] == [ROUTE]
 
@@ -296,9 +248,11 @@ def test_queue_hops_give_delivered_consumed_and_failed_per_tenant(
         ("globex", "STATUS_CODE_UNSET"): 2.0,
         ("globex", "STATUS_CODE_ERROR"): 2.0,
     }
-    _poll(
+    poll_until(
         lambda: _query(prometheus, f"traces_spanmetrics_calls_total{{{consumer}}}") == expected_consumer,
-        f"Prometheus to hold consumer calls {expected_consumer}\n{shop.log(40)}",
+        timeout=60,
+        what=f"Prometheus to hold consumer calls {expected_consumer}",
+        on_timeout=lambda: shop.log(40),
     )
     # The README's three recipes, on the counters themselves (rate() would not give exact numbers).
     producer = 'service="shop",span_kind="SPAN_KIND_PRODUCER"'

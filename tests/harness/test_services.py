@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from harness import poll_until
 from harness._errors import ServiceFailedToStart
 from harness._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
 
@@ -23,15 +23,6 @@ def _gone(pid: int) -> bool:
         return "\nState:\tZ" in status.read_text()
     except OSError:
         return True
-
-
-def _poll(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.02)  # polling a condition
-    return False
 
 
 def test_ready_log_gives_the_url_and_services_get_otlp_settings(tmp_path: Path) -> None:
@@ -92,7 +83,9 @@ def test_stop_all_leaves_no_process_behind_not_even_grandchildren(tmp_path: Path
         grandchild = int(parent.log().split()[1])
         parent_pid = parent.process.pid
         assert not _gone(grandchild)
-    assert _poll(lambda: _gone(grandchild) and _gone(parent_pid))
+    poll_until(
+        lambda: _gone(grandchild) and _gone(parent_pid), timeout=10, what="the service and its child gone"
+    )
     assert os.path.exists(parent.process.log_path)
 
 
@@ -113,4 +106,4 @@ def test_services_die_with_a_killed_harness_process() -> None:
         assert harness_process.stdout is not None
         child = int(harness_process.stdout.readline())
         harness_process.kill()
-    assert _poll(lambda: _gone(child)), f"process {child} outlived the killed harness"
+    poll_until(lambda: _gone(child), timeout=10, what=f"process {child} gone after the harness was killed")

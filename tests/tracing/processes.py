@@ -7,12 +7,11 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from harness import Span
+from harness import ConditionTimeout, Span, poll_until
 from harness.backend import EmbeddedBackend
 
 HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
@@ -48,18 +47,6 @@ def run_traced(code: str, env: Mapping[str, str], timeout: float = 60) -> subpro
     )
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll ``probe`` until it returns a truthy value; raise ``AssertionError`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)  # polling interval, not synchronisation: the loop re-checks the condition
-
-
 def wait_for_spans(backend: EmbeddedBackend, trace_id: str, count: int, timeout: float = 20.0) -> list[Span]:
     """Wait until ``backend`` holds at least ``count`` spans of ``trace_id``; return them all."""
 
@@ -68,8 +55,8 @@ def wait_for_spans(backend: EmbeddedBackend, trace_id: str, count: int, timeout:
         return spans if len(spans) >= count else None
 
     try:
-        return wait_until(probe, timeout, f"{count} spans of trace {trace_id}")
-    except AssertionError:
+        return poll_until(probe, timeout=timeout, what=f"{count} spans of trace {trace_id}")
+    except ConditionTimeout:
         got = backend.store.get_trace(trace_id)
         raise AssertionError(
             f"trace {trace_id}: expected {count} spans, got {len(got)}: "
@@ -118,10 +105,12 @@ class TracedService:
                 raise AssertionError(f"{self.name} exited with {self._process.returncode}:\n{self.output()}")
             return None
 
-        try:
-            return wait_until(probe, timeout, f"{self.name} to print {pattern!r}")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\noutput of {self.name}:\n{self.output()}") from None
+        return poll_until(
+            probe,
+            timeout=timeout,
+            what=f"{self.name} to print {pattern!r}",
+            on_timeout=lambda: f"output of {self.name}:\n{self.output()}",
+        )
 
     def stop(self) -> None:
         if self._process.poll() is None:
