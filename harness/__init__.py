@@ -5,8 +5,33 @@ Names are imported lazily so that the ``hoptrace`` CLI, which lives in this pack
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from tracing._lazy import lazy_exports as _lazy_exports
+
+if TYPE_CHECKING:
+    from harness._backends import Backend, open_backend
+    from harness._chain import Chain, Hop, parse_chain
+    from harness._checks import Verdict
+    from harness._client import TraceClient, TracedResponse
+    from harness._errors import (
+        BackendNotReady,
+        BackendUnreachable,
+        ConditionTimeout,
+        HarnessError,
+        InvalidExpression,
+        ServiceFailedToStart,
+        TraceAssertionError,
+        TraceIncomplete,
+        TraceNotFound,
+    )
+    from harness._model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
+    from harness._polling import free_port, poll_until, polling
+    from harness._rabbitmq import RabbitMQ, start_rabbitmq
+    from harness._services import Service, ServiceLauncher
+    from harness._tempo_client import SearchHit, TempoClient
+    from harness._trace import Trace
+    from harness._wait import quiet_period_for, wait_for_search, wait_for_trace
 
 _EXPORTS: dict[str, str] = {
     "HarnessError": "harness._errors",
@@ -46,17 +71,43 @@ _EXPORTS: dict[str, str] = {
     "StatusCode": "harness._model",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Backend",
+    "BackendNotReady",
+    "BackendUnreachable",
+    "Chain",
+    "ConditionTimeout",
+    "HarnessError",
+    "Hop",
+    "InvalidExpression",
+    "RabbitMQ",
+    "SearchHit",
+    "Service",
+    "ServiceFailedToStart",
+    "ServiceLauncher",
+    "Span",
+    "SpanEvent",
+    "SpanKind",
+    "SpanLink",
+    "StatusCode",
+    "TempoClient",
+    "Trace",
+    "TraceAssertionError",
+    "TraceClient",
+    "TraceIncomplete",
+    "TraceNotFound",
+    "TracedResponse",
+    "Verdict",
+    "free_port",
+    "open_backend",
+    "parse_chain",
+    "poll_until",
+    "polling",
+    "quiet_period_for",
+    "start_rabbitmq",
+    "wait_for_search",
+    "wait_for_trace",
+]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())

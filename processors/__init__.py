@@ -11,8 +11,7 @@ All of them work with a plain ``TracerProvider``, in the order the bootstrap ins
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processors._install import InstalledProcessors, processors_from_environment
 from processors._red import (
@@ -31,6 +30,7 @@ from processors._redaction import (
 )
 from processors._redaction_processor import RedactionSpanProcessor
 from processors._tenant import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+from tracing._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from processors._red_exposition import (
@@ -53,13 +53,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'processors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -12,3 +12,16 @@ def test_console_script_lists_every_subcommand() -> None:
     result = subprocess.run([str(hoptrace), "--help"], capture_output=True, text=True, check=True)
     for command in ("run", "sitecustomize-path", "backend", "demo", "check", "trace"):
         assert command in result.stdout
+
+
+def test_cli_start_up_imports_no_heavy_library() -> None:
+    # `hoptrace run` execs the user's command after building this parser: anything imported here is paid
+    # on every traced process start (bench/startup.py measures it).
+    heavy = ("grpc", "httpx", "starlette", "uvicorn", "opentelemetry.sdk", "lark", "prometheus_client")
+    code = (
+        "import sys, harness._cli\n"
+        "harness._cli.build_parser()\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -6,10 +6,10 @@ Zero-code: ``hoptrace run -- CMD`` (or ``PYTHONPATH=$(hoptrace sitecustomize-pat
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tracing._errors import ConfigurationError, HoptraceError
+from tracing._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from tracing._api import span, tenant, traced
@@ -43,14 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tracing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())
