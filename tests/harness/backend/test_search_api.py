@@ -115,6 +115,19 @@ def test_trace_without_root_reports_root_not_yet_received(
         ('{ kind = client } && { .tenant.id = "acme" }', {"GET stock", "SELECT stock", "GET /checkout"}),
         ("{ kind = server } | avg(duration) > 100ms", {"GET /checkout", "GET /stock"}),
         ('{ .missing = nil && name = "GET stock" }', {"GET stock"}),
+        ('{ span:name = "GET stock" || span:status = error }', {"GET stock", "SELECT stock"}),
+        ('{ trace:rootService = "api" && span:kind = server && span:duration < 0.05s }', {"GET /stock"}),
+        (
+            '{ trace:rootName = "GET /checkout" && trace:duration > 200ms && span:statusMessage != "" }',
+            {"SELECT stock"},
+        ),
+        ('{ span."tenant.id" = "acme" }', {"GET /checkout"}),
+        ('{ resource."service.name" = "inventory" && .tags =~ "x|z" }', {"GET /stock"}),
+        ("{ span.http.status_code > 499.5 }", {"GET /stock"}),
+        ('{ status = error } || { .tenant.id = "acme" }', {"SELECT stock", "GET /checkout"}),
+        ("{ kind = client } | min(duration) < 3ms", {"GET stock", "SELECT stock"}),
+        ("{ kind = client } | max(duration) >= 16ms | sum(duration) = 18ms", {"GET stock", "SELECT stock"}),
+        ("{ kind = client } | sum(duration) > 1s", set()),
     ],
 )
 def test_search_evaluates_traceql(
