@@ -228,7 +228,7 @@ def _remember_partial(state: _TestState, client: TempoClient, trace_id: str, ent
 
 
 def _wait_for_ctrl_c(config: pytest.Config, kept: list[Any]) -> None:
-    import threading
+    from harness._foreground import run_until_stop_signal
 
     lines = ["hoptrace: --hoptrace-keep: still running (Ctrl-C to stop):"]
     for thing in kept:
@@ -240,9 +240,7 @@ def _wait_for_ctrl_c(config: pytest.Config, kept: list[Any]) -> None:
             lines.append(f"  service {service.name}: {service.url or '-'}  log {service.process.log_path}")
     print("\n".join(lines), flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        run_until_stop_signal()
     finally:
         for thing in reversed(kept):
             (thing.stop_all if hasattr(thing, "stop_all") else thing.stop)()

@@ -73,11 +73,10 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import signal
     import sqlite3
     import sys
-    import threading
 
+    from harness._foreground import stop_signals, wait_until_stopped
     from harness.backend import EmbeddedBackend, StoreLimits
 
     try:
@@ -96,19 +95,16 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, sqlite3.Error) as exc:
         print(f"hoptrace backend: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals() as stop:
         try:
-            backend.start()
-        except OSError as exc:
-            print(f"hoptrace backend: cannot bind a port on {args.host}: {exc}", file=sys.stderr)
-            return 1
-        print(backend.endpoints_line(), flush=True)
-        stop.wait()
-    finally:
-        backend.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            try:
+                backend.start()
+            except OSError as exc:
+                print(f"hoptrace backend: cannot bind a port on {args.host}: {exc}", file=sys.stderr)
+                return 1
+            print(backend.endpoints_line(), flush=True)
+            wait_until_stopped(stop)
+        finally:
+            backend.stop()
     print("hoptrace backend stopped", flush=True)
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from harness import _checks
 from harness._backends import open_backend
 from harness._client import TraceClient
 from harness._errors import HarnessError, TraceIncomplete, TraceNotFound
+from harness._foreground import run_until_stop_signal
 from harness._model import Span, StatusCode
 from harness._polling import free_port
 from harness._rabbitmq import start_rabbitmq
@@ -190,5 +190,4 @@ def _keep_running(tempo_url: str, say: Callable[[str], None]) -> None:
         f"  hoptrace trace TRACE_ID --tempo-url {tempo_url}\n"
         f"or query the Tempo API at {tempo_url}/api/search?q={{}} (Grafana's Tempo data source works too)."
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
+    run_until_stop_signal()
