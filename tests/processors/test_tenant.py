@@ -12,37 +12,15 @@ from processors._span_access import FAST, baggage_value
 from tests.processors.conftest import tenant_baggage
 
 
-def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(TenantSpanProcessor())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
-
-
 def test_tenant_from_baggage_lands_on_span() -> None:
-    provider, exporter = _provider()
-    token = context.attach(baggage.set_baggage(TENANT_KEY, "acme"))
-    try:
-        with provider.get_tracer("t").start_as_current_span("work"):
-            pass
-    finally:
-        context.detach(token)
-    (span,) = exporter.get_finished_spans()
-    assert span.attributes is not None and span.attributes[TENANT_KEY] == "acme"
+    with tenant_baggage("acme"):
+        assert _tenant_of(TenantSpanProcessor()) == "acme"
 
 
 def test_invalid_tenant_is_dropped_and_counted() -> None:
-    provider, exporter = _provider()
     before = invalid_tenants.count
-    token = context.attach(baggage.set_baggage(TENANT_KEY, "acme corp\n"))
-    try:
-        with provider.get_tracer("t").start_as_current_span("work"):
-            pass
-    finally:
-        context.detach(token)
-    (span,) = exporter.get_finished_spans()
-    assert TENANT_KEY not in (span.attributes or {})
+    with tenant_baggage("acme corp\n"):
+        assert _tenant_of(TenantSpanProcessor()) is None
     assert invalid_tenants.count == before + 1
 
 
