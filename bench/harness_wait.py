@@ -31,9 +31,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
-from harness import TempoClient, open_backend, quiet_period_for, wait_for_trace
-from harness._client import new_trace_id
-from harness._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
+from hoptrace.harness import TempoClient, open_backend, quiet_period_for, wait_for_trace
+from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
+from hoptrace.harness.launch._trace_client import new_trace_id
 
 SPANS_PER_TRACE = 7
 
@@ -140,15 +140,15 @@ def measure_demo(runs: int) -> tuple[list[float], list[float]]:
         start = time.monotonic()
         with ServiceLauncher("http://127.0.0.1:9") as launcher:
             env = {"DEMO_INVENTORY_URL": "http://127.0.0.1:9", "DEMO_QUEUE": f"bench-{time.time_ns()}"}
-            launcher.start_asgi("inventory", "harness.demo.inventory:app", traced=False)
+            launcher.start_asgi("inventory", "hoptrace.harness.demo.inventory:app", traced=False)
             launcher.start(
                 "worker",
-                [sys.executable, "-m", "harness.demo.worker"],
+                [sys.executable, "-m", "hoptrace.harness.demo.worker"],
                 ready_log="worker ready",
                 env=env,
                 traced=False,
             )
-            launcher.start_asgi("api", "harness.demo.api:app", env=env, traced=False)
+            launcher.start_asgi("api", "hoptrace.harness.demo.api:app", env=env, traced=False)
         bare_times.append(time.monotonic() - start)
     return demo_times, bare_times
 

@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Tracer
 
-from processors import (
+from hoptrace.processors import (
     LATENCY_BUCKETS,
     TENANT_KEY,
     RedactionSpanProcessor,

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tracing._lazy import lazy_exports as _lazy_exports
+import lazy_loader
 
 if TYPE_CHECKING:
-    from harness._backends import Backend, open_backend
-    from harness._chain import Chain, Hop, parse_chain
-    from harness._checks import Verdict
-    from harness._client import TraceClient, TracedResponse
-    from harness._errors import (
+    from hoptrace.harness._errors import (
         BackendNotReady,
         BackendUnreachable,
         ConditionTimeout,
@@ -25,50 +21,41 @@ if TYPE_CHECKING:
         TraceIncomplete,
         TraceNotFound,
     )
-    from harness._model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
-    from harness._polling import free_port, poll_until, polling
-    from harness._rabbitmq import RabbitMQ, start_rabbitmq
-    from harness._services import Service, ServiceLauncher
-    from harness._tempo_client import SearchHit, TempoClient
-    from harness._trace import Trace
-    from harness._wait import quiet_period_for, wait_for_search, wait_for_trace
+    from hoptrace.harness._model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
+    from hoptrace.harness._polling import free_port, poll_until, polling
+    from hoptrace.harness.assertions._chain import Chain, Hop, parse_chain
+    from hoptrace.harness.assertions._checks import Verdict
+    from hoptrace.harness.assertions._trace import Trace
+    from hoptrace.harness.assertions._wait import quiet_period_for, wait_for_search, wait_for_trace
+    from hoptrace.harness.launch._backends import Backend, open_backend
+    from hoptrace.harness.launch._rabbitmq import RabbitMQ, start_rabbitmq
+    from hoptrace.harness.launch._services import Service, ServiceLauncher
+    from hoptrace.harness.launch._trace_client import TraceClient, TracedResponse
+    from hoptrace.harness.tempo._client import SearchHit, TempoClient
 
-_EXPORTS: dict[str, str] = {
-    "HarnessError": "harness._errors",
-    "BackendNotReady": "harness._errors",
-    "BackendUnreachable": "harness._errors",
-    "ServiceFailedToStart": "harness._errors",
-    "TraceNotFound": "harness._errors",
-    "TraceIncomplete": "harness._errors",
-    "InvalidExpression": "harness._errors",
-    "TraceAssertionError": "harness._errors",
-    "ConditionTimeout": "harness._errors",
-    "poll_until": "harness._polling",
-    "polling": "harness._polling",
-    "free_port": "harness._polling",
-    "Backend": "harness._backends",
-    "open_backend": "harness._backends",
-    "Chain": "harness._chain",
-    "Hop": "harness._chain",
-    "parse_chain": "harness._chain",
-    "Verdict": "harness._checks",
-    "TraceClient": "harness._client",
-    "TracedResponse": "harness._client",
-    "RabbitMQ": "harness._rabbitmq",
-    "start_rabbitmq": "harness._rabbitmq",
-    "Service": "harness._services",
-    "ServiceLauncher": "harness._services",
-    "SearchHit": "harness._tempo_client",
-    "TempoClient": "harness._tempo_client",
-    "Trace": "harness._trace",
-    "quiet_period_for": "harness._wait",
-    "wait_for_search": "harness._wait",
-    "wait_for_trace": "harness._wait",
-    "Span": "harness._model",
-    "SpanEvent": "harness._model",
-    "SpanLink": "harness._model",
-    "SpanKind": "harness._model",
-    "StatusCode": "harness._model",
+_EXPORTS = {
+    "_errors": [
+        "HarnessError",
+        "BackendNotReady",
+        "BackendUnreachable",
+        "ServiceFailedToStart",
+        "TraceNotFound",
+        "TraceIncomplete",
+        "InvalidExpression",
+        "TraceAssertionError",
+        "ConditionTimeout",
+    ],
+    "_polling": ["poll_until", "polling", "free_port"],
+    "launch._backends": ["Backend", "open_backend"],
+    "assertions._chain": ["Chain", "Hop", "parse_chain"],
+    "assertions._checks": ["Verdict"],
+    "launch._trace_client": ["TraceClient", "TracedResponse"],
+    "launch._rabbitmq": ["RabbitMQ", "start_rabbitmq"],
+    "launch._services": ["Service", "ServiceLauncher"],
+    "tempo._client": ["SearchHit", "TempoClient"],
+    "assertions._trace": ["Trace"],
+    "assertions._wait": ["quiet_period_for", "wait_for_search", "wait_for_trace"],
+    "_model": ["Span", "SpanEvent", "SpanLink", "SpanKind", "StatusCode"],
 }
 
 __all__ = [
@@ -110,4 +97,4 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)

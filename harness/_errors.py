@@ -1,4 +1,4 @@
-"""The harness's exceptions. All derive from ``tracing.HoptraceError``::
+"""The harness's exceptions. All derive from ``hoptrace.tracing.HoptraceError``::
 
 HoptraceError
  ├── ConfigurationError
@@ -15,7 +15,7 @@ HoptraceError
 
 from __future__ import annotations
 
-from tracing._errors import HoptraceError
+from hoptrace.tracing import HoptraceError
 
 
 class HarnessError(HoptraceError):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from harness._errors import ConditionTimeout
+from hoptrace.harness._errors import ConditionTimeout
 
 T = TypeVar("T")
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness._backends import Backend
-    from harness._client import TraceClient, TracedResponse
-    from harness._rabbitmq import RabbitMQ
-    from harness._services import ServiceLauncher
-    from harness._tempo_client import TempoClient
-    from harness._trace import Trace
+    from hoptrace.harness.assertions._trace import Trace
+    from hoptrace.harness.launch._backends import Backend
+    from hoptrace.harness.launch._rabbitmq import RabbitMQ
+    from hoptrace.harness.launch._services import ServiceLauncher
+    from hoptrace.harness.launch._trace_client import TraceClient, TracedResponse
+    from hoptrace.harness.tempo._client import TempoClient
 
 _STATE = pytest.StashKey["_TestState"]()
 _KEPT = pytest.StashKey[list[Any]]()
@@ -99,7 +99,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def hoptrace_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
-    from harness._backends import open_backend
+    from hoptrace.harness.launch._backends import open_backend
 
     backend = open_backend(
         pytestconfig.getoption("--trace-backend"),
@@ -116,7 +116,7 @@ def hoptrace_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def tempo_client(hoptrace_backend: Backend) -> Iterator[TempoClient]:
-    from harness._tempo_client import TempoClient
+    from hoptrace.harness.tempo._client import TempoClient
 
     with TempoClient(hoptrace_backend.tempo_url) as client:
         yield client
@@ -124,7 +124,7 @@ def tempo_client(hoptrace_backend: Backend) -> Iterator[TempoClient]:
 
 @pytest.fixture(scope="session")
 def rabbitmq() -> Iterator[RabbitMQ]:
-    from harness._rabbitmq import start_rabbitmq
+    from hoptrace.harness.launch._rabbitmq import start_rabbitmq
 
     with start_rabbitmq() as broker:
         yield broker
@@ -132,7 +132,7 @@ def rabbitmq() -> Iterator[RabbitMQ]:
 
 @pytest.fixture
 def traced_services(request: pytest.FixtureRequest, hoptrace_backend: Backend) -> Iterator[ServiceLauncher]:
-    from harness._services import ServiceLauncher
+    from hoptrace.harness.launch._services import ServiceLauncher
 
     launcher = ServiceLauncher(
         hoptrace_backend.otlp_grpc_endpoint,
@@ -149,7 +149,7 @@ def traced_services(request: pytest.FixtureRequest, hoptrace_backend: Backend) -
 
 @pytest.fixture
 def trace_client() -> Iterator[TraceClient]:
-    from harness._client import TraceClient
+    from hoptrace.harness.launch._trace_client import TraceClient
 
     with TraceClient() as client:
         yield client
@@ -157,7 +157,7 @@ def trace_client() -> Iterator[TraceClient]:
 
 @pytest.fixture
 def wait_for_trace(request: pytest.FixtureRequest, tempo_client: TempoClient) -> Callable[..., Trace]:
-    from harness._wait import wait_for_trace as wait
+    from hoptrace.harness.assertions._wait import wait_for_trace as wait
 
     state = _state(request)
     marker = request.node.get_closest_marker("hoptrace")
@@ -218,7 +218,7 @@ def _state(request: pytest.FixtureRequest) -> _TestState:
 
 
 def _remember_partial(state: _TestState, client: TempoClient, trace_id: str, entry: str | None) -> None:
-    from harness._trace import Trace
+    from hoptrace.harness.assertions._trace import Trace
 
     try:
         spans = client.get_trace(trace_id) or []
@@ -228,7 +228,7 @@ def _remember_partial(state: _TestState, client: TempoClient, trace_id: str, ent
 
 
 def _wait_for_ctrl_c(config: pytest.Config, kept: list[Any]) -> None:
-    from harness._foreground import run_until_stop_signal
+    from hoptrace.harness.launch._foreground import run_until_stop_signal
 
     lines = ["hoptrace: --hoptrace-keep: still running (Ctrl-C to stop):"]
     for thing in kept:

@@ -24,7 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from processors._red_labels import (
+from hoptrace.processors._red_labels import (
     LABEL_NAMES,
     OVERFLOW_LABELS,
     SPAN_KIND_LABELS,
@@ -33,9 +33,9 @@ from processors._red_labels import (
     is_server_error,
     service_of,
 )
-from processors._span_access import FAST as _FAST
-from processors._span_access import ended_span_attributes
-from processors._tenant import TENANT_KEY, validate_tenant
+from hoptrace.processors._span_access import FAST as _FAST
+from hoptrace.processors._span_access import ended_span_attributes
+from hoptrace.processors._tenant import TENANT_KEY, validate_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
     series included; past that, spans are measured in the one series labelled
     ``otel_metric_overflow="true"`` and :attr:`overflowed_spans` counts them.
 
-    Constructing it starts nothing: expose it with :class:`processors.RedMetricsCollector` /
-    :func:`processors.start_metrics_endpoint`. ``on_end`` never raises and takes one short lock;
+    Constructing it starts nothing: expose it with :class:`hoptrace.processors.RedMetricsCollector` /
+    :func:`hoptrace.processors.start_metrics_endpoint`. ``on_end`` never raises and takes one short lock;
     thread-safe. Raises ``ValueError`` for ``max_series < 2``.
     """
 

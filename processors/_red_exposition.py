@@ -18,8 +18,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.samples import Exemplar as PromExemplar
 from prometheus_client.utils import floatToGoString
 
-from processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor, SeriesSnapshot
-from processors._tenant import invalid_tenants
+from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors._tenant import invalid_tenants
 
 logger = logging.getLogger(__name__)
 

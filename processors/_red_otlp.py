@@ -31,7 +31,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from processors._red import LATENCY_BUCKETS, Exemplar, RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors._red import LATENCY_BUCKETS, Exemplar, RedMetricsSpanProcessor, SeriesSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +149,3 @@ class PeriodicRedMetricsExport:
         self.export_now()
         if self._exporter is not None:
             self._exporter.shutdown()
-
-
-def otlp_metric_exporter(protocol: str, endpoint: str | None) -> MetricExporter:
-    """An OTLP metric exporter for ``protocol`` (``grpc`` or ``http/protobuf``). ``endpoint`` ``None``: the
-    exporter reads ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT`` itself. Imports the exporter (slow): call it
-    off the start-up path."""
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
-
-        if endpoint is not None:
-            base = endpoint.rstrip("/").removesuffix("/v1/traces").removesuffix("/v1/metrics")
-            endpoint = base + "/v1/metrics"
-        return HttpExporter(endpoint=endpoint)
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
-
-    return GrpcExporter(endpoint=endpoint)

@@ -23,8 +23,8 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
-from processors._redaction import REDACTED, Redactor
-from processors._span_access import ended_span_attributes, ended_span_has, frozen_attributes
+from hoptrace.processors._redaction import REDACTED, Redactor
+from hoptrace.processors._span_access import ended_span_attributes, ended_span_has, frozen_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ class RedactionSpanProcessor(SpanProcessor):
     """Forwards every span to ``downstream``, with secrets masked by ``redactor`` at ``on_end``.
 
     Masks span attributes, event attributes, link attributes and the status description (rules in
-    :class:`processors.Redactor`). If masking fails, the span is replaced by a copy whose attributes are
-    all ``REDACTED`` (fail closed: a secret is never exported because of a bug), or dropped if even that
+    :class:`hoptrace.processors.Redactor`). If masking fails, the span is replaced by a copy whose attributes
+    are all ``REDACTED`` (fail closed: a secret is never exported because of a bug), or dropped if even that
     copy fails; the failure is logged once and counted in :attr:`failed_spans`. ``on_end`` never raises;
     thread-safe when ``downstream`` is. ``shutdown`` and ``force_flush`` are forwarded to ``downstream``.
     """

@@ -13,7 +13,7 @@ import threading
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
-from processors._span_access import add_validated_attribute, baggage_value
+from hoptrace.processors._span_access import add_validated_attribute, baggage_value
 
 logger = logging.getLogger(__name__)
 

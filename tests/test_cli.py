@@ -19,8 +19,8 @@ def test_cli_start_up_imports_no_heavy_library() -> None:
     # on every traced process start (bench/startup.py measures it).
     heavy = ("grpc", "httpx", "starlette", "uvicorn", "opentelemetry.sdk", "lark", "prometheus_client")
     code = (
-        "import sys, harness._cli\n"
-        "harness._cli.build_parser()\n"
+        "import sys, hoptrace.harness.cli._main\n"
+        "hoptrace.harness.cli._main.build_parser()\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["tracing", "processors", "harness", "harness.backend"])
+@pytest.mark.parametrize(
+    "package", ["hoptrace.tracing", "hoptrace.processors", "hoptrace.harness", "hoptrace.harness.backend"]
+)
 def test_every_name_in_all_resolves(package: str) -> None:
     module = importlib.import_module(package)
     missing = [name for name in module.__all__ if not hasattr(module, name)]
@@ -15,7 +17,7 @@ def test_every_name_in_all_resolves(package: str) -> None:
     assert sorted(module.__all__) == sorted(set(module.__all__))
 
 
-@pytest.mark.parametrize("package", ["tracing", "processors", "harness"])
+@pytest.mark.parametrize("package", ["hoptrace.tracing", "hoptrace.processors", "hoptrace.harness"])
 def test_public_names_are_listed_in_all(package: str) -> None:
     module = importlib.import_module(package)
     public = {

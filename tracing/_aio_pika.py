@@ -2,7 +2,8 @@
 
 hoptrace ships its own instrumentation rather than upstream's because upstream (contrib 0.66b1) names
 producer spans ``",orders send"`` with pre-stable messaging attributes, and loses the trace in
-``queue.iterator()`` consumers (issues #1993, #2892; fixed in :mod:`tracing._aio_pika_iterator`). Span names
+``queue.iterator()`` consumers (issues #1993, #2892; fixed in :mod:`hoptrace.tracing._aio_pika_iterator`).
+Span names
 and attributes follow the current messaging semantic conventions: ``publish orders``, ``process orders``.
 
 Consumers extract, attach and end in a ``finally``; producers inject *inside* their span.
@@ -20,8 +21,8 @@ from aio_pika.queue import Queue, QueueIterator
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from tracing._propagation import extract, inject
-from tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
+from hoptrace.tracing._propagation import extract, inject
+from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
 
 Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
 
@@ -30,7 +31,7 @@ def instrument_aio_pika() -> None:
     """Patch publishing, callback consumers and queue iterators. Idempotent."""
     if getattr(Exchange, "_hoptrace_patched", False):
         return
-    from tracing._aio_pika_iterator import instrument_queue_iterators
+    from hoptrace.tracing._aio_pika_iterator import instrument_queue_iterators
 
     wrapt.wrap_function_wrapper(Exchange, "publish", _publish)
     wrapt.wrap_function_wrapper(Queue, "consume", _consume)
@@ -78,7 +79,7 @@ async def _consume(
 
 def _traced_callback(callback: Callback, queue_name: str) -> Callback:
     # A queue iterator consumes through its own callback, which only buffers the message: its trace is
-    # handled where the loop body runs (tracing._aio_pika_iterator), so it is left alone here.
+    # handled where the loop body runs (hoptrace.tracing._aio_pika_iterator), so it is left alone here.
     if isinstance(getattr(callback, "__self__", None), QueueIterator):
         return callback
 

@@ -22,8 +22,8 @@ from aio_pika.queue import QueueIterator
 from aio_pika.robust_queue import RobustQueueIterator
 from opentelemetry import context, trace
 
-from tracing._aio_pika import record_failure, start_consumer_span
-from tracing._tracer import instrumentation_failed
+from hoptrace.tracing._aio_pika import record_failure, start_consumer_span
+from hoptrace.tracing._tracer import instrumentation_failed
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind
 
-from processors import TENANT_KEY, validate_tenant
+from hoptrace.processors import TENANT_KEY, validate_tenant
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,7 +24,8 @@ _TRACER_NAME = "hoptrace.manual"
 def tenant(value: str) -> Iterator[str | None]:
     """Run the block with ``value`` as the tenant (``tenant.id`` baggage, so it propagates on every hop).
 
-    An invalid value (see :func:`processors.validate_tenant`) is dropped and counted, never propagated: the
+    An invalid value (see :func:`hoptrace.processors.validate_tenant`) is dropped and counted, never
+    propagated: the
     block then runs without a tenant and the context manager yields ``None``; otherwise it yields the
     tenant. Works in sync and async code (the context is restored on exit). Never raises.
     """

@@ -18,8 +18,8 @@ import wrapt
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tracing._propagation import EdgePolicy, header_lists, inbound_context
-from tracing._tracer import hop_tracer, instrumentation_failed
+from hoptrace.tracing._propagation import EdgePolicy, header_lists, inbound_context
+from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

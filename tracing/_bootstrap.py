@@ -1,6 +1,7 @@
 """Activation: install the tracer provider, the processor chain, the hop instrumentation and log correlation.
 
-:func:`bootstrap_from_environment` is what ``sitecustomize`` calls (zero-code); :func:`tracing.configure`
+:func:`bootstrap_from_environment` is what ``sitecustomize`` calls (zero-code);
+:func:`hoptrace.tracing.configure`
 calls :func:`activate` with explicit arguments. Activation happens at most once per process; later calls
 are harmless no-ops. In the zero-code path nothing raises into the host: a broken configuration logs one
 warning line and the service runs untraced.
@@ -13,14 +14,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tracing._errors import HoptraceError
-from tracing._settings import Settings, UnusableEnvironment, resolve_settings
+from hoptrace.tracing._errors import HoptraceError
+from hoptrace.tracing._settings import Settings, UnusableEnvironment, resolve_settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import Sampler
 
-logger = logging.getLogger("tracing")
+logger = logging.getLogger("hoptrace.tracing")
 
 _lock = threading.Lock()
 _active: Settings | None = None
@@ -58,9 +59,9 @@ def activate(settings: Settings) -> bool:
         _check_propagators()
         from opentelemetry import trace
 
-        from tracing._hooks import install_instrumentation_hooks
-        from tracing._lifecycle import flush_on_sigterm
-        from tracing._propagation import EdgePolicy
+        from hoptrace.tracing._hooks import install_instrumentation_hooks
+        from hoptrace.tracing._lifecycle import flush_on_sigterm
+        from hoptrace.tracing._propagation import EdgePolicy
 
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             provider = _provider(settings)
@@ -74,7 +75,7 @@ def activate(settings: Settings) -> bool:
         policy = EdgePolicy(settings.edge, settings.trust_inbound_baggage, settings.tenant_header)
         install_instrumentation_hooks(settings, policy)
         if "logging" not in settings.disabled_instrumentations:
-            from tracing._logging import install_log_correlation
+            from hoptrace.tracing._logging import install_log_correlation
 
             install_log_correlation(settings)
         _active = settings
@@ -92,7 +93,7 @@ def _provider(settings: Settings) -> TracerProvider:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    from tracing._pipeline import build_span_processors
+    from hoptrace.tracing._pipeline import build_span_processors
 
     resource = Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
     provider = TracerProvider(resource=resource, sampler=_sampler(settings))

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tracing._activation import activation_environment
+    from hoptrace.tracing._activation import activation_environment
 
     command = list(args.cmd)
     if command and command[0] == "--":
@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_path(args: argparse.Namespace) -> int:
-    from tracing._activation import SITECUSTOMIZE_DIR
+    from hoptrace.tracing._activation import SITECUSTOMIZE_DIR
 
     print(SITECUSTOMIZE_DIR)
     return 0

@@ -1,11 +1,12 @@
-"""Manual activation: ``tracing.configure(...)``, the same options as the environment, as arguments."""
+"""Manual activation: ``hoptrace.tracing.configure(...)``, the same options as the environment, as
+arguments."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tracing._bootstrap import activate
-from tracing._settings import resolve_settings
+from hoptrace.tracing._bootstrap import activate
+from hoptrace.tracing._settings import resolve_settings
 
 
 def configure(
@@ -34,7 +35,8 @@ def configure(
 
     Returns ``True`` when this call activated tracing; ``False`` when tracing was already active (the first
     activation wins, so calling it twice is harmless) or ``OTEL_SDK_DISABLED`` is true.
-    Raises :class:`tracing.ConfigurationError` for a bad argument, and :class:`tracing.HoptraceError` when
+    Raises :class:`hoptrace.tracing.ConfigurationError` for a bad argument, and
+    :class:`hoptrace.tracing.HoptraceError` when
     the environment is unusable (a malformed endpoint or an unknown protocol or propagator). Thread-safe.
     """
     return activate(

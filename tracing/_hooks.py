@@ -12,10 +12,10 @@ from types import ModuleType
 
 import wrapt
 
-from tracing._propagation import EdgePolicy
-from tracing._settings import Settings
+from hoptrace.tracing._propagation import EdgePolicy
+from hoptrace.tracing._settings import Settings
 
-logger = logging.getLogger("tracing")
+logger = logging.getLogger("hoptrace.tracing")
 
 
 def install_instrumentation_hooks(settings: Settings, policy: EdgePolicy) -> None:
@@ -41,18 +41,18 @@ def _when_imported(module_name: str, instrument: Callable[[ModuleType], None]) -
 
 
 def _instrument_httpx(_module: ModuleType) -> None:
-    from tracing._httpx import instrument_httpx
+    from hoptrace.tracing._httpx import instrument_httpx
 
     instrument_httpx()
 
 
 def _instrument_aio_pika(_module: ModuleType) -> None:
-    from tracing._aio_pika import instrument_aio_pika
+    from hoptrace.tracing._aio_pika import instrument_aio_pika
 
     instrument_aio_pika()
 
 
 def _instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:
-    from tracing._asgi import instrument_uvicorn
+    from hoptrace.tracing._asgi import instrument_uvicorn
 
     instrument_uvicorn(config_module, policy)

@@ -18,8 +18,8 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tracing._propagation import inject
-from tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
+from hoptrace.tracing._propagation import inject
+from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
 
 _PATCHED = "_hoptrace_patched"
 

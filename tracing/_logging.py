@@ -16,8 +16,8 @@ from typing import Any
 import wrapt
 from opentelemetry import baggage, trace
 
-from processors import TENANT_KEY
-from tracing._settings import Settings
+from hoptrace.processors import TENANT_KEY
+from hoptrace.tracing._settings import Settings
 
 _SECRET_KEY = re.compile(
     r"passw(or)?d|passphrase|secret|token|authori[sz]ation|api[_-]?key|cookie|credential|private[_-]?key|session[_-]?id",

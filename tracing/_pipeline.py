@@ -19,13 +19,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from processors import processors_from_environment
-from tracing._settings import Settings
+from hoptrace.tracing._processors import processors_from_environment
+from hoptrace.tracing._settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
 
-logger = logging.getLogger("tracing")
+logger = logging.getLogger("hoptrace.tracing")
 
 
 def build_span_processors(settings: Settings, resource: Resource) -> list[SpanProcessor]:
@@ -34,7 +34,7 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     Never blocks (the exporter connects lazily, from the batch worker thread). ``OTEL_BSP_*`` variables are
     honoured by ``BatchSpanProcessor`` itself. Tenant attribute, RED metrics (with the ``/metrics`` endpoint
     when ``HOPTRACE_METRICS_PORT`` is set, and OTLP metrics when ``HOPTRACE_METRICS_OTLP`` is true) and
-    redaction are on by default; each has its ``HOPTRACE_*`` switch (see :mod:`processors._install`).
+    redaction are on by default; each has its ``HOPTRACE_*`` switch (see :mod:`hoptrace.tracing._processors`).
     """
     exporter = LazyOtlpExporter(settings)
     installed = processors_from_environment(
@@ -47,10 +47,20 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
 
 
 def _otlp_metric_exporter(settings: Settings) -> MetricExporter:
-    # Imported on use: the metrics SDK costs ~20 ms of start-up, and only HOPTRACE_METRICS_OTLP needs it.
-    from processors._red_otlp import otlp_metric_exporter
+    """An OTLP metric exporter for the traces' protocol and endpoint (``/v1/metrics`` beside ``/v1/traces``
+    over HTTP). Imported on use: the metrics SDK costs ~20 ms of start-up, and only HOPTRACE_METRICS_OTLP
+    needs it. ``endpoint`` ``None``: the exporter reads ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT`` itself."""
+    endpoint = settings.endpoint
+    if settings.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
-    return otlp_metric_exporter(settings.protocol, settings.endpoint)
+        if endpoint is not None:
+            base = endpoint.rstrip("/").removesuffix("/v1/traces").removesuffix("/v1/metrics")
+            endpoint = base + "/v1/metrics"
+        return HttpExporter(endpoint=endpoint)
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+    return GrpcExporter(endpoint=endpoint)
 
 
 class ExporterWarmUp(SpanProcessor):

@@ -19,7 +19,7 @@ from opentelemetry import baggage, propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 
-from processors import TENANT_KEY, validate_tenant
+from hoptrace.processors import TENANT_KEY, validate_tenant
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def inbound_context(
 
 
 def sanitize_tenant(context: Context) -> Context:
-    """Drop an invalid ``tenant.id`` baggage entry (counted by :func:`processors.validate_tenant`)."""
+    """Drop an invalid ``tenant.id`` baggage entry (counted by
+    :func:`hoptrace.processors.validate_tenant`)."""
     value = baggage.get_baggage(TENANT_KEY, context)
     if value is not None and validate_tenant(value) is None:
         return baggage.remove_baggage(TENANT_KEY, context)

@@ -1,7 +1,7 @@
 """Resolve the bootstrap's settings: explicit argument > environment > default, in one place.
 
-A bad explicit argument raises :class:`~tracing.ConfigurationError` (the caller can fix their code). A bad
-environment value either falls back to the default with one warning line, or, when no sensible fallback
+A bad explicit argument raises :class:`~hoptrace.tracing.ConfigurationError` (the caller can fix their code).
+A bad environment value either falls back to the default with one warning line, or, when no sensible fallback
 exists (an unparsable endpoint or an unknown protocol), raises :class:`UnusableEnvironment`, which the
 bootstrap turns into one warning line and an untraced service.
 """
@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tracing import _environment as env
-from tracing._errors import ConfigurationError, HoptraceError
+from hoptrace.tracing import environment_variables as env
+from hoptrace.tracing._errors import ConfigurationError, HoptraceError
 
-logger = logging.getLogger("tracing")
+logger = logging.getLogger("hoptrace.tracing")
 
 PROTOCOLS = ("grpc", "http/protobuf")
 SAMPLERS = (

@@ -36,6 +36,6 @@ def instrumentation_failed(where: str, exc: Exception) -> None:
     """
     if where not in _reported:
         _reported.add(where)
-        logging.getLogger("tracing").warning(
+        logging.getLogger("hoptrace.tracing").warning(
             "hoptrace: %s runs untraced after an internal error: %r", where, exc
         )

@@ -76,8 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     import sqlite3
     import sys
 
-    from harness._foreground import stop_signals, wait_until_stopped
-    from harness.backend import EmbeddedBackend, StoreLimits
+    from hoptrace.harness.backend import EmbeddedBackend, StoreLimits
+    from hoptrace.harness.launch._foreground import stop_signals, wait_until_stopped
 
     try:
         backend = EmbeddedBackend(

@@ -1,4 +1,4 @@
-"""Decode stored OTLP protobuf spans into the shared :class:`harness._model.Span`.
+"""Decode stored OTLP protobuf spans into the shared :class:`hoptrace.harness._model.Span`.
 
 The store keeps spans as serialized protobuf (cheap to ingest, exact to account for); this module turns
 them into model objects only when a query needs them.
@@ -12,7 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
-from harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from hoptrace.harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 
 _KINDS = {
     PbSpan.SPAN_KIND_UNSPECIFIED: SpanKind.UNSPECIFIED,

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from harness.backend._forwarder import OtlpForwarder, check_forward_target
-from harness.backend._grpc_receiver import GrpcReceiver
-from harness.backend._http_servers import HttpServers, bind_socket
-from harness.backend._metrics import BackendCollector, metrics_endpoint
-from harness.backend._otlp_http import build_otlp_http_app
-from harness.backend._persistence import SqlitePersistence, load_spans
-from harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
-from harness.backend._service_graph import ServiceGraph
-from harness.backend._store import SpanOrigin, StoreLimits, TraceStore
-from harness.backend._tempo_api import build_tempo_app
+from hoptrace.harness.backend._forwarder import OtlpForwarder, check_forward_target
+from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
+from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
+from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
+from hoptrace.harness.backend._otlp_http import build_otlp_http_app
+from hoptrace.harness.backend._persistence import SqlitePersistence, load_spans
+from hoptrace.harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
+from hoptrace.harness.backend._service_graph import ServiceGraph
+from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
+from hoptrace.harness.backend._tempo_api import build_tempo_app
 
 
 class EmbeddedBackend:
@@ -33,8 +33,8 @@ class EmbeddedBackend:
     (which raises ``sqlite3.Error`` if the file is unusable).
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
-    busy, ``harness.BackendNotReady`` if a server does not come up. Servers run on background threads;
-    the object itself is not meant to be shared between threads while starting or stopping.
+    busy, ``hoptrace.harness.BackendNotReady`` if a server does not come up. Servers run on background
+    threads; the object itself is not meant to be shared between threads while starting or stopping.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The embedded backend's exceptions, below ``harness.HarnessError``::
+"""The embedded backend's exceptions, below ``hoptrace.harness.HarnessError``::
 
 HarnessError
  └── BackendError
@@ -9,7 +9,7 @@ HarnessError
 
 from __future__ import annotations
 
-from harness._errors import HarnessError
+from hoptrace.harness._errors import HarnessError
 
 
 class BackendError(HarnessError):

@@ -17,8 +17,8 @@ from google.rpc.code_pb2 import UNAVAILABLE
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
-from harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
-from harness.backend._receiver import Receiver
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._receiver import Receiver
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 

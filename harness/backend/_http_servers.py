@@ -15,7 +15,7 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
-from harness._errors import BackendNotReady
+from hoptrace.harness._errors import BackendNotReady
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -21,11 +21,11 @@ from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
-from harness.backend._forwarder import OtlpForwarder
-from harness.backend._persistence import SqlitePersistence
-from harness.backend._receiver import Receiver
-from harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
-from harness.backend._store import TraceStore
+from hoptrace.harness.backend._forwarder import OtlpForwarder
+from hoptrace.harness.backend._persistence import SqlitePersistence
+from hoptrace.harness.backend._receiver import Receiver
+from hoptrace.harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
+from hoptrace.harness.backend._store import TraceStore
 
 _EDGE_LABELS = ["client", "server", "connection_type"]
 _BOUNDS = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]  # type: ignore[no-untyped-call]

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
-from harness.backend._otlp_json import parse_json_request
-from harness.backend._receiver import Receiver
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._otlp_json import parse_json_request
+from hoptrace.harness.backend._receiver import Receiver
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.backend._store import SPAN_OVERHEAD_BYTES, SpanOrigin, StoreLimits
+from hoptrace.harness.backend._store import SPAN_OVERHEAD_BYTES, SpanOrigin, StoreLimits
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
-from harness.backend._store import SpanOrigin, TraceStore
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._store import SpanOrigin, TraceStore
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The OTLP receivers' default request size limit (after decompression), as the issue asks."""

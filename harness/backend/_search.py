@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from harness._model import Span, StatusCode
-from harness.backend._store import TraceStore
-from harness.traceql._ast import Attribute, Duration, Intrinsic, Pipeline, referenced_fields
-from harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
+from hoptrace.harness._model import Span, StatusCode
+from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.traceql import (
+    MISSING,
+    Attribute,
+    Duration,
+    Intrinsic,
+    Pipeline,
+    TraceView,
+    Value,
+    evaluate_pipeline,
+    field_value,
+    referenced_fields,
+)
 
 ROOT_NOT_YET_RECEIVED = "<root span not yet received>"
 """Tempo's ``rootServiceName`` for a trace whose root span has not arrived."""

@@ -30,9 +30,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
-from harness._model import AttributeValue
-from harness.backend._decode import decode_any_value
-from harness.backend._store import SpanOrigin
+from hoptrace.harness._model import AttributeValue
+from hoptrace.harness.backend._decode import decode_any_value
+from hoptrace.harness.backend._store import SpanOrigin
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 """Tempo's default service-graph histogram buckets, in seconds."""

@@ -2,7 +2,8 @@
 
 Spans are kept as serialized OTLP protobuf, grouped by trace id, each with a shared :class:`SpanOrigin`
 (its resource and instrumentation scope). Ingest therefore builds no Python object per span beyond one
-bytes string and one tuple; model :class:`~harness._model.Span` objects are decoded when a query asks.
+bytes string and one tuple; model :class:`~hoptrace.harness._model.Span` objects are decoded when a query
+asks.
 
 Memory is bounded by a span count and a byte budget. To make room the store evicts whole traces, least
 recently written first, and counts them. Traces written within ``min_retention_seconds`` are never
@@ -25,9 +26,9 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from harness._model import AttributeValue, Span
-from harness.backend._decode import decode_attributes, decode_span
-from harness.backend._errors import PayloadTooLarge, StoreFull
+from hoptrace.harness._model import AttributeValue, Span
+from hoptrace.harness.backend._decode import decode_attributes, decode_span
+from hoptrace.harness.backend._errors import PayloadTooLarge, StoreFull
 
 SPAN_OVERHEAD_BYTES = 100
 """Bytes counted per span on top of its protobuf size: the bytes object, its tuple and its list slot."""

@@ -11,11 +11,19 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
-from harness._model import Span
-from harness.backend._store import TraceStore
-from harness.traceql._ast import Attribute, Intrinsic, Pipeline
-from harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
-from harness.traceql._parser import INTRINSICS
+from hoptrace.harness._model import Span
+from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.traceql import (
+    INTRINSICS,
+    MISSING,
+    Attribute,
+    Intrinsic,
+    Pipeline,
+    TraceView,
+    Value,
+    evaluate_pipeline,
+    field_value,
+)
 
 MAX_SPANS_SCANNED = 50_000
 INTRINSIC_TAGS = sorted(INTRINSICS)

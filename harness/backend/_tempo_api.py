@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from harness._errors import InvalidExpression
-from harness.backend._search import SearchRequest, search
-from harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
-from harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
-from harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
-from harness.traceql import parse_traceql
-from harness.traceql._ast import Pipeline
+from hoptrace.harness._errors import InvalidExpression
+from hoptrace.harness.backend._search import SearchRequest, search
+from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
+from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
+from hoptrace.harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
+from hoptrace.harness.traceql import Pipeline, parse_traceql
 
 PROTOBUF_ACCEPT = "application/protobuf"
 BUILD_INFO = {

@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, TracesData
 
-from harness.backend._store import SpanRecord
+from hoptrace.harness.backend._store import SpanRecord
 
 
 def traces_data(records: Sequence[SpanRecord]) -> TracesData:

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.demo._run import DemoOptions, run_demo
+    from hoptrace.harness.demo._run import DemoOptions, run_demo
 
     options = DemoOptions(
         args.backend,

@@ -17,20 +17,20 @@ from functools import partial
 
 import httpx
 
-from harness import _checks
-from harness._backends import open_backend
-from harness._client import TraceClient
-from harness._errors import HarnessError, TraceIncomplete, TraceNotFound
-from harness._foreground import run_until_stop_signal
-from harness._model import Span, StatusCode
-from harness._polling import free_port
-from harness._rabbitmq import start_rabbitmq
-from harness._services import ServiceLauncher
-from harness._tempo_client import TempoClient
-from harness._trace import Trace
-from harness._wait import wait_for_trace
-from harness.demo._red import red_summary
-from harness.demo.inventory import FAILING_ITEM
+from hoptrace.harness._errors import HarnessError, TraceIncomplete, TraceNotFound
+from hoptrace.harness._model import Span, StatusCode
+from hoptrace.harness._polling import free_port
+from hoptrace.harness.assertions import _checks
+from hoptrace.harness.assertions._trace import Trace
+from hoptrace.harness.assertions._wait import wait_for_trace
+from hoptrace.harness.demo._red import red_summary
+from hoptrace.harness.demo.inventory import FAILING_ITEM
+from hoptrace.harness.launch._backends import open_backend
+from hoptrace.harness.launch._foreground import run_until_stop_signal
+from hoptrace.harness.launch._rabbitmq import start_rabbitmq
+from hoptrace.harness.launch._services import ServiceLauncher
+from hoptrace.harness.launch._trace_client import TraceClient
+from hoptrace.harness.tempo._client import TempoClient
 
 HTTP_CHAIN = "api:SERVER > api:CLIENT > inventory:SERVER"
 QUEUE_CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"
@@ -134,15 +134,20 @@ def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str) -> str
     """Start inventory, worker and api (in that order: each needs the previous); returns the api's URL."""
     common = {"AMQP_URL": amqp_url, "DEMO_QUEUE": queue}
     inventory = launcher.start_asgi(
-        "inventory", "harness.demo.inventory:app", env={**common, "HOPTRACE_METRICS_PORT": str(free_port())}
+        "inventory",
+        "hoptrace.harness.demo.inventory:app",
+        env={**common, "HOPTRACE_METRICS_PORT": str(free_port())},
     )
     common["DEMO_INVENTORY_URL"] = str(inventory.url)
     worker_env = {**common, "HOPTRACE_METRICS_PORT": str(free_port())}
     launcher.start(
-        "worker", [sys.executable, "-m", "harness.demo.worker"], ready_log="worker ready", env=worker_env
+        "worker",
+        [sys.executable, "-m", "hoptrace.harness.demo.worker"],
+        ready_log="worker ready",
+        env=worker_env,
     )
     api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID", "HOPTRACE_METRICS_PORT": str(free_port())}
-    api = launcher.start_asgi("api", "harness.demo.api:app", env=api_env)
+    api = launcher.start_asgi("api", "hoptrace.harness.demo.api:app", env=api_env)
     return str(api.url)
 
 

@@ -1,4 +1,4 @@
-"""TraceQL, the subset users write every day, evaluated over ``harness.Span`` lists.
+"""TraceQL, the subset users write every day, evaluated over ``hoptrace.harness.Span`` lists.
 
 Parse once with :func:`parse_traceql` (or pass the text), then:
 
@@ -16,7 +16,26 @@ stages ``| {...}``, ``| count() > N`` and ``| avg|min|max|sum(expr) op value``.
 
 from __future__ import annotations
 
-from harness.traceql._api import TraceQLQuery, filter_spans, matches
-from harness.traceql._parser import parse_traceql
+from hoptrace.harness.traceql._api import TraceQLQuery, filter_spans, matches
+from hoptrace.harness.traceql._ast import Attribute, Duration, Intrinsic, Pipeline, referenced_fields
+from hoptrace.harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
+from hoptrace.harness.traceql._parser import INTRINSICS, parse_traceql
 
-__all__ = ["TraceQLQuery", "filter_spans", "matches", "parse_traceql"]
+# What the query engine is made of, for the embedded backend's search and tag lookups.
+__all__ = [
+    "INTRINSICS",
+    "MISSING",
+    "Attribute",
+    "Duration",
+    "Intrinsic",
+    "Pipeline",
+    "TraceQLQuery",
+    "TraceView",
+    "Value",
+    "evaluate_pipeline",
+    "field_value",
+    "filter_spans",
+    "matches",
+    "parse_traceql",
+    "referenced_fields",
+]

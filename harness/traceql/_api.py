@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness._model import Span
-from harness.traceql._ast import Pipeline
-from harness.traceql._evaluate import TraceView, evaluate_pipeline
-from harness.traceql._parser import parse_traceql
+from hoptrace.harness._model import Span
+from hoptrace.harness.traceql._ast import Pipeline
+from hoptrace.harness.traceql._evaluate import TraceView, evaluate_pipeline
+from hoptrace.harness.traceql._parser import parse_traceql
 
 TraceQLQuery = Pipeline
 """A parsed query, as :func:`parse_traceql` returns it (immutable, safe to share between threads)."""
@@ -18,7 +18,8 @@ def filter_spans(query: str | TraceQLQuery, spans: Iterable[Span]) -> list[Span]
 
     This is what Tempo puts in a search result's spanset: e.g. ``{ kind = server } >> { status = error }``
     returns the failing spans below a server span. Spans come back in input order; ``[]`` when no trace
-    matches. Raises ``harness.InvalidExpression`` (saying where) for a bad query. Pure and thread safe.
+    matches. Raises ``hoptrace.harness.InvalidExpression`` (saying where) for a bad query. Pure and thread
+    safe.
     """
     pipeline = parse_traceql(query) if isinstance(query, str) else query
     traces: dict[str, list[Span]] = {}

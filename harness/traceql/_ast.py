@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from harness._model import SpanKind, StatusCode
+from hoptrace.harness._model import SpanKind, StatusCode
 
 
 @dataclass(frozen=True, slots=True)

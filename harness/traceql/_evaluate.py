@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
-from harness._model import AttributeValue, Span
-from harness.traceql._ast import (
+from hoptrace.harness._model import AttributeValue, Span
+from hoptrace.harness.traceql._ast import (
     Attribute,
     Comparison,
     Duration,

@@ -1,4 +1,4 @@
-"""Parse TraceQL text into the :mod:`harness.traceql._ast` tree, with errors that say where."""
+"""Parse TraceQL text into the :mod:`hoptrace.harness.traceql._ast` tree, with errors that say where."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import lark
 
-from harness._errors import InvalidExpression
-from harness._model import SpanKind, StatusCode
-from harness.traceql._ast import (
+from hoptrace.harness._errors import InvalidExpression
+from hoptrace.harness._model import SpanKind, StatusCode
+from hoptrace.harness.traceql._ast import (
     Aggregate,
     Attribute,
     Comparison,
@@ -70,7 +70,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 
 @functools.cache
 def _parser() -> lark.Lark:
-    grammar = files("harness.traceql").joinpath("_grammar.lark").read_text(encoding="utf-8")
+    grammar = files("hoptrace.harness.traceql").joinpath("_grammar.lark").read_text(encoding="utf-8")
     return lark.Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=False)
 
 
@@ -78,7 +78,7 @@ def _parser() -> lark.Lark:
 def parse_traceql(query: str) -> Pipeline:
     """Parse a TraceQL query. Thread safe; results are cached.
 
-    Raises ``harness.InvalidExpression`` naming the line and column of the first problem.
+    Raises ``hoptrace.harness.InvalidExpression`` naming the line and column of the first problem.
     """
     if len(query) > MAX_QUERY_LENGTH:
         raise InvalidExpression(f"TraceQL query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}")

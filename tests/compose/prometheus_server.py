@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
-from harness import free_port, poll_until
+from hoptrace.harness import free_port, poll_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 T = TypeVar("T")

@@ -161,7 +161,7 @@ def test_demo_services_run_the_harness_demo_modules(name: str) -> None:
     else:
         assert command[:2] == ["python", "-m"]
         module, attribute = command[2], "main"
-    source = (REPO / Path(*module.split("."))).with_suffix(".py")
+    source = (REPO / Path(*module.removeprefix("hoptrace.").split("."))).with_suffix(".py")
     assert source.is_file(), f"{name} runs {module}, which is not in the repository"
     assert re.search(rf"^(?:def |async def )?{attribute}\b", source.read_text(), flags=re.MULTILINE)
     for variable in set(re.findall(r'os\.environ(?:\.get\(|\[)"(\w+)"', source.read_text())):

@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import generate_latest
 
-from harness.backend import EmbeddedBackend
-from processors import LATENCY_BUCKETS, RedMetricsSpanProcessor, red_metrics_registry
+from hoptrace.harness.backend import EmbeddedBackend
+from hoptrace.processors import LATENCY_BUCKETS, RedMetricsSpanProcessor, red_metrics_registry
 from tests.compose.promql import HOPTRACE_METRICS
 from tests.compose.stack import TEMPO_CONFIG, load_yaml
 

@@ -26,8 +26,8 @@ import httpx
 import pytest
 import yaml
 
-from harness import Service, ServiceLauncher, free_port, poll_until, start_rabbitmq
-from harness.backend import EmbeddedBackend
+from hoptrace.harness import Service, ServiceLauncher, free_port, poll_until, start_rabbitmq
+from hoptrace.harness.backend import EmbeddedBackend
 from tests.compose.prometheus_server import PrometheusServer
 from tests.compose.stack import ALERTS
 
@@ -101,19 +101,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 return {"HOPTRACE_METRICS_PORT": str(metrics_ports[name])}
 
             inventory = launcher.start_asgi(
-                "inventory", "harness.demo.inventory:app", env=metrics("inventory")
+                "inventory", "hoptrace.harness.demo.inventory:app", env=metrics("inventory")
             )
             assert inventory.url is not None
             downstream = {"DEMO_INVENTORY_URL": inventory.url}
             launcher.start(
                 "worker",
-                [sys.executable, "-m", "harness.demo.worker"],
+                [sys.executable, "-m", "hoptrace.harness.demo.worker"],
                 ready_log=r"worker ready",
                 env={**downstream, **metrics("worker")},
             )
             # api is the edge: the tenant comes from its X-Tenant-ID header and travels as baggage.
             edge = {"HOPTRACE_TENANT_HEADER": "X-Tenant-ID", **downstream, **metrics("api")}
-            api = launcher.start_asgi("api", "harness.demo.api:app", env=edge)
+            api = launcher.start_asgi("api", "hoptrace.harness.demo.api:app", env=edge)
             config = prometheus_config(workdir, list(metrics_ports.values()), backend)
             with PrometheusServer(workdir, config) as prometheus:
                 poll_until(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness._backends import open_backend
+from hoptrace.harness.launch._backends import open_backend
 
 HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
 

@@ -19,14 +19,14 @@ QUEUE_CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inv
 
 def start_demo(traced_services, rabbitmq, worker_env=None):
     common = {"AMQP_URL": rabbitmq.url, "DEMO_QUEUE": rabbitmq.unique_name("orders")}
-    inventory = traced_services.start_asgi("inventory", "harness.demo.inventory:app", env=common)
+    inventory = traced_services.start_asgi("inventory", "hoptrace.harness.demo.inventory:app", env=common)
     common["DEMO_INVENTORY_URL"] = inventory.url
     traced_services.start(
-        "worker", [sys.executable, "-m", "harness.demo.worker"], ready_log="worker ready",
+        "worker", [sys.executable, "-m", "hoptrace.harness.demo.worker"], ready_log="worker ready",
         env={**common, **(worker_env or {})},
     )
     api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID"}
-    return traced_services.start_asgi("api", "harness.demo.api:app", env=api_env)
+    return traced_services.start_asgi("api", "hoptrace.harness.demo.api:app", env=api_env)
 
 def test_propagation_holds_across_http_and_queue(
     traced_services, rabbitmq, trace_client, wait_for_trace, expect_trace

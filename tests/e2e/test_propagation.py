@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import Span, SpanKind
-from harness.backend import EmbeddedBackend
+from hoptrace.harness import Span, SpanKind
+from hoptrace.harness.backend import EmbeddedBackend
 from tests.tracing.processes import TracedService, start_uvicorn, traced_env, wait_for_spans
 
 TENANT = "acme"

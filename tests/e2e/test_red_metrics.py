@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from harness import Service, ServiceLauncher, free_port, poll_until
-from harness.backend import EmbeddedBackend
+from hoptrace.harness import Service, ServiceLauncher, free_port, poll_until
+from hoptrace.harness.backend import EmbeddedBackend
 from tests.compose.prometheus_server import PrometheusServer
 
 PROMTOOL = "/usr/bin/promtool"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness._backends import Backend, open_backend
-from harness._tempo_client import TempoClient
+from hoptrace.harness.launch._backends import Backend, open_backend
+from hoptrace.harness.tempo._client import TempoClient
 from tests.harness.otlp import Services
 
 

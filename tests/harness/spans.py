@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from harness._model import Span, SpanKind, StatusCode
+from hoptrace.harness._model import Span, SpanKind, StatusCode
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 _ids = itertools.count(1)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness._backends import open_backend, tempo_config
-from harness._errors import BackendNotReady
+from hoptrace.harness._errors import BackendNotReady
+from hoptrace.harness.launch._backends import open_backend, tempo_config
 
 
 def test_generated_tempo_config_uses_our_ports_and_short_idle_times(tmp_path: Path) -> None:

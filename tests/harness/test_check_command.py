@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness._backends import Backend, open_backend
-from harness._client import new_trace_id
-from harness._tempo_client import TempoClient
-from harness._wait import wait_for_trace
+from hoptrace.harness.assertions._wait import wait_for_trace
+from hoptrace.harness.launch._backends import Backend, open_backend
+from hoptrace.harness.launch._trace_client import new_trace_id
+from hoptrace.harness.tempo._client import TempoClient
 from tests.harness.otlp import Services, emit_order
 
 HOPTRACE = str(Path(sys.executable).parent / "hoptrace")

@@ -8,8 +8,8 @@ pytest_plugins = ["pytester"]
 
 INNER = """
 import pytest
-from harness import Trace
-from harness._client import new_trace_id
+from hoptrace.harness import Trace
+from hoptrace.harness.launch._trace_client import new_trace_id
 from tests.harness.otlp import Services, emit_order
 
 CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"

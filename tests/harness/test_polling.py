@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ConditionTimeout, poll_until, polling
+from hoptrace.harness import ConditionTimeout, poll_until, polling
 
 
 def test_poll_until_returns_the_first_truthy_value() -> None:

@@ -8,7 +8,7 @@ import os
 import aio_pika
 import pytest
 
-from harness._rabbitmq import DEFAULT_AMQP_URL, amqp_answers, start_rabbitmq
+from hoptrace.harness.launch._rabbitmq import DEFAULT_AMQP_URL, amqp_answers, start_rabbitmq
 
 
 async def _round_trip(url: str, queue_name: str) -> bytes:

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import poll_until
-from harness._errors import ServiceFailedToStart
-from harness._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
+from hoptrace.harness import poll_until
+from hoptrace.harness._errors import ServiceFailedToStart
+from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS, ServiceLauncher
 
 PY = sys.executable
 
@@ -98,7 +98,7 @@ def test_command_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
 def test_services_die_with_a_killed_harness_process() -> None:
     # SIGKILL skips atexit: the kernel's parent-death signal must still stop what the harness started.
     script = (
-        "import sys, threading; from harness._process import ManagedProcess;"
+        "import sys, threading; from hoptrace.harness.launch._process import ManagedProcess;"
         " forever = [sys.executable, '-c', 'import threading; threading.Event().wait()'];"
         " print(ManagedProcess('child', forever).pid, flush=True); threading.Event().wait()"
     )

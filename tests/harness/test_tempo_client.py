@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness._client import new_trace_id
-from harness._errors import BackendUnreachable
-from harness._tempo_client import TempoClient
-from harness._wait import wait_for_trace
+from hoptrace.harness._errors import BackendUnreachable
+from hoptrace.harness.assertions._wait import wait_for_trace
+from hoptrace.harness.launch._trace_client import new_trace_id
+from hoptrace.harness.tempo._client import TempoClient
 from tests.harness.otlp import Services, emit_order
 
 

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from harness._model import SpanKind, StatusCode
-from harness._tempo_json import TempoJsonError, decode_id, decode_trace
+from hoptrace.harness._model import SpanKind, StatusCode
+from hoptrace.harness.tempo._json import TempoJsonError, decode_id, decode_trace
 
 TRACE_HEX = "0af7651916cd43dd8448eb211c80319c"
 SPAN_HEX = "b7ad6b7169203331"

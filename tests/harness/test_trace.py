@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness._errors import InvalidExpression, TraceAssertionError
-from harness._model import StatusCode
-from harness._trace import Trace
+from hoptrace.harness._errors import InvalidExpression, TraceAssertionError
+from hoptrace.harness._model import StatusCode
+from hoptrace.harness.assertions._trace import Trace
 from tests.harness.spans import make_span, order_trace
 
 CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"
@@ -115,7 +115,7 @@ def _fields(span: object) -> dict[str, object]:
 
 
 def _link(span: object) -> object:
-    from harness._model import SpanLink
+    from hoptrace.harness._model import SpanLink
 
     return SpanLink(span.trace_id, span.span_id)  # type: ignore[attr-defined]
 

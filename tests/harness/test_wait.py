@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from harness._client import new_trace_id
-from harness._errors import InvalidExpression, TraceIncomplete, TraceNotFound
-from harness._tempo_client import TempoClient
-from harness._wait import quiet_period_for, wait_for_search, wait_for_trace
+from hoptrace.harness._errors import InvalidExpression, TraceIncomplete, TraceNotFound
+from hoptrace.harness.assertions._wait import quiet_period_for, wait_for_search, wait_for_trace
+from hoptrace.harness.launch._trace_client import new_trace_id
+from hoptrace.harness.tempo._client import TempoClient
 from tests.harness.otlp import EXPORT_DELAY_MS, Services, emit_order
 
 CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"

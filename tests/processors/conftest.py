@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from opentelemetry import baggage, context
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from processors import TENANT_KEY
+from hoptrace.processors import TENANT_KEY
 
 
 @contextmanager

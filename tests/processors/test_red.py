@@ -14,7 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from processors import (
+from hoptrace.processors import (
     LATENCY_BUCKETS,
     RedMetricsSpanProcessor,
     SeriesSnapshot,

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from processors import MetricsEndpoint, RedMetricsSpanProcessor, start_metrics_endpoint
+from hoptrace.processors import MetricsEndpoint, RedMetricsSpanProcessor, start_metrics_endpoint
 
 MS = 1_000_000
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"

@@ -16,7 +16,12 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from processors import LATENCY_BUCKETS, PeriodicRedMetricsExport, RedMetricsSpanProcessor, red_metrics_data
+from hoptrace.processors import (
+    LATENCY_BUCKETS,
+    PeriodicRedMetricsExport,
+    RedMetricsSpanProcessor,
+    red_metrics_data,
+)
 from tests.processors.conftest import CollectingMetricExporter
 
 MS = 1_000_000

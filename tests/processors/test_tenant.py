@@ -7,8 +7,8 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
-from processors._span_access import FAST, baggage_value
+from hoptrace.processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+from hoptrace.processors._span_access import FAST, baggage_value
 from tests.processors.conftest import tenant_baggage
 
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from processors import TenantSpanProcessor
+from hoptrace.processors import TenantSpanProcessor
 
 _exporter = InMemorySpanExporter()
 

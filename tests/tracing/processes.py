@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from harness import ConditionTimeout, Span, poll_until
-from harness.backend import EmbeddedBackend
+from hoptrace.harness import ConditionTimeout, Span, poll_until
+from hoptrace.harness.backend import EmbeddedBackend
 
 HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
 REPO = Path(__file__).resolve().parents[2]

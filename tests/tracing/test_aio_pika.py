@@ -18,10 +18,10 @@ from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from processors import TENANT_KEY
+from hoptrace.processors import TENANT_KEY
+from hoptrace.tracing import tenant
+from hoptrace.tracing._aio_pika import instrument_aio_pika
 from tests.tracing.conftest import FinishedSpans
-from tracing import tenant
-from tracing._aio_pika import instrument_aio_pika
 
 TIMEOUT = 20.0
 

@@ -6,9 +6,9 @@ import pytest
 from opentelemetry import baggage, context
 from opentelemetry.trace import SpanKind, StatusCode
 
-from processors import TENANT_KEY, invalid_tenants
+from hoptrace.processors import TENANT_KEY, invalid_tenants
+from hoptrace.tracing import extract, inject, span, tenant, traced
 from tests.tracing.conftest import FinishedSpans
-from tracing import extract, inject, span, tenant, traced
 
 
 def test_tenant_scope_sets_and_restores_baggage(spans: FinishedSpans) -> None:

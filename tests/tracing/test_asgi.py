@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from processors import TENANT_KEY
+from hoptrace.processors import TENANT_KEY
+from hoptrace.tracing import TracingMiddleware
+from hoptrace.tracing._propagation import EdgePolicy
 from tests.tracing.conftest import FinishedSpans
-from tracing import TracingMiddleware
-from tracing._propagation import EdgePolicy
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

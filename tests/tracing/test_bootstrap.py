@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backend import EmbeddedBackend
+from hoptrace.harness.backend import EmbeddedBackend
+from hoptrace.tracing._activation import SITECUSTOMIZE_DIR
 from tests.tracing.processes import HOPTRACE, run_traced, traced_env, wait_for_spans
-from tracing._activation import SITECUSTOMIZE_DIR
 
 MAKE_SPAN = textwrap.dedent(
     """
@@ -69,9 +69,9 @@ def test_application_sitecustomize_still_runs_and_children_are_traced(tmp_path: 
 def test_calling_the_bootstrap_again_is_harmless() -> None:
     code = textwrap.dedent(
         """
-        import tracing
-        from tracing._bootstrap import bootstrap_from_environment
-        print(tracing.configure(service_name="again"), bootstrap_from_environment())
+        import hoptrace.tracing
+        from hoptrace.tracing._bootstrap import bootstrap_from_environment
+        print(hoptrace.tracing.configure(service_name="again"), bootstrap_from_environment())
         """
     )
     result = run_traced(code, traced_env(None))
@@ -79,7 +79,10 @@ def test_calling_the_bootstrap_again_is_harmless() -> None:
 
 
 def test_configure_activates_tracing_without_the_zero_code_path(backend: EmbeddedBackend) -> None:
-    code = "import tracing\nprint(tracing.configure(service_name='manual'), flush=True)\n" + MAKE_SPAN
+    code = (
+        "import hoptrace.tracing\nprint(hoptrace.tracing.configure(service_name='manual'), flush=True)\n"
+        + MAKE_SPAN
+    )
     env = traced_env(backend, OTEL_SERVICE_NAME="from-env")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hoptrace.tracing._httpx import instrument_httpx
 from tests.tracing.conftest import FinishedSpans
-from tracing._httpx import instrument_httpx
 
 # Made before instrumentation: patching the class must cover existing clients too.
 _EARLY_CLIENT = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
@@ -140,13 +140,13 @@ def test_an_internal_instrumentation_error_leaves_the_request_working(
     def broken_tracer() -> trace.Tracer:
         raise RuntimeError("tracer exploded")
 
-    monkeypatch.setattr("tracing._httpx.hop_tracer", broken_tracer)
-    monkeypatch.setattr("tracing._tracer._reported", set())
+    monkeypatch.setattr("hoptrace.tracing._httpx.hop_tracer", broken_tracer)
+    monkeypatch.setattr("hoptrace.tracing._tracer._reported", set())
     with httpx.Client(transport=httpx.MockTransport(_echo_traceparent)) as client:
         responses = [client.get("http://inventory.test/") for _ in range(2)]
     assert [response.json() for response in responses] == [{"traceparent": None}] * 2
     assert spans.all() == []
-    warnings = [record.getMessage() for record in caplog.records if record.name == "tracing"]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "hoptrace.tracing"]
     assert warnings == [
         "hoptrace: httpx request runs untraced after an internal error: RuntimeError('tracer exploded')"
     ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from tracing import JsonFormatter, span, tenant
-from tracing._logging import _correlating_factory, redact
+from hoptrace.tracing import JsonFormatter, span, tenant
+from hoptrace.tracing._logging import _correlating_factory, redact
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from tracing._pipeline import CountingBatchSpanProcessor, export_failures
+from hoptrace.tracing._pipeline import CountingBatchSpanProcessor, export_failures
 
 
 class _BlockedExporter(SpanExporter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tracing import _environment
+from hoptrace.tracing import environment_variables as _environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from tracing import ConfigurationError
-from tracing._settings import UnusableEnvironment, resolve_settings
+from hoptrace.tracing import ConfigurationError
+from hoptrace.tracing._settings import UnusableEnvironment, resolve_settings
 
 
 def test_defaults_without_environment() -> None:
@@ -82,7 +82,7 @@ def test_environment_without_fallback_is_unusable(environ: dict[str, str]) -> No
 
 
 def test_bad_environment_value_with_a_fallback_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="tracing"):
+    with caplog.at_level(logging.WARNING, logger="hoptrace.tracing"):
         settings = resolve_settings(
             {"OTEL_TRACES_SAMPLER": "sometimes", "HOPTRACE_TRUST_INBOUND_BAGGAGE": "maybe"}
         )

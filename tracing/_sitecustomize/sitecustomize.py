@@ -14,7 +14,7 @@ import sys
 
 def _activate() -> None:
     try:
-        from tracing._bootstrap import bootstrap_from_environment
+        from hoptrace.tracing._bootstrap import bootstrap_from_environment
     except Exception as exc:  # e.g. an interpreter that does not have hoptrace installed
         sys.stderr.write(f"hoptrace: tracing is off for this process: bootstrap not importable ({exc!r})\n")
         return

@@ -13,7 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from harness.backend import EmbeddedBackend
+from hoptrace.harness.backend import EmbeddedBackend
 
 ServiceFactory = Callable[[str, str], TracerProvider]
 

@@ -81,7 +81,7 @@ def test_listening_sockets_are_tcp_so_responses_are_not_delayed() -> None:
     # keep-alive answer waited ~40 ms for a delayed ACK.
     import socket
 
-    from harness.backend._http_servers import bind_socket
+    from hoptrace.harness.backend._http_servers import bind_socket
 
     with bind_socket("127.0.0.1", 0) as listening:
         assert listening.proto == socket.IPPROTO_TCP

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from harness.backend import EmbeddedBackend, OtlpForwarder
+from hoptrace.harness.backend import EmbeddedBackend, OtlpForwarder
 
 from .conftest import ServiceFactory
 from .test_bad_input import PROTOBUF, request

@@ -7,8 +7,8 @@ import json
 
 import httpx
 
-from harness._model import SpanKind, StatusCode
-from harness.backend import EmbeddedBackend
+from hoptrace.harness._model import SpanKind, StatusCode
+from hoptrace.harness.backend import EmbeddedBackend
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.backend import EmbeddedBackend, StoreLimits
+from hoptrace.harness.backend import EmbeddedBackend, StoreLimits
 
 from .test_bad_input import PROTOBUF, request
 

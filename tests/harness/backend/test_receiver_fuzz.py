@@ -8,9 +8,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.backend import EmbeddedBackend, InvalidPayload, StoreLimits, TraceStore
-from harness.backend._otlp_json import parse_json_request
-from harness.backend._receiver import Receiver
+from hoptrace.harness.backend import EmbeddedBackend, InvalidPayload, StoreLimits, TraceStore
+from hoptrace.harness.backend._otlp_json import parse_json_request
+from hoptrace.harness.backend._receiver import Receiver
 
 from .test_bad_input import request
 

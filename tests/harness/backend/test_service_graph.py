@@ -10,9 +10,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
-import harness.backend._service_graph as service_graph_module
-from harness.backend import EmbeddedBackend
-from harness.backend._service_graph import MAX_PENDING_SPANS
+import hoptrace.harness.backend._service_graph as service_graph_module
+from hoptrace.harness.backend import EmbeddedBackend
+from hoptrace.harness.backend._service_graph import MAX_PENDING_SPANS
 
 from .conftest import ServiceFactory
 

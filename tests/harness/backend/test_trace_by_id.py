@@ -9,10 +9,10 @@ from opentelemetry import trace
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from harness import Span
-from harness._model import SpanKind as ModelKind
-from harness._model import StatusCode as ModelStatus
-from harness.backend import EmbeddedBackend
+from hoptrace.harness import Span
+from hoptrace.harness._model import SpanKind as ModelKind
+from hoptrace.harness._model import StatusCode as ModelStatus
+from hoptrace.harness.backend import EmbeddedBackend
 
 from .conftest import ServiceFactory
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import InvalidExpression, Span
-from harness._model import AttributeValue, SpanKind, StatusCode
-from harness.traceql import filter_spans, matches, parse_traceql
+from hoptrace.harness import InvalidExpression, Span
+from hoptrace.harness._model import AttributeValue, SpanKind, StatusCode
+from hoptrace.harness.traceql import filter_spans, matches, parse_traceql
 
 MS = 1_000_000
 T1 = "0" * 31 + "1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import InvalidExpression
-from harness.traceql import filter_spans, parse_traceql
-from harness.traceql._ast import Pipeline
+from hoptrace.harness import InvalidExpression
+from hoptrace.harness.traceql import filter_spans, parse_traceql
+from hoptrace.harness.traceql._ast import Pipeline
 
 from .test_filter_spans import SPANS
 

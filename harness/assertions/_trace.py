@@ -1,9 +1,11 @@
 """``Trace``: the spans of one trace as a tree, with selection and assertions.
 
-A ``Trace`` is immutable and built from ``harness._model.Span`` objects, whichever backend they came from.
+A ``Trace`` is immutable and built from ``hoptrace.harness._model.Span`` objects, whichever backend they came
+from.
 Each ``assert_*`` method raises ``TraceAssertionError`` (an ``AssertionError``) whose message is the whole
 trace drawn as a tree, with matched spans marked ``✓``, the culprits marked ``✗``, what is missing and why.
-The matching ``check_*`` functions in ``harness._checks`` return a ``Verdict`` instead of raising.
+The matching ``check_*`` functions in ``hoptrace.harness.assertions._checks`` return a ``Verdict`` instead of
+raising.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 
-from harness import _checks
-from harness._checks import Selector, Verdict
-from harness._errors import TraceAssertionError
-from harness._model import Span, SpanKind
-from harness._render import render_tree
+from hoptrace.harness._errors import TraceAssertionError
+from hoptrace.harness._model import Span, SpanKind
+from hoptrace.harness.assertions import _checks
+from hoptrace.harness.assertions._checks import Selector, Verdict
+from hoptrace.harness.assertions._render import render_tree
 
 HOP_KINDS = frozenset({SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER})
 """Kinds that mark a hop between processes; INTERNAL spans are transparent to chains."""

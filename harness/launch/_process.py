@@ -20,8 +20,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from harness._errors import ServiceFailedToStart
-from harness._polling import polling
+from hoptrace.harness._errors import ServiceFailedToStart
+from hoptrace.harness._polling import polling
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[ManagedProcess] = set()

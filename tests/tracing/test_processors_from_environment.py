@@ -12,12 +12,12 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from processors import (
+from hoptrace.processors import (
     RedactionSpanProcessor,
     RedMetricsSpanProcessor,
     TenantSpanProcessor,
-    processors_from_environment,
 )
+from hoptrace.tracing import processors_from_environment
 from tests.processors.conftest import CollectingMetricExporter
 
 RESOURCE = Resource.create({"service.name": "api"})

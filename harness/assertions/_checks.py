@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from harness._chain import Chain, Hop, parse_chain
-from harness._errors import InvalidExpression
-from harness._model import Span, SpanKind
+from hoptrace.harness._errors import InvalidExpression
+from hoptrace.harness._model import Span, SpanKind
+from hoptrace.harness.assertions._chain import Chain, Hop, parse_chain
 
 if TYPE_CHECKING:
-    from harness._trace import Trace
+    from hoptrace.harness.assertions._trace import Trace
 
 Selector = str | Callable[[Span], bool]
 """A hop (``"api:SERVER"``, ``'*:CLIENT "GET"'``), a TraceQL spanset filter (``"{ kind = server }"``) or a
@@ -51,7 +51,7 @@ def select(trace: Trace, selector: Selector) -> list[Span]:
     if callable(selector):
         return [span for span in trace.spans if selector(span)]
     if selector.lstrip().startswith("{"):
-        from harness.traceql import filter_spans  # evaluated locally, with the backend's own TraceQL
+        from hoptrace.harness.traceql import filter_spans  # evaluated locally, with the backend's own TraceQL
 
         return filter_spans(selector, trace.spans)
     hop = parse_hop(selector)

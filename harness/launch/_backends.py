@@ -21,12 +21,12 @@ from types import TracebackType
 
 import httpx
 
-from harness._compose import compose_file, docker_engine_answers
-from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._polling import free_port, polling
-from harness._process import ManagedProcess
-from harness._services import hoptrace_command
-from tracing._environment import HOPTRACE_TEMPO_BIN
+from hoptrace.harness._errors import BackendNotReady, ServiceFailedToStart
+from hoptrace.harness._polling import free_port, polling
+from hoptrace.harness.launch._compose import compose_file, docker_engine_answers
+from hoptrace.harness.launch._process import ManagedProcess
+from hoptrace.harness.launch._services import hoptrace_command
+from hoptrace.tracing.environment_variables import HOPTRACE_TEMPO_BIN
 
 
 @dataclass
@@ -94,7 +94,7 @@ def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
 
 
 def _embedded_in_process() -> Backend:
-    from harness.backend import EmbeddedBackend
+    from hoptrace.harness.backend import EmbeddedBackend
 
     server = EmbeddedBackend(host="127.0.0.1", http_port=0, otlp_grpc_port=0, otlp_http_port=0)
     server.start()

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from harness import _checks
-from harness._chain import parse_chain
-from harness._checks import Verdict
-from harness._errors import HarnessError, InvalidExpression, TraceIncomplete, TraceNotFound
-from harness._services import DEFAULT_EXPORT_DELAY_MS
-from harness._tempo_client import TempoClient
-from harness._trace import Trace
-from harness._wait import wait_for_trace
+from hoptrace.harness._errors import HarnessError, InvalidExpression, TraceIncomplete, TraceNotFound
+from hoptrace.harness.assertions import _checks
+from hoptrace.harness.assertions._chain import parse_chain
+from hoptrace.harness.assertions._checks import Verdict
+from hoptrace.harness.assertions._trace import Trace
+from hoptrace.harness.assertions._wait import wait_for_trace
+from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS
+from hoptrace.harness.tempo._client import TempoClient
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Decode Tempo's trace-by-id JSON (and plain OTLP/JSON) into ``harness._model.Span``.
+"""Decode Tempo's trace-by-id JSON (and plain OTLP/JSON) into ``hoptrace.harness._model.Span``.
 
 Tempo's ``/api/traces/{id}`` answers ``{"batches": [ResourceSpans]}`` and ``/api/v2/traces/{id}`` answers
 ``{"trace": {"resourceSpans": [...]}}``. Tempo encodes ids in base64 (gogo jsonpb) while OTLP/JSON uses hex,
@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from hoptrace.harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 
 _KINDS_BY_NUMBER = (
     SpanKind.UNSPECIFIED,

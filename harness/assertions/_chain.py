@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from lark import Lark, Token, Transformer, UnexpectedInput, UnexpectedToken
 
-from harness._errors import InvalidExpression
-from harness._model import Span, SpanKind
+from hoptrace.harness._errors import InvalidExpression
+from hoptrace.harness._model import Span, SpanKind
 
 _GRAMMAR = r"""
 chain: hop (ARROW hop)*

@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from harness._checks import Verdict, chain
-from harness._errors import TraceIncomplete, TraceNotFound
-from harness._polling import polling
-from harness._services import DEFAULT_EXPORT_DELAY_MS
-from harness._tempo_client import SearchHit, TempoClient
-from harness._trace import Trace
+from hoptrace.harness._errors import TraceIncomplete, TraceNotFound
+from hoptrace.harness._polling import polling
+from hoptrace.harness.assertions._checks import Verdict, chain
+from hoptrace.harness.assertions._trace import Trace
+from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS
+from hoptrace.harness.tempo._client import SearchHit, TempoClient
 
 Expectation = str | Callable[[Trace], object]
 """A chain expression, or a callable over the trace: it fails by raising ``AssertionError`` (as the

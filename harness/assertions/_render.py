@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness._model import Span, StatusCode
+from hoptrace.harness._model import Span, StatusCode
 
 if TYPE_CHECKING:
-    from harness._checks import Verdict
-    from harness._trace import Trace
+    from hoptrace.harness.assertions._checks import Verdict
+    from hoptrace.harness.assertions._trace import Trace
 
 TENANT_KEY = "tenant.id"
 

@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from harness._compose import compose_file, docker_engine_answers
-from harness._errors import BackendNotReady, ServiceFailedToStart
-from harness._polling import free_port
-from harness._process import ManagedProcess
+from hoptrace.harness._errors import BackendNotReady, ServiceFailedToStart
+from hoptrace.harness._polling import free_port
+from hoptrace.harness.launch._compose import compose_file, docker_engine_answers
+from hoptrace.harness.launch._process import ManagedProcess
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1/"
 _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from harness._errors import BackendUnreachable, InvalidExpression
-from harness._model import Span
-from harness._tempo_json import TempoJsonError, decode_attributes, decode_id, decode_trace
+from hoptrace.harness._errors import BackendUnreachable, InvalidExpression
+from hoptrace.harness._model import Span
+from hoptrace.harness.tempo._json import TempoJsonError, decode_attributes, decode_id, decode_trace
 
 
 @dataclass(frozen=True, slots=True)

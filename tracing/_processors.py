@@ -1,4 +1,5 @@
-"""The processors the bootstrap installs, chosen by ``HOPTRACE_*`` variables (see tracing/_environment.py).
+"""The processors the bootstrap installs, chosen by ``HOPTRACE_*`` variables (see
+``hoptrace.tracing.environment_variables``).
 
 Chain (DESIGN.md): TenantSpanProcessor -> RedMetricsSpanProcessor -> RedactionSpanProcessor(export).
 Redaction wraps the exporting processor so that only the export sees masked copies, while tenant and RED
@@ -20,11 +21,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace import SpanProcessor
 
-from processors._red import DEFAULT_MAX_SERIES, RedMetricsSpanProcessor
-from processors._redaction import Redactor
-from processors._redaction_processor import RedactionSpanProcessor
-from processors._tenant import TenantSpanProcessor
-from tracing import _environment as env
+from hoptrace.processors import (
+    DEFAULT_MAX_SERIES,
+    RedactionSpanProcessor,
+    Redactor,
+    RedMetricsSpanProcessor,
+    TenantSpanProcessor,
+)
+from hoptrace.tracing import environment_variables as env
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ def _start_endpoint(installed: InstalledProcessors, environ: Mapping[str, str]) 
         )
         return
     try:
-        from processors._red_exposition import start_metrics_endpoint
+        from hoptrace.processors import start_metrics_endpoint
 
         endpoint = start_metrics_endpoint(installed.red, host=host, port=int(port_text))
     except Exception as exc:
@@ -170,7 +174,7 @@ def _start_otlp_export(
         )
         interval = 60.0
     try:
-        from processors._red_otlp import PeriodicRedMetricsExport
+        from hoptrace.processors import PeriodicRedMetricsExport
 
         assert installed.red is not None
         export = PeriodicRedMetricsExport(

@@ -1,6 +1,7 @@
 """``hoptrace check`` (assert a trace held by a backend; exit 0 or 1; JUnit XML) and ``hoptrace trace``.
 
-Only argparse is imported here; the implementation (``harness._check``) is imported when a command runs.
+Only argparse is imported here; the implementation (``hoptrace.harness.cli._check``) is imported when a
+command runs.
 """
 
 from __future__ import annotations
@@ -68,12 +69,12 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from harness._check import run_check
+    from hoptrace.harness.cli._check import run_check
 
     return run_check(args)
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from harness._check import print_trace
+    from hoptrace.harness.cli._check import print_trace
 
     return print_trace(args.trace_id, args.tempo_url, args.timeout)

@@ -41,8 +41,8 @@ HOPTRACE_LOG_CORRELATION = "HOPTRACE_LOG_CORRELATION"
 ``trace_id``, ``span_id``, ``trace_flags`` and ``tenant`` (empty strings outside a span / tenant)."""
 
 HOPTRACE_LOG_FORMAT = "HOPTRACE_LOG_FORMAT"
-"""``json`` puts :class:`tracing.JsonFormatter` on the root logger's handlers (adding a stderr handler if
-there is none) at start-up. Unset: log formatting is left to the application."""
+"""``json`` puts :class:`hoptrace.tracing.JsonFormatter` on the root logger's handlers (adding a stderr
+handler if there is none) at start-up. Unset: log formatting is left to the application."""
 
 # --- processors (RED metrics, redaction, tenant attribute): read by processors/_install.py ---
 

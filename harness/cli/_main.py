@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "tracing._command",  # run, sitecustomize-path
-    "harness.backend._command",  # backend
-    "harness.demo._command",  # demo
-    "harness._check_command",  # check, trace
+    "hoptrace.tracing._command",  # run, sitecustomize-path
+    "hoptrace.harness.backend._command",  # backend
+    "hoptrace.harness.demo._command",  # demo
+    "hoptrace.harness.cli._check_command",  # check, trace
 )
 
 

@@ -20,7 +20,7 @@ from types import TracebackType
 
 import httpx
 
-from harness._process import ManagedProcess
+from hoptrace.harness.launch._process import ManagedProcess
 
 DEFAULT_EXPORT_DELAY_MS = 50
 """``OTEL_BSP_SCHEDULE_DELAY`` given to services (the SDK's default is 5000 ms)."""
@@ -29,12 +29,12 @@ _UVICORN_READY = r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))"
 
 
 def hoptrace_command() -> list[str]:
-    """The ``hoptrace`` console script of this interpreter (or ``python -m harness._cli``)."""
+    """The ``hoptrace`` console script of this interpreter (or ``python -m hoptrace.harness.cli._main``)."""
     script = Path(sys.executable).parent / "hoptrace"
     if script.exists():
         return [str(script)]
     found = shutil.which("hoptrace")
-    return [found] if found else [sys.executable, "-m", "harness._cli"]
+    return [found] if found else [sys.executable, "-m", "hoptrace.harness.cli._main"]
 
 
 @dataclass
