@@ -106,6 +106,15 @@ def tag_values(
     return sorted(values)
 
 
+def _go_float(value: float) -> str:
+    """A float as Tempo (Go's ``strconv.FormatFloat``) writes a tag value: ``NaN``, ``+Inf``, ``-Inf``."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
 def _typed(value: Value) -> tuple[str, str] | None:
     if value is MISSING or value is None:
         return None
@@ -116,7 +125,7 @@ def _typed(value: Value) -> tuple[str, str] | None:
     if isinstance(value, int):
         return "int", str(value)
     if isinstance(value, float):
-        return "float", repr(value)
+        return "float", _go_float(value)
     if isinstance(value, str):
         return "string", value
     return None

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hoptrace.harness._errors import InvalidExpression
+from hoptrace.harness.backend._json import TempoJSONResponse
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
 from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
 from hoptrace.harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
-from hoptrace.harness.traceql import Pipeline, parse_traceql
+from hoptrace.harness.traceql import Pipeline, autocomplete_filter, parse_traceql
 
 PROTOBUF_ACCEPT = "application/protobuf"
 BUILD_INFO = {
@@ -55,7 +56,7 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         return PlainTextResponse("echo")
 
     async def buildinfo(request: Request) -> Response:
-        return JSONResponse(BUILD_INFO)
+        return TempoJSONResponse(BUILD_INFO)
 
     async def trace_v1(request: Request) -> Response:
         records = _find_trace(store, request.path_params["trace_id"])
@@ -63,7 +64,7 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
             return records
         if PROTOBUF_ACCEPT in request.headers.get("accept", ""):
             return Response(traces_data(records).SerializeToString(), media_type=PROTOBUF_ACCEPT)
-        return JSONResponse({"batches": resource_spans_json(records)})
+        return TempoJSONResponse({"batches": resource_spans_json(records)})
 
     async def trace_v2(request: Request) -> Response:
         records = _find_trace(store, request.path_params["trace_id"])
@@ -71,20 +72,20 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
             return records
         if PROTOBUF_ACCEPT in request.headers.get("accept", ""):
             return Response(trace_by_id_v2_protobuf(records), media_type=PROTOBUF_ACCEPT)
-        return JSONResponse({"trace": {"resourceSpans": resource_spans_json(records)}})
+        return TempoJSONResponse({"trace": {"resourceSpans": resource_spans_json(records)}})
 
     async def search_traces(request: Request) -> Response:
         try:
             search_request = _search_request(request)
         except BadRequest as exc:
             return PlainTextResponse(str(exc), status_code=400)
-        return JSONResponse(await run_in_threadpool(search, store, search_request))
+        return TempoJSONResponse(await run_in_threadpool(search, store, search_request))
 
     async def search_tags(request: Request) -> Response:
         scope = request.query_params.get("scope")
         if scope not in (None, "all", "span", "resource"):
             return PlainTextResponse(f"invalid scope {scope!r}; use span, resource or all", status_code=400)
-        return JSONResponse(await run_in_threadpool(tags_v1, store, scope))
+        return TempoJSONResponse(await run_in_threadpool(tags_v1, store, scope))
 
     async def search_tags_v2(request: Request) -> Response:
         scope = request.query_params.get("scope")
@@ -92,25 +93,23 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
             return PlainTextResponse(
                 f"invalid scope {scope!r}; use {', '.join(SCOPES)} or all", status_code=400
             )
-        return JSONResponse(await run_in_threadpool(tags_v2, store, scope))
+        return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope))
 
     async def tag_values_v1(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])
         if field is None:
             return PlainTextResponse("tag name is empty", status_code=400)
         values = await run_in_threadpool(tag_values, store, field, None)
-        return JSONResponse({"tagValues": sorted({value for _, value in values})})
+        return TempoJSONResponse({"tagValues": sorted({value for _, value in values})})
 
     async def tag_values_v2(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])
         if field is None:
             return PlainTextResponse("tag name is empty", status_code=400)
-        try:
-            query = _optional_query(request.query_params.get("q"))
-        except BadRequest as exc:
-            return PlainTextResponse(str(exc), status_code=400)
+        text = request.query_params.get("q")
+        query = autocomplete_filter(text) if text and text.strip() else None
         values = await run_in_threadpool(tag_values, store, field, query)
-        return JSONResponse({"tagValues": [{"type": kind, "value": value} for kind, value in values]})
+        return TempoJSONResponse({"tagValues": [{"type": kind, "value": value} for kind, value in values]})
 
     routes = [
         Route("/ready", ready),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from hoptrace.harness.traceql._api import TraceQLQuery, filter_spans, matches
 from hoptrace.harness.traceql._ast import Attribute, Duration, Intrinsic, Pipeline, referenced_fields
+from hoptrace.harness.traceql._autocomplete import autocomplete_filter
 from hoptrace.harness.traceql._evaluate import MISSING, TraceView, Value, evaluate_pipeline, field_value
 from hoptrace.harness.traceql._parser import INTRINSICS, parse_traceql
 
@@ -32,6 +33,7 @@ __all__ = [
     "TraceQLQuery",
     "TraceView",
     "Value",
+    "autocomplete_filter",
     "evaluate_pipeline",
     "field_value",
     "filter_spans",
