@@ -12,7 +12,13 @@ import lazy_loader
 
 if TYPE_CHECKING:
     from hoptrace.harness.backend._embedded import EmbeddedBackend
-    from hoptrace.harness.backend._errors import BackendError, InvalidPayload, PayloadTooLarge, StoreFull
+    from hoptrace.harness.backend._errors import (
+        BackendError,
+        InvalidPayload,
+        PayloadTooLarge,
+        StoreFull,
+        Unavailable,
+    )
     from hoptrace.harness.backend._forwarder import ForwarderCounters, OtlpForwarder
     from hoptrace.harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, ReceiverCounters
     from hoptrace.harness.backend._store import StoreLimits, StoreStats, TraceStore
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 # import path of the ``hoptrace`` CLI, whose start-up (``hoptrace run``) is benchmarked.
 _EXPORTS = {
     "_embedded": ["EmbeddedBackend"],
-    "_errors": ["BackendError", "InvalidPayload", "PayloadTooLarge", "StoreFull"],
+    "_errors": ["BackendError", "InvalidPayload", "PayloadTooLarge", "StoreFull", "Unavailable"],
     "_forwarder": ["ForwarderCounters", "OtlpForwarder"],
     "_receiver": ["DEFAULT_MAX_REQUEST_BYTES", "ReceiverCounters"],
     "_store": ["StoreLimits", "StoreStats", "TraceStore"],
@@ -40,6 +46,7 @@ __all__ = [
     "StoreLimits",
     "StoreStats",
     "TraceStore",
+    "Unavailable",
 ]
 
 __getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)

@@ -9,6 +9,7 @@ from types import TracebackType
 from hoptrace.harness.backend._forwarder import OtlpForwarder, check_forward_target
 from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
 from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
+from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
 from hoptrace.harness.backend._otlp_http import build_otlp_http_app
 from hoptrace.harness.backend._persistence import SqlitePersistence, load_spans
@@ -80,6 +81,7 @@ class EmbeddedBackend:
             )
         )
         self._ports = (http_port, otlp_grpc_port, otlp_http_port)
+        self._json_decoder: JsonDecoder | None = None
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServers | None = None
         self.http_url = ""
@@ -97,10 +99,11 @@ class EmbeddedBackend:
         except OSError:
             tempo_socket.close()
             raise
+        self._json_decoder = JsonDecoder()
         self._http = HttpServers(
             [
                 (build_tempo_app(self.store, self._metrics), tempo_socket),
-                (build_otlp_http_app(self.receiver), otlp_socket),
+                (build_otlp_http_app(self.receiver, self._json_decoder), otlp_socket),
             ]
         )
         try:
@@ -127,6 +130,9 @@ class EmbeddedBackend:
             grpc_receiver.stop()
         if http is not None:
             http.stop()
+        json_decoder, self._json_decoder = self._json_decoder, None
+        if json_decoder is not None:
+            json_decoder.close()
         forwarder, self.forwarder = self.forwarder, None
         if forwarder is not None:
             forwarder.close()

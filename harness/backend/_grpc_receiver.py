@@ -17,7 +17,7 @@ from google.rpc.code_pb2 import UNAVAILABLE
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
-from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, Unavailable
 from hoptrace.harness.backend._receiver import Receiver
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -62,7 +62,7 @@ class GrpcReceiver:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except PayloadTooLarge as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except StoreFull as exc:
+        except Unavailable as exc:
             retry_info = RetryInfo(retry_delay=Duration(seconds=exc.retry_after_seconds))
             status = Status(code=UNAVAILABLE, message=str(exc))
             status.details.add().Pack(retry_info)

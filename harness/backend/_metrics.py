@@ -21,6 +21,7 @@ from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hoptrace.harness.backend._decode import truncations
 from hoptrace.harness.backend._forwarder import OtlpForwarder
 from hoptrace.harness.backend._persistence import SqlitePersistence
 from hoptrace.harness.backend._receiver import Receiver
@@ -73,6 +74,12 @@ class BackendCollector:
         requests.add_metric(["too_large"], counters.requests_too_large)
         requests.add_metric(["store_full"], counters.requests_store_full)
         yield requests
+        yield _counter(
+            "hoptrace_backend_values_truncated",
+            "Attribute values, attribute lists, arrays, events or links cut to the decode limits while "
+            "decoding stored spans for queries (process-wide; see the README's limits).",
+            truncations(),
+        )
         yield _counter("hoptrace_backend_spans_evicted", "Spans evicted to make room.", stats.evicted_spans)
         yield _counter(
             "hoptrace_backend_traces_evicted", "Traces evicted to make room.", stats.evicted_traces

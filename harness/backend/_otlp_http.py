@@ -16,20 +16,21 @@ from google.rpc.code_pb2 import INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABL
 from google.rpc.status_pb2 import Status
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
-from hoptrace.harness.backend._otlp_json import parse_json_request
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, Unavailable
+from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._receiver import Receiver
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 
-def build_otlp_http_app(receiver: Receiver) -> Starlette:
-    """The OTLP/HTTP trace receiver app. Its handler never raises: every failure is an OTLP answer."""
+def build_otlp_http_app(receiver: Receiver, json_decoder: JsonDecoder) -> Starlette:
+    """The OTLP/HTTP trace receiver app. Its handler never raises: every failure is an OTLP answer
+    (a client that leaves mid-body gets none, and is not logged)."""
 
     async def export_traces(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -43,7 +44,10 @@ def build_otlp_http_app(receiver: Receiver) -> Starlette:
             )
         try:
             body = await _read_body(request, receiver.max_request_bytes)
-            decoded = await run_in_threadpool(parse_json_request, body) if content_type == JSON else None
+            if content_type == JSON:
+                body = await json_decoder.decode(body)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening; uvicorn discards it
         except InvalidPayload as exc:
             receiver.count_invalid()
             return _status_response(400, INVALID_ARGUMENT, str(exc), content_type)
@@ -51,17 +55,13 @@ def build_otlp_http_app(receiver: Receiver) -> Starlette:
             receiver.count_too_large()
             return _status_response(413, RESOURCE_EXHAUSTED, str(exc), content_type)
         try:
-            # On a worker thread: a large request must not stall the event loop, which the Tempo API
-            # shares.
-            if decoded is None:
-                response = await run_in_threadpool(receiver.export_protobuf, body)
-            else:
-                response = await run_in_threadpool(receiver.export, decoded)
+            # On a worker thread: a large request must not stall the event loop.
+            response = await run_in_threadpool(receiver.export_protobuf, body)
         except InvalidPayload as exc:
             return _status_response(400, INVALID_ARGUMENT, str(exc), content_type)
         except PayloadTooLarge as exc:
             return _status_response(413, RESOURCE_EXHAUSTED, str(exc), content_type)
-        except StoreFull as exc:
+        except Unavailable as exc:
             return _status_response(
                 503, UNAVAILABLE, str(exc), content_type, {"Retry-After": str(exc.retry_after_seconds)}
             )
@@ -88,16 +88,32 @@ async def _read_body(request: Request, limit: int) -> bytes:
     body = b"".join(chunks)
     if encoding == "identity":
         return body
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidPayload(f"request body is not valid gzip: {exc}") from exc
-    if len(data) > limit or decompressor.unconsumed_tail:
-        raise PayloadTooLarge(f"request exceeds the {limit} byte limit once decompressed")
-    if not decompressor.eof:
-        raise InvalidPayload("gzip request body is truncated")
-    return data
+    return await run_in_threadpool(gunzip, body, limit)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Every member of a gzip body (RFC 1952 allows several, concatenated), at most ``limit`` bytes.
+
+    Raises :class:`InvalidPayload` for bad or truncated gzip, :class:`PayloadTooLarge` past ``limit``.
+    """
+    parts: list[bytes] = []
+    size = 0
+    remaining = body
+    while True:
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = decompressor.decompress(remaining, limit - size + 1)
+        except zlib.error as exc:
+            raise InvalidPayload(f"request body is not valid gzip: {exc}") from exc
+        size += len(data)
+        if size > limit or decompressor.unconsumed_tail:
+            raise PayloadTooLarge(f"request exceeds the {limit} byte limit once decompressed")
+        if not decompressor.eof:
+            raise InvalidPayload("gzip request body is truncated")
+        parts.append(data)
+        remaining = decompressor.unused_data
+        if not remaining.strip(b"\0"):  # trailing zero padding, as gzip(1) tolerates
+            return b"".join(parts)
 
 
 def _status_response(

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hoptrace.harness.backend._errors import InvalidPayload
@@ -28,6 +29,10 @@ def parse_json_request(body: bytes) -> ExportTraceServiceRequest:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidPayload(f"request body is not JSON: {exc}") from exc
+    except RecursionError:
+        # json's C scanner counts its nesting against the interpreter's recursion limit: a document
+        # nested deeper is refused here instead of recursing further.
+        raise InvalidPayload("request body is nested too deeply") from None
     if not isinstance(document, dict):
         raise InvalidPayload("an OTLP/JSON request must be a JSON object with 'resourceSpans'")
     for resource_spans in _members(document, "resourceSpans", "resource_spans"):
@@ -66,3 +71,17 @@ def _rewrite_ids(message: Any) -> None:
             except ValueError as exc:
                 raise InvalidPayload(f"{field} {value!r} is not hex, as OTLP/JSON requires") from exc
             message[field] = base64.b64encode(raw).decode("ascii")
+
+
+def json_to_protobuf(body: bytes) -> bytes:
+    """An OTLP/JSON request re-encoded as a binary ``ExportTraceServiceRequest``.
+
+    Parsing the result again with upb applies the same nesting limit as binary requests have, so a
+    stored span always decodes. Raises :class:`InvalidPayload`. Pure: safe to run in another process.
+    """
+    data: bytes = parse_json_request(body).SerializeToString()
+    try:
+        ExportTraceServiceRequest.FromString(data)
+    except DecodeError as exc:
+        raise InvalidPayload(f"request is nested too deeply: {exc}") from exc
+    return data

@@ -35,7 +35,13 @@ BUILD_INFO = {
     "goVersion": "",
 }
 """``/api/status/buildinfo``: Tempo's fields. Grafana reads ``version`` to pick features."""
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
+_DURATION = re.compile(r"^(\d{1,30}(?:\.\d{1,30})?)(ns|us|µs|ms|s|m|h)$")
+MAX_DURATION_NANOS = 2**63 - 1
+"""The longest ``minDuration``/``maxDuration`` (Go's ``time.Duration`` range, as Tempo parses them)."""
+MAX_SEARCH_LIMIT = 1000
+"""``limit`` above this is lowered to it, so that one search answer stays a few MiB at most."""
+MAX_SPANS_PER_SPANSET = 100
+"""``spss`` above this is lowered to it (Tempo's default ``max_spans_per_span_set``)."""
 _UNIT_NANOS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
@@ -163,8 +169,8 @@ def _search_request(request: Request) -> SearchRequest:
         query=query,
         start_seconds=_int_param(params.get("start"), "start"),
         end_seconds=_int_param(params.get("end"), "end"),
-        limit=_int_param(params.get("limit"), "limit", minimum=1) or 20,
-        spans_per_spanset=_int_param(params.get("spss"), "spss", minimum=1) or 3,
+        limit=min(_int_param(params.get("limit"), "limit", minimum=1) or 20, MAX_SEARCH_LIMIT),
+        spans_per_spanset=min(_int_param(params.get("spss"), "spss", minimum=1) or 3, MAX_SPANS_PER_SPANSET),
         min_duration_nanos=_duration_param(params.get("minDuration"), "minDuration"),
         max_duration_nanos=_duration_param(params.get("maxDuration"), "maxDuration"),
     )
@@ -203,4 +209,7 @@ def _duration_param(value: str | None, name: str) -> int | None:
     match = _DURATION.match(value)
     if match is None:
         raise BadRequest(f"invalid {name} {value!r}: expected a duration such as 100ms or 2s")
-    return int(float(match.group(1)) * _UNIT_NANOS[match.group(2)])
+    nanos = float(match.group(1)) * _UNIT_NANOS[match.group(2)]
+    if nanos > MAX_DURATION_NANOS:
+        raise BadRequest(f"invalid {name} {value!r}: longer than the largest duration (about 292 years)")
+    return int(nanos)
