@@ -1,0 +1,250 @@
+"""CPU per traced request across real services: bare, ``hoptrace run`` and ``opentelemetry-instrument``.
+
+Four services with no tracing code run as their own processes (uvicorn, aio-pika, RabbitMQ): the demo's
+Starlette ``api`` edge checks stock at ``inventory`` over httpx and publishes the order; a
+``queue.iterator()`` worker (``bench/cost_services.py``) reserves it at ``inventory`` and publishes it
+again; a callback consumer takes it. That is 9 spans per request when traced. Four clients post orders
+concurrently (the edge turns ``X-Tenant-ID`` into baggage under hoptrace); spans go over OTLP/HTTP to the
+embedded backend, run as its own process.
+
+Every variant's services run side by side, each with its own queues; rounds drive the variants in rotating
+order so that machine noise hits them alike. A variant's CPU is the utime+stime of its service processes
+(``/proc/PID/stat``) from just before its requests until its work has settled: every message consumed and
+no CPU used for 1.5 s (longer than the export delay, so the last batch has been exported). The table gives
+the median over rounds of CPU per request (all services), the client's p50/p99 latency, and tracing's share
+(CPU over bare) for hoptrace with its defaults, hoptrace with one feature switched off, and
+``opentelemetry-instrument`` (``opentelemetry-distro`` and upstream's starlette, httpx and aio-pika
+instrumentations: the ``bench`` extra). Goals: hoptrace's share <= 0.35x upstream's; the p50 latency it adds
+<= 0.5x upstream's.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/service_cost.py [--requests 300] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hoptrace.harness import ServiceLauncher, open_backend, start_rabbitmq
+
+BIN = Path(sys.executable).parent
+SERVICES = Path(__file__).resolve().parent / "cost_services.py"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+EXPORT_DELAY_MS = 1000
+"""``OTEL_BSP_SCHEDULE_DELAY`` of every traced variant: batches like a busy service's, a short settle."""
+SETTLE_SECONDS = 1.5
+CLIENTS = 4
+ORDER = {"item": "widget", "quantity": 1}
+LOGGING_OFF = {"HOPTRACE_LOG_CORRELATION": "false"}
+
+# name -> (how the services run, extra environment)
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "bare (no tracing)": ("bare", {}),
+    "hoptrace run (defaults)": ("hoptrace", {}),
+    "  HOPTRACE_REDACTION=false": ("hoptrace", {"HOPTRACE_REDACTION": "false"}),
+    "  HOPTRACE_RED_METRICS=false": ("hoptrace", {"HOPTRACE_RED_METRICS": "false"}),
+    "  HOPTRACE_LOG_CORRELATION=false": ("hoptrace", LOGGING_OFF),
+    "opentelemetry-instrument": ("upstream", {}),
+}
+
+
+@dataclass
+class Stack:
+    """One variant's four running services."""
+
+    api_url: str
+    pids: list[int]
+    consumer_log: Path
+    consumed: int = 0
+    cpu_per_request: list[float] = field(default_factory=list)
+    spans_per_request: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+def start_stack(
+    launcher: ServiceLauncher, name: str, how: str, extra: dict[str, str], broker_url: str
+) -> Stack:
+    tag = f"{len(launcher.services) // 4}"
+    env = {
+        **extra,
+        "AMQP_URL": broker_url,
+        "DEMO_QUEUE": f"cost-orders-{tag}-{os.getpid()}",
+        "DEMO_NEXT_QUEUE": f"cost-shipped-{tag}-{os.getpid()}",
+    }
+    traced = how == "hoptrace"
+    prefix = [str(BIN / "opentelemetry-instrument")] if how == "upstream" else []
+
+    def run(service: str, command: list[str], ready: str, more: dict[str, str] | None = None) -> int:
+        started = launcher.start(
+            f"{tag}-{service}",
+            [*prefix, *command],
+            ready_log=ready,
+            env={**env, **(more or {})},
+            traced=traced,
+        )
+        env.setdefault("DEMO_INVENTORY_URL", started.url or "")
+        return started.process.pid
+
+    uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "0", "--no-access-log"]
+    ready = r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))"
+    pids = [run("inventory", [*uvicorn, "hoptrace.harness.demo.inventory:app"], ready)]
+    pids.append(run("worker", [sys.executable, str(SERVICES), "worker"], "worker ready"))
+    pids.append(run("consumer", [sys.executable, str(SERVICES), "consumer"], "consumer ready"))
+    edge = {"HOPTRACE_TENANT_HEADER": "X-Tenant-ID"}
+    api = run("api", [*uvicorn, "hoptrace.harness.demo.api:app"], ready, edge)
+    pids.append(api)
+    consumer = launcher.services[-2]
+    print(f"started {name.strip()}", file=sys.stderr)
+    return Stack(launcher.services[-1].url or "", pids, consumer.process.log_path)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` and their live descendants."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                text = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = text.rsplit(")", 1)[1].split()
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += int(stats[pid][11]) + int(stats[pid][12])
+        todo.extend(children.get(pid, []))
+    return total / CLK_TCK
+
+
+async def drive(url: str, requests: int) -> list[float]:
+    """Post ``requests`` orders from ``CLIENTS`` concurrent clients; return each latency in seconds."""
+    latencies: list[float] = []
+    remaining = iter(range(requests))
+
+    async def client(tenant: str) -> None:
+        async with httpx.AsyncClient(base_url=url, headers={"X-Tenant-ID": tenant}, timeout=30) as http:
+            for _ in remaining:
+                started = time.perf_counter()
+                response = await http.post("/orders", json=ORDER)
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+
+    await asyncio.gather(*(client(f"tenant{i}") for i in range(CLIENTS)))
+    return latencies
+
+
+def settle(stack: Stack, expected: int, timeout: float = 60.0) -> None:
+    """Block until ``expected`` messages were consumed and the services used no CPU for SETTLE_SECONDS."""
+    deadline = time.monotonic() + timeout
+    last, quiet_since = cpu_seconds(stack.pids), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(stack.pids)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        if time.monotonic() - quiet_since >= SETTLE_SECONDS and consumed(stack) >= expected:
+            return
+    raise RuntimeError(f"work did not settle: {consumed(stack)} of {expected} messages consumed")
+
+
+def consumed(stack: Stack) -> int:
+    return stack.consumer_log.read_bytes().count(b"done\n")
+
+
+def spans_received(tempo_url: str) -> int:
+    """The embedded backend's count of spans received (all variants: only one is driven at a time)."""
+    for line in httpx.get(f"{tempo_url}/metrics").text.splitlines():
+        if line.startswith("hoptrace_backend_spans_received_total"):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+def measure(stack: Stack, requests: int, tempo_url: str) -> None:
+    spans, before = spans_received(tempo_url), cpu_seconds(stack.pids)
+    stack.latencies += asyncio.run(drive(stack.api_url, requests))
+    stack.consumed += requests
+    settle(stack, stack.consumed)
+    stack.cpu_per_request.append((cpu_seconds(stack.pids) - before) / requests)
+    stack.spans_per_request.append((spans_received(tempo_url) - spans) / requests)
+
+
+def report(stacks: dict[str, Stack], requests: int, rounds: int) -> None:
+    def cpu(name: str) -> float:
+        return statistics.median(stacks[name].cpu_per_request)
+
+    def p50(name: str) -> float:
+        return statistics.median(stacks[name].latencies)
+
+    bare = "bare (no tracing)"
+    print(f"{requests} requests x {rounds} rounds per variant, {CLIENTS} clients, 9 spans per traced request")
+    print(f"{'variant':34} {'CPU ms/req':>10} {'(range)':>11} {'share':>6} {'p50 ms':>7} {'p99 ms':>7} spans")
+    for name, stack in stacks.items():
+        low, high = min(stack.cpu_per_request) * 1e3, max(stack.cpu_per_request) * 1e3
+        share = "" if name == bare else f"{(cpu(name) - cpu(bare)) / cpu(bare):+.0%}"
+        p99 = statistics.quantiles(stack.latencies, n=100)[98]
+        print(
+            f"{name:34} {cpu(name) * 1e3:10.2f} {f'{low:.1f}-{high:.1f}':>11} {share:>6} "
+            f"{p50(name) * 1e3:7.2f} {p99 * 1e3:7.2f} {statistics.median(stack.spans_per_request):5.1f}"
+        )
+    upstream, ours = "opentelemetry-instrument", "hoptrace run (defaults)"
+    share = (cpu(ours) - cpu(bare)) / (cpu(upstream) - cpu(bare))
+    latency = (p50(ours) - p50(bare)) / (p50(upstream) - p50(bare))
+    print(
+        f"hoptrace's tracing CPU / upstream's: {share:.2f} ({'meets' if share <= 0.35 else 'misses'} <= 0.35)"
+    )
+    print(
+        f"hoptrace's added p50 / upstream's: {latency:.2f} ({'meets' if latency <= 0.5 else 'misses'} <= 0.5)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="requests per variant per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warm-up", type=int, default=40, help="requests per variant before measuring")
+    args = parser.parse_args()
+    if not (BIN / "opentelemetry-instrument").exists():
+        print("install the baseline first: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    os.environ.update(OTEL_BSP_SCHEDULE_DELAY=str(EXPORT_DELAY_MS))
+    with (
+        open_backend("embedded", subprocess_mode=True) as backend,
+        start_rabbitmq() as broker,
+        ServiceLauncher(
+            backend.otlp_http_endpoint, protocol="http/protobuf", export_delay_ms=EXPORT_DELAY_MS
+        ) as launcher,
+    ):
+        stacks = {
+            name: start_stack(launcher, name, how, extra, broker.url)
+            for name, (how, extra) in VARIANTS.items()
+        }
+        for stack in stacks.values():
+            measure(stack, args.warm_up, backend.tempo_url)
+            stack.cpu_per_request.clear()
+            stack.latencies.clear()
+            stack.spans_per_request.clear()
+        names = list(stacks)
+        for round_number in range(args.rounds):
+            turn = round_number % len(names)
+            for name in names[turn:] + names[:turn]:
+                measure(stacks[name], args.requests, backend.tempo_url)
+            print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+        report(stacks, args.requests, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
