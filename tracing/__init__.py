@@ -16,9 +16,12 @@ if TYPE_CHECKING:
     from hoptrace.tracing._api import span, tenant, traced
     from hoptrace.tracing._asgi import TracingMiddleware
     from hoptrace.tracing._configure import configure
+    from hoptrace.tracing._counters import counts
     from hoptrace.tracing._logging import JsonFormatter
     from hoptrace.tracing._processors import InstalledProcessors, processors_from_environment
     from hoptrace.tracing._propagation import extract, inject
+    from hoptrace.tracing._w3c.baggage import BaggagePropagator
+    from hoptrace.tracing._w3c.tracecontext import TraceContextPropagator
 
 _LAZY = {
     "_configure": ["configure"],
@@ -27,15 +30,21 @@ _LAZY = {
     "_logging": ["JsonFormatter"],
     "_asgi": ["TracingMiddleware"],
     "_processors": ["InstalledProcessors", "processors_from_environment"],
+    "_counters": ["counts"],
+    "_w3c.baggage": ["BaggagePropagator"],
+    "_w3c.tracecontext": ["TraceContextPropagator"],
 }
 
 __all__ = [
+    "BaggagePropagator",
     "ConfigurationError",
     "HoptraceError",
     "InstalledProcessors",
     "JsonFormatter",
+    "TraceContextPropagator",
     "TracingMiddleware",
     "configure",
+    "counts",
     "extract",
     "inject",
     "processors_from_environment",

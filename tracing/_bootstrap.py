@@ -50,13 +50,14 @@ def activate(settings: Settings) -> bool:
 
     Returns ``True`` when this call activated tracing, ``False`` when it was already active or
     ``OTEL_SDK_DISABLED`` is true. Raises :class:`UnusableEnvironment` when the propagators named by
-    ``OTEL_PROPAGATORS`` do not exist. Thread-safe.
+    ``OTEL_PROPAGATORS`` do not exist. ``tracecontext`` and ``baggage`` are hoptrace's W3C propagators.
+    Thread-safe.
     """
     global _active
     with _lock:
         if _active is not None or settings.sdk_disabled:
             return False
-        _check_propagators()
+        _install_propagators(settings)
         from opentelemetry import trace
 
         from hoptrace.tracing._hooks import install_instrumentation_hooks
@@ -82,11 +83,20 @@ def activate(settings: Settings) -> bool:
         return True
 
 
-def _check_propagators() -> None:
+def _install_propagators(settings: Settings) -> None:
+    """Resolve ``OTEL_PROPAGATORS`` with hoptrace's W3C propagators, and install the tenant secrets."""
+    import os
+
+    from hoptrace.tracing._tenant_signature import TenantKeys, configure_tenant_keys
+    from hoptrace.tracing._w3c.selection import propagator_from_environment
+
     try:
-        import opentelemetry.propagate  # noqa: F401 - resolves OTEL_PROPAGATORS at import
+        propagator = propagator_from_environment(os.environ)
+        from opentelemetry import propagate  # resolves OTEL_PROPAGATORS again at import: may raise too
     except ValueError as exc:
         raise UnusableEnvironment(f"OTEL_PROPAGATORS: {exc}") from exc
+    propagate.set_global_textmap(propagator)
+    configure_tenant_keys(TenantKeys(settings.tenant_secrets) if settings.tenant_secrets else None)
 
 
 def _provider(settings: Settings) -> TracerProvider:

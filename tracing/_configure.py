@@ -3,7 +3,7 @@ arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hoptrace.tracing._bootstrap import activate
 from hoptrace.tracing._settings import resolve_settings
@@ -22,6 +22,7 @@ def configure(
     disabled_instrumentations: Iterable[str] | None = None,
     log_correlation: bool | None = None,
     log_format: str | None = None,
+    tenant_secret: str | Sequence[str] | None = None,
 ) -> bool:
     """Activate tracing in this process, as the zero-code bootstrap does.
 
@@ -31,7 +32,9 @@ def configure(
     ``sampler_arg`` (``OTEL_TRACES_SAMPLER(_ARG)``), ``tenant_header`` (``HOPTRACE_TENANT_HEADER``), ``edge``
     (``HOPTRACE_EDGE``), ``trust_inbound_baggage`` (``HOPTRACE_TRUST_INBOUND_BAGGAGE``),
     ``disabled_instrumentations`` (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``: httpx, asgi, aio_pika,
-    logging), ``log_correlation`` (``HOPTRACE_LOG_CORRELATION``), ``log_format`` (``HOPTRACE_LOG_FORMAT``).
+    logging), ``log_correlation`` (``HOPTRACE_LOG_CORRELATION``), ``log_format`` (``HOPTRACE_LOG_FORMAT``),
+    ``tenant_secret`` (``HOPTRACE_TENANT_SECRET``: one secret, comma-separated ones or a sequence; the first
+    signs the tenant, all verify).
 
     Returns ``True`` when this call activated tracing; ``False`` when tracing was already active (the first
     activation wins, so calling it twice is harmless) or ``OTEL_SDK_DISABLED`` is true.
@@ -52,5 +55,6 @@ def configure(
             disabled_instrumentations=disabled_instrumentations,
             log_correlation=log_correlation,
             log_format=log_format,
+            tenant_secret=tenant_secret,
         )
     )

@@ -5,9 +5,15 @@ Every extraction goes through :func:`inbound_context`, so a malformed ``tracepar
 8 KiB / 180 entries), and an invalid tenant is dropped and counted before anything can propagate it.
 
 The edge rule (see ``HOPTRACE_EDGE``): a service is the trusted edge when it says so, by default when it
-reads the tenant from a request header. At the edge, inbound ``baggage`` is dropped unless
-``HOPTRACE_TRUST_INBOUND_BAGGAGE`` is true, and the tenant header (when present and valid) becomes the
-``tenant.id`` baggage entry. Internal services keep the baggage their hoptrace caller sent.
+reads the tenant from a request header. At the edge, inbound ``baggage`` is dropped, without being parsed,
+unless ``HOPTRACE_TRUST_INBOUND_BAGGAGE`` is true, and the tenant header (when present and valid) becomes
+the ``tenant.id`` baggage entry. Internal services keep the baggage their hoptrace caller sent.
+
+The signed tenant (see ``HOPTRACE_TENANT_SECRET`` and :mod:`hoptrace.tracing._tenant_signature`): with a
+secret, a tenant entry is kept only when its signature verifies, on every hop (HTTP and messages); an edge
+keeps the baggage of a request whose tenant hoptrace signed (it comes from a hoptrace service), and drops
+any other, so one environment serves every service. Without a valid signed tenant, the tenant header
+applies as above.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 
 from hoptrace.processors import TENANT_KEY, validate_tenant
+from hoptrace.tracing._counters import untrusted_baggage, untrusted_tenants
+from hoptrace.tracing._tenant_signature import SIGNATURE_PROPERTY, has_signed_tenant, tenant_keys
+from hoptrace.tracing._w3c.baggage import BAGGAGE, entry_properties
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,15 @@ def _text(value: object) -> str | None:
     return None
 
 
+class TraceOnlyGetter(MappingGetter):
+    """A :class:`MappingGetter` that hides ``baggage``: untrusted baggage is dropped before it is parsed."""
+
+    def get(self, carrier: Mapping[str, object], key: str) -> list[str] | None:
+        return None if key == BAGGAGE else super().get(carrier, key)
+
+
 mapping_getter = MappingGetter()
+trace_only_getter = TraceOnlyGetter()
 
 
 def inject(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
@@ -77,24 +94,52 @@ def extract(carrier: Mapping[str, object], context: Context | None = None) -> Co
     and an invalid ``tenant.id`` is dropped and counted. No edge rule applies: use this for carriers that
     come from other hoptrace services. Never raises.
     """
-    return sanitize_tenant(propagate.extract(carrier, context=context, getter=mapping_getter))
+    extracted = propagate.extract(carrier, context=context, getter=mapping_getter)
+    if tenant_keys() is not None:
+        extracted, _ = _verify_signed_tenant(extracted)
+    return sanitize_tenant(extracted)
 
 
 def inbound_context(
     headers: Mapping[str, list[str]], policy: EdgePolicy, context: Context | None = None
 ) -> Context:
-    """Extract the context of an inbound HTTP request, applying the edge rule. Never raises."""
-    extracted = propagate.extract(headers, context=context, getter=mapping_getter)
-    if policy.edge:
-        if not policy.trust_inbound_baggage:
-            extracted = baggage.clear(extracted)
-        if policy.tenant_header is not None:
-            values = headers.get(policy.tenant_header)
-            if values:
-                tenant = validate_tenant(values[0])
-                if tenant is not None:
-                    extracted = baggage.set_baggage(TENANT_KEY, tenant, extracted)
+    """Extract the context of an inbound HTTP request, applying the edge rule and, when secrets are set,
+    the signed-tenant rule (module docstring). Never raises."""
+    signing = tenant_keys() is not None
+    drops_untrusted = policy.edge and not policy.trust_inbound_baggage
+    raw_baggage = headers.get(BAGGAGE)
+    signed = False
+    if drops_untrusted and raw_baggage and not (signing and _mentions_signature(raw_baggage)):
+        untrusted_baggage.record()
+        extracted = propagate.extract(headers, context=context, getter=trace_only_getter)
+    else:
+        extracted = propagate.extract(headers, context=context, getter=mapping_getter)
+        if signing:
+            extracted, signed = _verify_signed_tenant(extracted)
+            if drops_untrusted and not signed and raw_baggage:
+                untrusted_baggage.record()
+                extracted = baggage.clear(extracted)
+    if policy.edge and policy.tenant_header is not None and not signed:
+        values = headers.get(policy.tenant_header)
+        if values:
+            tenant = validate_tenant(values[0])
+            if tenant is not None:
+                extracted = baggage.set_baggage(TENANT_KEY, tenant, extracted)
     return sanitize_tenant(extracted)
+
+
+def _mentions_signature(values: list[str]) -> bool:
+    return any(SIGNATURE_PROPERTY in value for value in values)
+
+
+def _verify_signed_tenant(context: Context) -> tuple[Context, bool]:
+    """Drop (and count) the tenant entry of ``context`` unless hoptrace signed it; says whether it did."""
+    if baggage.get_baggage(TENANT_KEY, context) is None:
+        return context, False
+    if has_signed_tenant(context, entry_properties(TENANT_KEY, context)):
+        return context, True
+    untrusted_tenants.record()
+    return baggage.remove_baggage(TENANT_KEY, context), False
 
 
 def sanitize_tenant(context: Context) -> Context:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -59,6 +59,8 @@ class Settings:
     log_correlation: bool
     log_format: str | None
     sdk_disabled: bool
+    tenant_secrets: tuple[str, ...] = ()
+    """``HOPTRACE_TENANT_SECRET``: the first signs the tenant, all verify; empty: no signed tenant."""
 
 
 def resolve_settings(
@@ -75,6 +77,7 @@ def resolve_settings(
     disabled_instrumentations: Iterable[str] | None = None,
     log_correlation: bool | None = None,
     log_format: str | None = None,
+    tenant_secret: str | Sequence[str] | None = None,
 ) -> Settings:
     """Resolve every setting (argument > ``environ`` > default).
 
@@ -102,6 +105,7 @@ def resolve_settings(
         ),
         log_format=_log_format(log_format, environ),
         sdk_disabled=environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true",
+        tenant_secrets=_tenant_secrets(tenant_secret, environ),
     )
 
 
@@ -248,3 +252,28 @@ def _log_format(argument: str | None, environ: Mapping[str, str]) -> str | None:
         )
         return None
     return value or None
+
+
+def _tenant_secrets(argument: str | Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    from hoptrace.tracing._tenant_signature import TenantKeys
+
+    if argument is not None:
+        secrets = _split_secrets(argument if isinstance(argument, str) else ",".join(argument))
+        try:
+            TenantKeys(secrets)
+        except ValueError as exc:
+            raise ConfigurationError(f"tenant_secret: {exc}") from None
+        return secrets
+    secrets = _split_secrets(environ.get(env.HOPTRACE_TENANT_SECRET, ""))
+    if not secrets:
+        return ()
+    try:
+        TenantKeys(secrets)
+    except ValueError as exc:
+        # Never echo the secret itself. Untraced beats unsigned: a weak key would let callers forge tenants.
+        raise UnusableEnvironment(f"{env.HOPTRACE_TENANT_SECRET}: {exc}") from None
+    return secrets
+
+
+def _split_secrets(raw: str) -> tuple[str, ...]:
+    return tuple(secret.strip() for secret in raw.split(",") if secret.strip())

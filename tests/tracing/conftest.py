@@ -1,8 +1,9 @@
 """In-process fixtures for the hop instrumentation: one global in-memory tracer provider per test session.
 
 OpenTelemetry allows one global tracer provider per process, and hoptrace's hops use the global one, so
-the session installs it once (with the tenant processor, as the bootstrap does) and each test starts with
-an empty exporter. Bootstrap behaviour (activation, environment, signals) is tested in subprocesses.
+the session installs it once (with the tenant processor and hoptrace's propagators, as the bootstrap
+does) and each test starts with an empty exporter. Bootstrap behaviour (activation, environment,
+signals) is tested in subprocesses.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hoptrace.processors import TenantSpanProcessor
+from hoptrace.tracing._w3c.selection import propagator_from_environment
 
 _exporter = InMemorySpanExporter()
 
@@ -44,6 +46,7 @@ def _global_provider() -> InMemorySpanExporter:
         provider.add_span_processor(TenantSpanProcessor())
         provider.add_span_processor(SimpleSpanProcessor(_exporter))
         trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(propagator_from_environment({}))  # hoptrace's W3C ones, as the bootstrap
     return _exporter
 
 

@@ -99,6 +99,7 @@ def test_configure_activates_tracing_without_the_zero_code_path(backend: Embedde
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
         ("OTEL_PROPAGATORS", "tracecontext,no-such-propagator"),
         ("HOPTRACE_TENANT_HEADER", "X Tenant"),
+        ("HOPTRACE_TENANT_SECRET", "too-short"),
     ],
 )
 def test_broken_configuration_logs_one_line_and_runs_untraced(variable: str, value: str) -> None:
@@ -108,6 +109,29 @@ def test_broken_configuration_logs_one_line_and_runs_untraced(variable: str, val
     (line,) = result.stderr.splitlines()
     assert line.startswith("hoptrace: tracing is off for this process:")
     assert variable in line
+
+
+PROPAGATORS = (
+    "from opentelemetry import propagate; "
+    "print(','.join(type(p).__module__ for p in propagate.get_global_textmap()._propagators))"
+)
+
+
+@pytest.mark.parametrize(
+    ("configured", "modules"),
+    [
+        (None, ["tracecontext", "baggage"]),
+        ("baggage,tracecontext", ["baggage", "tracecontext"]),
+        ("tracecontext", ["tracecontext"]),
+    ],
+)
+def test_standard_propagator_names_mean_hoptrace_w3c_propagators(
+    configured: str | None, modules: list[str]
+) -> None:
+    env = traced_env(None) if configured is None else traced_env(None, OTEL_PROPAGATORS=configured)
+    result = run_traced(PROPAGATORS, env)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip().split(",") == [f"hoptrace.tracing._w3c.{module}" for module in modules]
 
 
 def test_unknown_sampler_warns_once_and_keeps_tracing() -> None:

@@ -1,0 +1,141 @@
+"""W3C Baggage: the ``baggage`` header, with properties, percent-encoding, whitespace and the limits.
+
+Rules implemented (https://www.w3.org/TR/baggage/):
+
+- ``baggage`` header fields are combined with ``,``. A list-member is ``key OWS "=" OWS value`` followed by
+  properties ``OWS ";" OWS key [OWS "=" OWS value]``. Keys are RFC 9110 tokens; values are
+  ``baggage-octet`` strings, which may hold ``=``. Optional whitespace (space, tab) around keys, values,
+  properties and list-members is not part of them.
+- Values are percent-decoded as UTF-8 (an invalid sequence becomes U+FFFD); ``+`` stays ``+``. Keys and
+  properties are kept as they are.
+- Limits: a header over 8192 bytes is dropped whole, unparsed; at most 180 list-members are kept. A
+  malformed list-member is dropped (never a part of one), the rest is kept.
+- Properties survive the hop: they are kept in the context beside the baggage entry and sent again with it
+  as long as the entry keeps the value it arrived with.
+- Sent: every character outside ``baggage-octet``, and ``%``, is percent-encoded; entries whose key is not
+  a token are left out; members are added while the header stays within 8192 bytes. The tenant entry
+  carries hoptrace's signature property when ``HOPTRACE_TENANT_SECRET`` is set (see
+  :mod:`hoptrace.tracing._tenant_signature`).
+
+Problems are counted (``malformed_baggage``), never logged per request. Never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import quote, unquote
+
+from opentelemetry import baggage
+from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.propagators import textmap
+
+from hoptrace.tracing._counters import malformed_baggage
+from hoptrace.tracing._tenant_signature import outgoing_properties
+
+BAGGAGE = "baggage"
+MAX_BYTES = 8192
+MAX_MEMBERS = 180
+_OWS = " \t"
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_OCTETS = "!#$&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+"""``baggage-octet`` without ``%`` (which is always encoded): what ``quote`` may leave as it is."""
+_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+_PROPERTIES_KEY = create_key("hoptrace-baggage-properties")
+
+
+def entry_properties(key: str, context: Context | None = None) -> tuple[str, ...]:
+    """The properties (``"name=value"`` or ``"name"``) the entry ``key`` arrived with, while it keeps the
+    value it arrived with; else ``()``."""
+    received = get_value(_PROPERTIES_KEY, context)
+    if not isinstance(received, dict) or key not in received:
+        return ()
+    value, properties = received[key]
+    return tuple(properties) if baggage.get_baggage(key, context) == value else ()
+
+
+def parse_member(member: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """``(key, decoded value, normalised properties)`` of one list-member, or ``None`` when malformed."""
+    first, *raw_properties = member.split(";")
+    key, equals, value = first.partition("=")
+    key, value = key.strip(_OWS), value.strip(_OWS)
+    if not equals or not _TOKEN.fullmatch(key) or not _VALUE.fullmatch(value):
+        return None
+    properties = []
+    for raw in raw_properties:
+        name, equals, property_value = raw.partition("=")
+        name, property_value = name.strip(_OWS), property_value.strip(_OWS)
+        if not _TOKEN.fullmatch(name) or (equals and not _VALUE.fullmatch(property_value)):
+            return None
+        properties.append(f"{name}={property_value}" if equals else name)
+    return key, unquote(value, errors="replace"), tuple(properties)
+
+
+class BaggagePropagator(textmap.TextMapPropagator):
+    """``baggage`` for ``OTEL_PROPAGATORS``: W3C Baggage as the module docstring says. Stateless and
+    thread-safe."""
+
+    def extract(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        getter: textmap.Getter[textmap.CarrierT] = textmap.default_getter,
+    ) -> Context:
+        context = Context() if context is None else context
+        values = getter.get(carrier, BAGGAGE)
+        if not values:
+            return context
+        header = ",".join(values)
+        if len(header) > MAX_BYTES or len(header.encode("utf-8", "replace")) > MAX_BYTES:
+            malformed_baggage.record()
+            return context
+        entries = dict(baggage.get_all(context))
+        properties: dict[str, tuple[str, tuple[str, ...]]] = {}
+        kept = 0
+        for raw in header.split(","):
+            if not raw.strip(_OWS):
+                continue
+            parsed = parse_member(raw)
+            if parsed is None or kept >= MAX_MEMBERS:
+                malformed_baggage.record()
+                continue
+            kept += 1
+            key, value, received_properties = parsed
+            entries[key] = value
+            properties[key] = (value, received_properties)
+        for name, entry in entries.items():
+            context = baggage.set_baggage(name, entry, context)
+        return set_value(_PROPERTIES_KEY, properties, context) if properties else context
+
+    def inject(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
+    ) -> None:
+        header = self.header(baggage.get_all(context), context)
+        if header:
+            setter.set(carrier, BAGGAGE, header)
+
+    def header(self, entries: Mapping[str, object], context: Context | None = None) -> str:
+        """The ``baggage`` header value for ``entries`` (properties taken from ``context``)."""
+        members: list[str] = []
+        size = -1
+        for key, value in entries.items():
+            if not _TOKEN.fullmatch(key):
+                malformed_baggage.record()
+                continue
+            text = str(value)
+            properties = outgoing_properties(key, text, entry_properties(key, context), context)
+            member = ";".join((f"{key}={quote(text, safe=_OCTETS)}", *properties))
+            length = len(member.encode())
+            if size + 1 + length > MAX_BYTES or len(members) >= MAX_MEMBERS:
+                malformed_baggage.record()
+                continue
+            members.append(member)
+            size += 1 + length
+        return ",".join(members)
+
+    @property
+    def fields(self) -> set[str]:
+        return {BAGGAGE}

@@ -1,0 +1,166 @@
+"""W3C Trace Context, Level 1 and Level 2: the ``traceparent`` and ``tracestate`` headers.
+
+Rules implemented (https://www.w3.org/TR/trace-context-2/):
+
+- ``traceparent`` is ``version-traceid-parentid-flags`` in lower-case hex, optional whitespace around it.
+  Version ``ff`` is invalid. Version ``00`` is exactly 55 characters; a higher version is parsed by its
+  first 55 characters, which must be followed by the end or by ``-``. All-zero ids are invalid. More than
+  one ``traceparent`` header is invalid. An invalid ``traceparent`` starts a new trace, and its
+  ``tracestate`` is ignored.
+- ``tracestate`` header fields are combined with ``,``. Empty list-members are skipped. Keys follow Level
+  2's grammar, ``( lcalpha / DIGIT ) 0*255 ( lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" )``; values are
+  up to 256 printable characters without ``,`` or ``=`` and without trailing space. One invalid
+  list-member, or more than 32, throws the whole ``tracestate`` away. A repeated key keeps its first
+  member (the spec lets a vendor keep one of them).
+- Sent: version ``00``, and of the flags only ``sampled`` (Level 1) and ``random-trace-id`` (Level 2).
+
+Problems are counted (``malformed_trace_context``), never logged per request. Never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators import textmap
+from opentelemetry.trace import TraceState
+
+from hoptrace.tracing._counters import malformed_trace_context
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+_PARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_OWS = " \t"
+_KNOWN_FLAGS = 0x03  # sampled (Level 1) | random-trace-id (Level 2)
+_MAX_MEMBERS = 32
+# 32 members of a 256-character key, "=", a 256-character value and ", ": longer input is not parsed.
+_MAX_TRACESTATE_LENGTH = _MAX_MEMBERS * (256 + 1 + 256 + 2) + 1024
+_MEMBER = re.compile(
+    r"([a-z0-9][a-z0-9_\-*/@]{0,255})=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])"
+)
+
+
+class W3CTraceState(TraceState):
+    """A ``TraceState`` that holds keys of Level 2's grammar (e.g. ``foo@bar@baz``, ``1@x``).
+
+    ``opentelemetry-api``'s ``TraceState`` validates keys with Level 1's grammar and has no other
+    constructor, so the members are put in its storage (``_dict``, api 1.45) after validation here.
+    """
+
+    def __init__(self, members: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__()
+        self._dict = dict(members)
+
+
+def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
+    """The remote span context of ``traceparent`` header values, or ``None`` when absent or invalid."""
+    if not values:
+        return None
+    if len(values) > 1:  # two traceparent headers: neither can be trusted
+        malformed_trace_context.record()
+        return None
+    header = values[0].strip(_OWS)
+    match = _PARENT.match(header)
+    if match is None or not _version_allows(match.group(1), header):
+        malformed_trace_context.record()
+        return None
+    trace_id, span_id = int(match.group(2), 16), int(match.group(3), 16)
+    if trace_id == 0 or span_id == 0:
+        malformed_trace_context.record()
+        return None
+    return trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(match.group(4), 16))
+    )
+
+
+def _version_allows(version: str, header: str) -> bool:
+    if version == "ff":
+        return False
+    if version == "00":
+        return len(header) == 55
+    return len(header) == 55 or header[55] == "-"
+
+
+def parse_tracestate(values: list[str] | None) -> W3CTraceState | None:
+    """The members of ``tracestate`` header values, in order; ``None`` when the list is invalid."""
+    if not values:
+        return W3CTraceState()
+    members: dict[str, str] = {}
+    count = 0
+    if sum(map(len, values)) > _MAX_TRACESTATE_LENGTH:
+        malformed_trace_context.record()
+        return None
+    for raw in ",".join(values).split(","):
+        member = raw.strip(_OWS)
+        if not member:
+            continue
+        match = _MEMBER.fullmatch(member)
+        count += 1
+        if match is None or count > _MAX_MEMBERS:
+            malformed_trace_context.record()
+            return None
+        members.setdefault(match.group(1), match.group(2))
+    return W3CTraceState(members.items())
+
+
+def format_tracestate(members: Mapping[str, str]) -> str:
+    """The ``tracestate`` header value for ``members``; invalid members are left out."""
+    return ",".join(_valid_members(members))
+
+
+def _valid_members(members: Mapping[str, str]) -> Iterator[str]:
+    for key, value in list(members.items())[:_MAX_MEMBERS]:
+        member = f"{key}={value}"
+        if _MEMBER.fullmatch(member):
+            yield member
+
+
+class TraceContextPropagator(textmap.TextMapPropagator):
+    """``tracecontext`` for ``OTEL_PROPAGATORS``: W3C Trace Context Level 1 and 2 (module docstring).
+
+    Stateless and thread-safe; ``extract`` and ``inject`` never raise for well-behaved getters/setters.
+    """
+
+    def extract(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        getter: textmap.Getter[textmap.CarrierT] = textmap.default_getter,
+    ) -> Context:
+        context = Context() if context is None else context
+        parent = parse_traceparent(getter.get(carrier, TRACEPARENT))
+        if parent is None:
+            return context
+        state = parse_tracestate(getter.get(carrier, TRACESTATE))
+        parent = trace.SpanContext(
+            parent.trace_id,
+            parent.span_id,
+            is_remote=True,
+            trace_flags=parent.trace_flags,
+            trace_state=state if state is not None else W3CTraceState(),
+        )
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
+
+    def inject(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
+    ) -> None:
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        flags = span_context.trace_flags & _KNOWN_FLAGS
+        setter.set(
+            carrier, TRACEPARENT, f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+        )
+        if span_context.trace_state:
+            state = format_tracestate(span_context.trace_state)
+            if state:
+                setter.set(carrier, TRACESTATE, state)
+
+    @property
+    def fields(self) -> set[str]:
+        return {TRACEPARENT, TRACESTATE}
