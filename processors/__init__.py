@@ -22,7 +22,7 @@ from hoptrace.processors._red import (
     RedMetricsSpanProcessor,
     SeriesSnapshot,
 )
-from hoptrace.processors._red_labels import bounded_span_name
+from hoptrace.processors._red_labels import bounded_span_name, fold_id_parts
 from hoptrace.processors._redaction import (
     DEFAULT_SECRET_KEY_WORDS,
     DEFAULT_SENSITIVE_QUERY_PARAMETERS,
@@ -74,6 +74,7 @@ __all__ = [
     "SeriesSnapshot",
     "TenantSpanProcessor",
     "bounded_span_name",
+    "fold_id_parts",
     "invalid_tenants",
     "red_metrics_data",
     "red_metrics_registry",

@@ -55,6 +55,27 @@ def bounded_span_name(name: str) -> str:
     return "/".join(segments)[:MAX_SPAN_NAME_LENGTH]
 
 
+# A UUID is one part even though it contains dashes; otherwise parts are runs between separators.
+_NAME_PART = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[^./:_\-\s]+")
+
+
+def fold_id_parts(name: str) -> str:
+    """Return ``name`` with its id-like parts replaced by ``{id}``, by the rules of :func:`bounded_span_name`.
+
+    For names that are not URL paths, such as queue or exchange names: the parts between ``.``, ``/``,
+    ``:``, ``_``, ``-`` and whitespace are judged one by one (a UUID counts as one part), so
+    ``rpc_29567f5c31`` becomes ``rpc_{id}`` and ``replies-<uuid>`` becomes ``replies-{id}``, while
+    ``orders.created`` stays as it is. The result is at most 128 characters. Pure function.
+    """
+    folded = _NAME_PART.sub(_fold_part, name)
+    return folded[:MAX_SPAN_NAME_LENGTH]
+
+
+def _fold_part(match: re.Match[str]) -> str:
+    part = match.group()
+    return ID_PLACEHOLDER if _ID_SEGMENT.fullmatch(part) else part
+
+
 def service_of(resource_attributes: Mapping[str, object]) -> str:
     """Return the resource's ``service.name`` if it is a non-empty string, else ``unknown_service``."""
     service = resource_attributes.get("service.name")

@@ -1,39 +1,28 @@
-"""``queue.iterator()`` consumers: the loop body of each message belongs to the producer's trace.
+"""``queue.iterator()`` consumers: the work on each message belongs to the producer's trace.
 
 Upstream traces the iterator's internal buffering callback, so the span ends before the loop body runs and
-the body starts a new trace (opentelemetry-python-contrib #1993, #2892). Here ``__anext__`` itself starts
-the message's CONSUMER span and makes it current in the consuming task: ``async for`` awaits ``__anext__``
-in that task, so the body (and ``async with message.process()``) runs inside the span. The span ends when
-the loop asks for the next message, or when the iterator closes or its ``async with`` exits (recording an
-exception that escapes the body).
+the body starts a new trace (opentelemetry-python-contrib #1993, #2892). Here each ``__anext__()`` opens a
+:class:`~hoptrace.tracing._aio_pika_scope.MessageScope` in the code that asked for the message, so the
+body (and ``async with message.process()``) runs inside the message's CONSUMER span, also when the call is
+wrapped in ``asyncio.wait_for``, ``asyncio.timeout`` or a task. The span ends when the loop asks for the
+next message, or when the iterator closes or its ``async with`` exits (recording an exception that escapes
+the body).
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import wrapt
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.queue import QueueIterator
 from aio_pika.robust_queue import RobustQueueIterator
-from opentelemetry import context, trace
 
-from hoptrace.tracing._aio_pika import record_failure, start_consumer_span
-from hoptrace.tracing._tracer import instrumentation_failed
+from hoptrace.tracing._aio_pika_scope import MessageScope, MessageScopes
+from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
 
-
-@dataclass
-class _Current:
-    span: trace.Span
-    token: object
-    task: asyncio.Task[Any] | None
-
-
-_current: weakref.WeakKeyDictionary[QueueIterator, _Current] = weakref.WeakKeyDictionary()
+_scopes = MessageScopes()
 
 
 def instrument_queue_iterators() -> None:
@@ -44,21 +33,28 @@ def instrument_queue_iterators() -> None:
     wrapt.wrap_function_wrapper(QueueIterator, "__aexit__", _aexit)
 
 
-async def _anext(
+def _anext(
     wrapped: Callable[[], Awaitable[AbstractIncomingMessage]],
     instance: QueueIterator,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> AbstractIncomingMessage:
-    _finish(instance)
-    message = await wrapped(*args, **kwargs)
+) -> Awaitable[AbstractIncomingMessage]:
+    # Synchronous on purpose: it runs in the caller's context, even when a task will await the result.
+    if instrumentation_suppressed():
+        return wrapped(*args, **kwargs)
     try:
-        span, parent = start_consumer_span(message, instance._amqp_queue.name)
+        scope = _scopes.open(instance)
     except Exception as exc:
         instrumentation_failed("aio-pika queue iterator", exc)
-        return message
-    token = context.attach(trace.set_span_in_context(span, parent))
-    _current[instance] = _Current(span, token, _task())
+        return wrapped(*args, **kwargs)
+    return _receive(wrapped(*args, **kwargs), instance, scope)
+
+
+async def _receive(
+    pull: Awaitable[AbstractIncomingMessage], instance: QueueIterator, scope: MessageScope
+) -> AbstractIncomingMessage:
+    message = await pull
+    _scopes.fill(scope, message, instance._amqp_queue, "aio-pika queue iterator")
     return message
 
 
@@ -68,7 +64,7 @@ async def _close(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> None:
-    _finish(instance)
+    _scopes.end(instance)
     await wrapped(*args, **kwargs)
 
 
@@ -79,25 +75,5 @@ async def _aexit(
     kwargs: dict[str, Any],
 ) -> None:
     exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
-    current = _current.get(instance)
-    if current is not None and isinstance(exc, BaseException):
-        record_failure(current.span, exc)
-    _finish(instance)
+    _scopes.end(instance, exc if isinstance(exc, BaseException) else None)
     await wrapped(*args, **kwargs)
-
-
-def _finish(instance: QueueIterator) -> None:
-    current = _current.pop(instance, None)
-    if current is None:
-        return
-    current.span.end()
-    # A context token can only be reset in the task that set it; elsewhere the span just ends.
-    if current.task is _task():
-        context.detach(current.token)  # type: ignore[arg-type]
-
-
-def _task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None

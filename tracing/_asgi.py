@@ -18,6 +18,7 @@ import wrapt
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from hoptrace.tracing._asgi_routes import instrument_loaded_starlette, route_template
 from hoptrace.tracing._propagation import EdgePolicy, header_lists, inbound_context
 from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed
 
@@ -31,15 +32,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class TracingMiddleware:
     """ASGI middleware tracing HTTP requests; websocket and lifespan pass through untouched.
 
-    The span is named ``{method} {route template}`` (e.g. ``GET /orders/{order_id}``) when the framework
-    records the matched route in the scope (Starlette and FastAPI do), else just ``{method}``: never the
-    raw path. 5xx responses and exceptions mark the span as an error. Async-safe; never raises its own
-    errors into the request.
+    The span is named ``{method} {route template}`` (e.g. ``GET /api/orders/{order_id}``, mount prefixes
+    included) when the framework records the matched route in the scope (Starlette and FastAPI do), else
+    just ``{method}``: never the raw path. 5xx responses and exceptions mark the span as an error.
+    Async-safe; never raises its own errors into the request.
     """
 
     def __init__(self, app: ASGIApp, policy: EdgePolicy | None = None) -> None:
         self.app = app
         self.policy = policy if policy is not None else EdgePolicy()
+        instrument_loaded_starlette()  # mount prefixes, also when the middleware is added by hand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
@@ -80,16 +82,6 @@ class TracingMiddleware:
                 span.update_name(f"{method} {route}")
             span.end()
             context.detach(token)
-
-
-def route_template(scope: Scope) -> str | None:
-    """The matched route's template recorded by the framework in ``scope["route"]``, or ``None``."""
-    route = scope.get("route")
-    for attribute in ("path_format", "path"):
-        value = getattr(route, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def _request_attributes(scope: Scope, method: str) -> dict[str, str | int]:

@@ -28,6 +28,7 @@ def install_instrumentation_hooks(settings: Settings, policy: EdgePolicy) -> Non
     if "asgi" not in disabled:
         # uvicorn/__init__ imports uvicorn.config, so this hook fires for any uvicorn use.
         _when_imported("uvicorn.config", lambda module: _instrument_uvicorn(module, policy))
+        _when_imported("starlette.routing", _instrument_starlette_mounts)
 
 
 def _when_imported(module_name: str, instrument: Callable[[ModuleType], None]) -> None:
@@ -56,3 +57,9 @@ def _instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:
     from hoptrace.tracing._asgi import instrument_uvicorn
 
     instrument_uvicorn(config_module, policy)
+
+
+def _instrument_starlette_mounts(routing_module: ModuleType) -> None:
+    from hoptrace.tracing._asgi_routes import instrument_starlette_mounts
+
+    instrument_starlette_mounts(routing_module)

@@ -20,6 +20,7 @@ from hoptrace.processors import (
     SeriesSnapshot,
     TenantSpanProcessor,
     bounded_span_name,
+    fold_id_parts,
     invalid_tenants,
 )
 from tests.processors.conftest import tenant_baggage
@@ -227,6 +228,23 @@ def test_raw_urls_with_ids_do_not_become_label_values() -> None:
 )
 def test_bounded_span_name(raw: str, bounded: str) -> None:
     assert bounded_span_name(raw) == bounded
+
+
+@pytest.mark.parametrize(
+    ("name", "folded"),
+    [
+        ("orders", "orders"),
+        ("orders.created", "orders.created"),
+        ("amq_29567f5c", "amq_{id}"),
+        ("rpc-client-42.replies", "rpc-client-{id}.replies"),
+        ("replies-0b6e8f2a-33c1-4f59-9a0e-5d3e1f2a9b7c", "replies-{id}"),
+        ("amq.gen-L4U5xYz9QwErTy12AbCdEf", "amq.gen-{id}"),
+        ("worker:host7:5f2b9c0e41aa", "worker:host7:{id}"),
+        ("q" * 300, "q" * 128),
+    ],
+)
+def test_fold_id_parts_uses_the_url_segment_rules_on_each_part_of_a_name(name: str, folded: str) -> None:
+    assert fold_id_parts(name) == folded
 
 
 def test_scrape_during_heavy_recording_is_consistent() -> None:

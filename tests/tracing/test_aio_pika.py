@@ -7,7 +7,8 @@ robust connections), messages without headers and redelivered messages.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import random
+import string
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -39,8 +40,13 @@ async def channel(request: pytest.FixtureRequest, amqp_url: str) -> AsyncIterato
         yield await connection.channel()
 
 
+def unique_name(prefix: str) -> str:
+    """A fresh name without id-like parts: span names keep it as it is (names with ids are folded)."""
+    return prefix + "".join(random.choices(string.ascii_lowercase, k=16))
+
+
 async def _queue(channel: AbstractChannel) -> AbstractQueue:
-    return await channel.declare_queue(f"hoptrace-test-{uuid.uuid4().hex}", auto_delete=True)
+    return await channel.declare_queue(unique_name("hoptrace-test-"), auto_delete=True)
 
 
 class Observed:
@@ -100,7 +106,7 @@ async def test_publish_span_follows_messaging_semconv(spans: FinishedSpans, chan
 async def test_publish_through_a_named_exchange_is_named_after_it(
     spans: FinishedSpans, channel: AbstractChannel
 ) -> None:
-    exchange = await channel.declare_exchange(f"hoptrace-orders-{uuid.uuid4().hex}", auto_delete=True)
+    exchange = await channel.declare_exchange(unique_name("hoptrace-orders-"), auto_delete=True)
     await exchange.publish(aio_pika.Message(b"{}"), routing_key="orders.created")
     producer = spans.named(f"publish {exchange.name}")
     assert producer.attributes["messaging.rabbitmq.destination.routing_key"] == "orders.created"  # type: ignore[index]
