@@ -21,9 +21,10 @@ from hoptrace.harness.traceql import (
     Duration,
     Intrinsic,
     Pipeline,
+    Spanset,
     TraceView,
     Value,
-    evaluate_pipeline,
+    evaluate_spansets,
     field_value,
     referenced_fields,
 )
@@ -60,7 +61,7 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
         end = max(span.end_time_unix_nano for span in spans)
         if not _in_window(request, start, end):
             continue
-        matched = evaluate_pipeline(request.query, trace)
+        matched = evaluate_spansets(request.query, trace)
         if matched:
             hits.append((start, _trace_hit(trace_id, trace, start, end, matched, fields, request)))
     hits.sort(key=lambda hit: hit[0], reverse=True)
@@ -91,7 +92,7 @@ def _trace_hit(
     trace: TraceView,
     start: int,
     end: int,
-    matched: list[Span],
+    matched: list[Spanset],
     fields: list[Attribute | Intrinsic],
     request: SearchRequest,
 ) -> dict[str, Any]:
@@ -105,12 +106,9 @@ def _trace_hit(
     duration_ms = (end - start) // 1_000_000
     if duration_ms:
         hit["durationMs"] = duration_ms
-    spanset = {
-        "spans": [_span_json(span, trace, fields) for span in matched[: request.spans_per_spanset]],
-        "matched": len(matched),
-    }
-    hit["spanSet"] = spanset
-    hit["spanSets"] = [spanset]
+    spansets = [_spanset_json(spanset, trace, fields, request.spans_per_spanset) for spanset in matched]
+    hit["spanSet"] = spansets[0]
+    hit["spanSets"] = spansets
     stats: dict[str, dict[str, int]] = {}
     for span in trace.spans:
         service = stats.setdefault(span.service_name, {"spanCount": 0})
@@ -119,6 +117,30 @@ def _trace_hit(
             service["errorCount"] = service.get("errorCount", 0) + 1
     hit["serviceStats"] = stats
     return hit
+
+
+def _spanset_json(
+    spanset: Spanset, trace: TraceView, fields: list[Attribute | Intrinsic], spans_per_spanset: int
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "spans": [_span_json(span, trace, fields) for span in spanset.spans[:spans_per_spanset]],
+        "matched": len(spanset.spans),
+    }
+    if spanset.by:  # by(): Tempo names each group's value "by(<expression>)"
+        document["attributes"] = [
+            {"key": f"by({_expression_text(expression)})", "value": any_value_json(value)}
+            for expression, value in spanset.by
+        ]
+    return document
+
+
+def _expression_text(expression: object) -> str:
+    if isinstance(expression, Attribute):
+        scope = f"{'parent.' if expression.parent else ''}{expression.scope}"
+        return f"{scope}.{expression.name}"
+    if isinstance(expression, Intrinsic):
+        return expression.name
+    return "expression"
 
 
 def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from hoptrace.harness._model import Span
 from hoptrace.harness.traceql._ast import Pipeline
-from hoptrace.harness.traceql._evaluate import TraceView, evaluate_pipeline
+from hoptrace.harness.traceql._evaluate import evaluate_pipeline
 from hoptrace.harness.traceql._parser import parse_traceql
+from hoptrace.harness.traceql._trace_view import TraceView
 
 TraceQLQuery = Pipeline
 """A parsed query, as :func:`parse_traceql` returns it (immutable, safe to share between threads)."""

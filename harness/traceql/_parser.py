@@ -1,82 +1,35 @@
-"""Parse TraceQL text into the :mod:`hoptrace.harness.traceql._ast` tree, with errors that say where."""
+"""Parse TraceQL text into the :mod:`hoptrace.harness.traceql._ast` tree, with errors that say where.
+
+Syntax errors and Tempo's validation errors (``{ 1 = "foo" }``, ``{ status }``) both raise
+``InvalidExpression`` naming the line and column.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
 from importlib.resources import files
-from typing import Any
 
 import lark
 
 from hoptrace.harness._errors import InvalidExpression
-from hoptrace.harness._model import SpanKind, StatusCode
-from hoptrace.harness.traceql._ast import (
-    Aggregate,
-    Attribute,
-    Comparison,
-    Duration,
-    FieldExpression,
-    Intrinsic,
-    Logical,
-    Negation,
-    Nil,
-    Pipeline,
-    ScalarFilter,
-    SpansetFilter,
-    SpansetOperation,
-    Static,
-    StaticValue,
-)
+from hoptrace.harness.traceql._ast import MetricsRoot, Pipeline
+from hoptrace.harness.traceql._transform import ToAst
 
 MAX_QUERY_LENGTH = 10_000
 """Longer queries are refused before parsing, to bound the parser's time and recursion."""
-
-# Both spellings of each intrinsic map to one canonical name.
-INTRINSICS = {
-    "name": "name",
-    "span:name": "name",
-    "status": "status",
-    "span:status": "status",
-    "kind": "kind",
-    "span:kind": "kind",
-    "duration": "duration",
-    "span:duration": "duration",
-    "statusMessage": "statusMessage",
-    "span:statusMessage": "statusMessage",
-    "span:id": "spanID",
-    "span:parentID": "parentID",
-    "rootName": "rootName",
-    "trace:rootName": "rootName",
-    "rootServiceName": "rootServiceName",
-    "trace:rootService": "rootServiceName",
-    "trace:rootServiceName": "rootServiceName",
-    "traceDuration": "traceDuration",
-    "trace:duration": "traceDuration",
-    "trace:id": "traceID",
-}
-_KEYWORDS: dict[str, StaticValue] = {
-    "true": True,
-    "false": False,
-    "nil": Nil.NIL,
-    **{status.value: status for status in StatusCode},
-    **{kind.value: kind for kind in SpanKind},
-}
-AGGREGATES = ("count", "avg", "min", "max", "sum")
-_UNIT_NANOS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
-_UNIT_NANOS["h"] = 60 * _UNIT_NANOS["m"]
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 
 
 @functools.cache
 def _parser() -> lark.Lark:
     grammar = files("hoptrace.harness.traceql").joinpath("_grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=False)
+    return lark.Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=True)
 
 
 @functools.lru_cache(maxsize=512)
-def parse_traceql(query: str) -> Pipeline:
-    """Parse a TraceQL query. Thread safe; results are cached.
+def parse_query(query: str) -> Pipeline | MetricsRoot:
+    """Parse any TraceQL query: a spanset query (:class:`Pipeline`) or a metrics query
+    (:class:`MetricsRoot`). Thread safe; results are cached.
 
     Raises ``hoptrace.harness.InvalidExpression`` naming the line and column of the first problem.
     """
@@ -89,14 +42,41 @@ def parse_traceql(query: str) -> Pipeline:
     except RecursionError:
         raise InvalidExpression("TraceQL query is nested too deeply") from None
     try:
-        pipeline: Pipeline = _ToAst(query).transform(tree)
+        result: Pipeline | MetricsRoot = ToAst(query).transform(tree)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, InvalidExpression):
             raise exc.orig_exc from None
         raise
     except RecursionError:
         raise InvalidExpression("TraceQL query is nested too deeply") from None
-    return pipeline
+    return result
+
+
+def parse_traceql(query: str) -> Pipeline:
+    """Parse a spanset query (what ``/api/search`` runs); see :func:`parse_query`.
+
+    Raises ``InvalidExpression`` for a bad query, and for a metrics query (which search cannot run).
+    """
+    result = parse_query(query)
+    if isinstance(result, MetricsRoot):
+        raise InvalidExpression(
+            "this is a TraceQL metrics query; run it with /api/metrics/query_range or /api/metrics/query"
+        )
+    return result
+
+
+def parse_metrics_query(query: str) -> MetricsRoot:
+    """Parse a metrics query (``{...} | rate() by (...)``); see :func:`parse_query`.
+
+    Raises ``InvalidExpression`` for a bad query, and for a spanset query without a metrics function.
+    """
+    result = parse_query(query)
+    if isinstance(result, Pipeline):
+        raise InvalidExpression(
+            "a metrics query needs a metrics function, e.g. '{ } | rate()', 'count_over_time()', "
+            "'quantile_over_time(duration, .9)' or 'histogram_over_time(duration)'"
+        )
+    return result
 
 
 def _describe(query: str, exc: lark.exceptions.UnexpectedInput) -> str:
@@ -125,117 +105,4 @@ def _terminal_text(name: str) -> str:
         return name.lower()
     if isinstance(pattern, lark.lexer.PatternStr):
         return repr(pattern.value)
-    return name.lower()
-
-
-def _unquote(text: str) -> str:
-    if text.startswith("`"):
-        return text[1:-1]
-    return re.sub(
-        r"\\(.)", lambda match: {"n": "\n", "t": "\t"}.get(match.group(1), match.group(1)), text[1:-1]
-    )
-
-
-def _duration(text: str) -> Duration:
-    sign = -1 if text.startswith("-") else 1
-    nanos = sum(float(value) * _UNIT_NANOS[unit] for value, unit in _DURATION_PART.findall(text))
-    return Duration(sign * nanos)
-
-
-class _ToAst(lark.Transformer[lark.Token, Pipeline]):
-    def __init__(self, query: str) -> None:
-        super().__init__()
-        self._query = query
-
-    def start(self, items: list[Any]) -> Pipeline:
-        pipeline: Pipeline = items[0]
-        return pipeline
-
-    def pipeline(self, items: list[Any]) -> Pipeline:
-        return Pipeline(tuple(items), self._query)
-
-    def scalar_filter(self, items: list[Any]) -> ScalarFilter:
-        aggregate, op, value = items
-        if op in ("=~", "!~"):
-            raise InvalidExpression(f"{op} cannot compare {aggregate.function}() with a number")
-        if isinstance(value, lark.Token):
-            return ScalarFilter(aggregate, op, _duration(value))
-        return ScalarFilter(aggregate, op, value.value)
-
-    def aggregate(self, items: list[Any]) -> Aggregate:
-        name, expression = items
-        if name not in AGGREGATES:
-            raise InvalidExpression(
-                f"unknown pipeline function {str(name)!r} at column {name.column}; "
-                f"use {', '.join(AGGREGATES)}"
-            )
-        if (name == "count") != (expression is None):
-            raise InvalidExpression(f"{name}() takes {'no argument' if name == 'count' else 'one argument'}")
-        return Aggregate(str(name), expression)
-
-    def spanset_operation(self, items: list[Any]) -> SpansetOperation:
-        left, op, right = items
-        return SpansetOperation(op, left, right)
-
-    def spanset_filter(self, items: list[Any]) -> SpansetFilter:
-        return SpansetFilter(items[0])
-
-    def logical(self, items: list[Any]) -> Logical:
-        left, op, right = items
-        return Logical(op, left, right)
-
-    def compare(self, items: list[Any]) -> Comparison:
-        left, op, right = items
-        if op not in ("=~", "!~"):
-            return Comparison(op, left, right)
-        if not (isinstance(right, Static) and isinstance(right.value, str)):
-            raise InvalidExpression(f"the right side of {op} must be a quoted regular expression")
-        try:
-            pattern = re.compile(right.value)
-        except re.error as exc:
-            raise InvalidExpression(f"invalid regular expression {right.value!r}: {exc}") from None
-        return Comparison(op, left, right, pattern)
-
-    def negation(self, items: list[Any]) -> Negation:
-        return Negation(items[0])
-
-    def logic_op(self, items: list[lark.Token]) -> str:
-        return str(items[0])
-
-    struct_op = cmp_op = logic_op
-
-    def string(self, items: list[lark.Token]) -> Static:
-        return Static(_unquote(items[0]))
-
-    def integer(self, items: list[lark.Token]) -> Static:
-        return Static(int(items[0]))
-
-    def float(self, items: list[lark.Token]) -> Static:
-        return Static(float(items[0]))
-
-    def duration(self, items: list[lark.Token]) -> Static:
-        return Static(_duration(items[0]))
-
-    def word(self, items: list[lark.Token]) -> FieldExpression:
-        word = str(items[0])
-        if word in INTRINSICS:
-            return Intrinsic(INTRINSICS[word])
-        if word in _KEYWORDS:
-            return Static(_KEYWORDS[word])
-        raise InvalidExpression(
-            f"unknown identifier {word!r} at column {items[0].column}; attributes start with '.', 'span.' "
-            f"or 'resource.', strings are quoted"
-        )
-
-    def intrinsic(self, items: list[lark.Token]) -> Intrinsic:
-        name = str(items[0])
-        if name not in INTRINSICS:
-            known = ", ".join(sorted(n for n in INTRINSICS if ":" in n))
-            raise InvalidExpression(f"unknown intrinsic {name!r} at column {items[0].column}; known: {known}")
-        return Intrinsic(INTRINSICS[name])
-
-    def attribute(self, items: list[lark.Token]) -> Attribute:
-        scope, _, name = str(items[0]).partition(".")
-        if name.startswith('"'):
-            name = _unquote(name)
-        return Attribute(scope, name)
+    return re.sub(r"[_]", " ", name.lower())

@@ -288,3 +288,24 @@ def test_non_finite_doubles_are_written_as_tempo_writes_them(
         "+Inf",
         "-Inf",
     }
+
+
+def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
+    service: ServiceFactory, tempo: httpx.Client
+) -> None:
+    checkout, _ = _send_traces(service)
+
+    (hit,) = _search(tempo, "{ kind = client || kind = server } | by(resource.service.name)", spss="5")
+    (selected,) = _search(tempo, '{ name = "GET stock" } | select(span:childCount, .tenant.id)')
+
+    assert hit["traceID"] == checkout.lstrip("0")
+    groups = {
+        spanset["attributes"][0]["value"]["stringValue"]: {span["name"] for span in spanset["spans"]}
+        for spanset in hit["spanSets"]  # type: ignore[attr-defined]
+    }
+    assert groups == {"api": {"GET /checkout", "GET stock"}, "inventory": {"GET /stock", "SELECT stock"}}
+    assert {spanset["attributes"][0]["key"] for spanset in hit["spanSets"]} == {  # type: ignore[attr-defined]
+        "by(resource.service.name)"
+    }
+    (span,) = selected["spanSets"][0]["spans"]  # type: ignore[index]
+    assert {"key": "childCount", "value": {"intValue": "1"}} in span["attributes"]

@@ -61,11 +61,21 @@ TOKENS = [
     " ",
 ]
 
-FIELDS = st.sampled_from(
-    ["name", "status", "kind", "duration", ".retries", "span.tags", "resource.service.name", "rootName", ".x"]
-)
+ATTRIBUTES = st.sampled_from([".retries", "span.tags", "resource.tier", ".x"])
 VALUES = st.sampled_from(['"GET /orders"', "3", "0.5", "20ms", "nil", "error", "server", "true", '"a"'])
 OPERATORS = st.sampled_from(["=", "!=", ">", ">=", "<", "<="])
+# Intrinsics have types: each is compared only with values Tempo's validation accepts for it.
+TYPED_INTRINSICS = st.sampled_from(
+    [
+        ("name", '"GET /orders"'),
+        ("rootName", '"a"'),
+        ("duration", "20ms"),
+        ("duration", "3"),
+        ("traceDuration", "0.5"),
+        ("span:childCount", "1"),
+        ("nestedSetLeft", "2"),
+    ]
+)
 
 
 def _accepts_or_explains(query: str) -> Pipeline | None:
@@ -91,8 +101,12 @@ def test_token_soup_parses_or_raises_and_evaluates(tokens: list[str]) -> None:
         assert all(span in SPANS for span in result)
 
 
-conditions = st.builds(lambda f, o, v: f"{f} {o} {v}", FIELDS, OPERATORS, VALUES) | st.builds(
-    lambda f, o: f'{f} {o} "G.*"', FIELDS, st.sampled_from(["=~", "!~"])
+conditions = (
+    st.builds(lambda f, o, v: f"{f} {o} {v}", ATTRIBUTES, st.sampled_from(["=", "!="]), VALUES)
+    | st.builds(lambda fv, o: f"{fv[0]} {o} {fv[1]}", TYPED_INTRINSICS, OPERATORS)
+    | st.builds(lambda s, o: f"status {o} {s}", st.sampled_from(["error", "ok", "unset"]), st.just("!="))
+    | st.builds(lambda f, o: f'{f} {o} "G.*"', ATTRIBUTES | st.just("name"), st.sampled_from(["=~", "!~"]))
+    | st.builds(lambda f, o: f"{f} * 2 {o} 3 + 1", st.just(".retries"), OPERATORS)
 )
 field_expressions = st.recursive(
     conditions,
@@ -107,7 +121,27 @@ spansets = st.recursive(
     lambda inner: st.builds(
         lambda a, op, b: f"({a}) {op} ({b})",
         inner,
-        st.sampled_from(["&&", "||", ">", ">>", "<", "<<", "~"]),
+        st.sampled_from(
+            [
+                "&&",
+                "||",
+                ">",
+                ">>",
+                "<",
+                "<<",
+                "~",
+                "!>",
+                "!>>",
+                "!<",
+                "!<<",
+                "!~",
+                "&>",
+                "&>>",
+                "&<",
+                "&<<",
+                "&~",
+            ]
+        ),
         inner,
     ),
     max_leaves=4,
@@ -116,7 +150,18 @@ pipelines = st.builds(
     lambda s, stages: " | ".join([s, *stages]),
     spansets,
     st.lists(
-        st.sampled_from(["count() > 1", "avg(duration) < 1s", "max(.retries) >= 3", "{ kind = server }"]),
+        st.sampled_from(
+            [
+                "count() > 1",
+                "avg(duration) < 1s",
+                "max(.retries) >= 3",
+                "{ kind = server }",
+                "by(resource.service.name)",
+                "coalesce()",
+                "select(.retries, span:childCount)",
+                "max(.retries) - min(.retries) > 1",
+            ]
+        ),
         max_size=2,
     ),
 )
