@@ -67,13 +67,19 @@ def register(subparsers: Any) -> None:
     backend.add_argument(
         "--db",
         metavar="PATH",
-        help="keep a copy of the traces in this SQLite file and load it at start, so they survive restarts",
+        help="keep a log of every accepted request in this directory, written before the request is "
+        "acknowledged and replayed at start, so acknowledged spans survive restarts and crashes",
+    )
+    backend.add_argument(
+        "--db-max-bytes",
+        type=int,
+        help="bound of the --db log on disk; it is compacted at half of it, and past it senders get "
+        "503/UNAVAILABLE until compaction catches up (default: twice --max-bytes)",
     )
     backend.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    import sqlite3
     import sys
 
     from hoptrace.harness.backend import EmbeddedBackend, StoreLimits
@@ -91,8 +97,9 @@ def _run(args: argparse.Namespace) -> int:
             forward_otlp=args.forward_otlp,
             forward_otlp_protocol=args.forward_otlp_protocol,
             persist_path=args.db,
+            persist_max_bytes=args.db_max_bytes,
         )
-    except (ValueError, sqlite3.Error) as exc:
+    except (ValueError, OSError) as exc:
         print(f"hoptrace backend: {exc}", file=sys.stderr)
         return 2
     with stop_signals() as stop:

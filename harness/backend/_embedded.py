@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 from pathlib import Path
 from types import TracebackType
 
+from google.protobuf.message import DecodeError
+
+from hoptrace.harness.backend._errors import PayloadTooLarge
 from hoptrace.harness.backend._forwarder import OtlpForwarder, check_forward_target
 from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
 from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
 from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
 from hoptrace.harness.backend._otlp_http import build_otlp_http_app
-from hoptrace.harness.backend._persistence import SqlitePersistence, load_spans
+from hoptrace.harness.backend._persistence import RequestLog, store_records
 from hoptrace.harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
 from hoptrace.harness.backend._service_graph import ServiceGraph
-from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
+from hoptrace.harness.backend._store import StoreLimits, TraceStore
 from hoptrace.harness.backend._tempo_api import build_tempo_app
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddedBackend:
@@ -30,8 +35,10 @@ class EmbeddedBackend:
     ``service_graph_wait_seconds`` is how long a client or server span waits for its other side before it
     counts as unpaired. ``forward_otlp`` (a URL) tees every accepted request to an upstream OTLP
     endpoint over ``forward_otlp_protocol`` (``http/protobuf`` or ``grpc``), see :class:`OtlpForwarder`.
-    ``persist_path`` keeps a copy of the store in that SQLite file and loads it back at construction
-    (which raises ``sqlite3.Error`` if the file is unusable).
+    ``persist_path`` is a directory that keeps a log of every accepted request, written before the
+    request is acknowledged and replayed at construction (which raises ``OSError`` if the directory is
+    unusable), bounded by ``persist_max_bytes`` (default: twice the store's byte limit); see
+    :class:`RequestLog`.
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``hoptrace.harness.BackendNotReady`` if a server does not come up. Servers run on background
@@ -51,6 +58,7 @@ class EmbeddedBackend:
         forward_otlp: str | None = None,
         forward_otlp_protocol: str = "http/protobuf",
         persist_path: str | Path | None = None,
+        persist_max_bytes: int | None = None,
     ) -> None:
         self.host = host
         self.store = TraceStore(limits)
@@ -64,13 +72,13 @@ class EmbeddedBackend:
         self.forwarder: OtlpForwarder | None = None
         """The running forwarder when ``forward_otlp`` is set (between start and stop)."""
         self.persist_path = Path(persist_path) if persist_path is not None else None
-        self.persistence: SqlitePersistence | None = None
-        """The running SQLite writer when ``persist_path`` is set (between start and stop)."""
+        self.persistence: RequestLog | None = None
+        """The request log when ``persist_path`` is set."""
         if self.persist_path is not None:
-            loaded = load_spans(self.persist_path, self.store.limits)
-            if loaded:
-                self.store.add(loaded)
-            self.receiver.add_listener(self._persist)
+            self.persistence = RequestLog(
+                self.persist_path, persist_max_bytes or 2 * self.store.limits.max_bytes
+            )
+            self._replay(self.persistence)
         self._metrics = metrics_endpoint(
             BackendCollector(
                 self.receiver,
@@ -109,8 +117,9 @@ class EmbeddedBackend:
         try:
             if self._forward is not None:
                 self.forwarder = OtlpForwarder(*self._forward)
-            if self.persist_path is not None:
-                self.persistence = SqlitePersistence(self.persist_path, self.store.limits)
+            if self.persistence is not None:
+                self.persistence.open(lambda: store_records(self.store))
+                self.receiver.set_journal(self.persistence.append)
             self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
             self._grpc.start()
             self._http.start()
@@ -136,14 +145,16 @@ class EmbeddedBackend:
         forwarder, self.forwarder = self.forwarder, None
         if forwarder is not None:
             forwarder.close()
-        persistence, self.persistence = self.persistence, None
-        if persistence is not None:
-            persistence.close()
+        if self.persistence is not None:
+            self.receiver.set_journal(None)
+            self.persistence.close()
 
-    def _persist(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
-        persistence = self.persistence
-        if persistence is not None:
-            persistence.add(spans)
+    def _replay(self, log: RequestLog) -> None:
+        for record in log.replay():
+            try:
+                self.receiver.replay(record)
+            except (DecodeError, PayloadTooLarge) as exc:
+                logger.warning("skipping a request log record that cannot be stored again: %s", exc)
 
     def _forward_request(self, request: bytes) -> None:
         forwarder = self.forwarder

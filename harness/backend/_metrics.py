@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from hoptrace.harness.backend._decode import truncations
 from hoptrace.harness.backend._forwarder import OtlpForwarder
-from hoptrace.harness.backend._persistence import SqlitePersistence
+from hoptrace.harness.backend._persistence import RequestLog
 from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
 from hoptrace.harness.backend._store import TraceStore
@@ -41,7 +41,7 @@ class BackendCollector:
         store: TraceStore,
         graph: ServiceGraph,
         forwarder: Callable[[], OtlpForwarder | None] = lambda: None,
-        persistence: Callable[[], SqlitePersistence | None] = lambda: None,
+        persistence: Callable[[], RequestLog | None] = lambda: None,
     ) -> None:
         self._persistence = persistence
         self._receiver = receiver
@@ -68,11 +68,17 @@ class BackendCollector:
         requests = CounterMetricFamily(
             "hoptrace_backend_requests", "OTLP export requests by outcome.", labels=["outcome"]
         )
-        failed = counters.requests_invalid + counters.requests_too_large + counters.requests_store_full
+        failed = (
+            counters.requests_invalid
+            + counters.requests_too_large
+            + counters.requests_store_full
+            + counters.requests_unavailable
+        )
         requests.add_metric(["ok"], counters.requests - failed)
         requests.add_metric(["invalid"], counters.requests_invalid)
         requests.add_metric(["too_large"], counters.requests_too_large)
         requests.add_metric(["store_full"], counters.requests_store_full)
+        requests.add_metric(["unavailable"], counters.requests_unavailable)
         yield requests
         yield _counter(
             "hoptrace_backend_values_truncated",
@@ -108,14 +114,25 @@ class BackendCollector:
             )
         persistence = self._persistence()
         if persistence is not None:
-            written, dropped = persistence.counters()
+            log = persistence.stats()
             yield _counter(
-                "hoptrace_backend_persisted_spans", f"Spans written to {persistence.path}.", written
+                "hoptrace_backend_log_requests",
+                f"Requests written to the request log in {persistence.directory} before acknowledging them.",
+                log.appended_requests,
             )
             yield _counter(
-                "hoptrace_backend_persist_dropped_spans",
-                "Spans not written to disk because the writer fell behind (still in memory).",
-                dropped,
+                "hoptrace_backend_log_written_bytes", "Bytes written to the request log.", log.appended_bytes
+            )
+            yield _counter(
+                "hoptrace_backend_log_refused_requests",
+                "Requests answered 503/UNAVAILABLE because the disk could not keep up.",
+                log.refused_requests,
+            )
+            yield _counter("hoptrace_backend_log_compactions", "Request log compactions.", log.compactions)
+            yield GaugeMetricFamily(
+                "hoptrace_backend_log_disk_bytes",
+                "Bytes the request log takes on disk.",
+                value=log.disk_bytes,
             )
         yield from self._service_graph()
 

@@ -1,180 +1,283 @@
-"""Optional on-disk copy of the store in SQLite, so a local stack keeps its traces across restarts.
+"""``--db``: an append-only log of accepted requests, so that what was acknowledged survives a crash.
 
-Stored spans are queued by a :class:`Receiver` listener and written by one background thread, so
-ingest never waits for the disk; when the queue is full, batches are dropped and counted (the
-in-memory store still has them). The file keeps at most ``max_spans`` spans, oldest deleted first,
-like the store. On start, :func:`load_spans` returns the newest spans that fit the store's
-limits. SQLite (stdlib ``sqlite3``) does the storage; hoptrace only chooses the schema.
+Every accepted ``ExportTraceServiceRequest`` is appended (as the protobuf bytes that were stored) to the
+active segment file of a directory, and handed to the operating system with ``write(2)`` before its
+sender gets an answer: from then on a process crash (``kill -9``) cannot lose it. A background thread
+``fsync``\\ s the active segment every :data:`FSYNC_INTERVAL_SECONDS`, which bounds what a machine crash
+can lose. At start, :meth:`RequestLog.replay` yields every record in order and the store is rebuilt
+from them (the store's own bounds apply, so only the newest traces are kept).
+
+Records are ``length (u32 BE) | crc32 (u32 BE) | bytes``; a torn or corrupt record (the tail of a
+write that a crash interrupted, which was never acknowledged) ends its segment on replay.
+
+The log stays bounded on disk: once it holds more than half of ``max_bytes``, the store's content
+(which is all that replay could rebuild anyway) is written as one new segment that replaces all older
+ones. When the disk cannot keep up (a write waits longer than :data:`WRITE_WAIT_SECONDS`, fails, or
+compaction lags so far that the log reaches ``max_bytes``), :meth:`RequestLog.append` raises
+:class:`Unavailable`: the sender gets 503/UNAVAILABLE with a retry delay, never a silent drop.
+
+Written by hand because no library offers a crash-safe append-only record log for this shape of data
+with group-free latency: SQLite's WAL kept up with about 25-30k spans/s here, a third of ingest.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
+import os
+import struct
 import threading
-from collections import deque
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from hoptrace.harness.backend._store import SPAN_OVERHEAD_BYTES, SpanOrigin, StoreLimits
+from hoptrace.harness.backend._errors import Unavailable
+from hoptrace.harness.backend._store import SpanRecord, TraceStore, unique_records
+from hoptrace.harness.backend._tempo_trace import traces_data
 
 logger = logging.getLogger(__name__)
 
-StoredSpan = tuple[bytes, SpanOrigin, bytes]
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS origins (
-    id INTEGER PRIMARY KEY,
-    resource BLOB NOT NULL, resource_schema_url TEXT NOT NULL,
-    scope BLOB NOT NULL, scope_schema_url TEXT NOT NULL,
-    UNIQUE (resource, resource_schema_url, scope, scope_schema_url)
-);
-CREATE TABLE IF NOT EXISTS spans (
-    id INTEGER PRIMARY KEY,
-    trace_id BLOB NOT NULL,
-    origin_id INTEGER NOT NULL REFERENCES origins (id),
-    span BLOB NOT NULL
-);
-"""
+FSYNC_INTERVAL_SECONDS = 1.0
+WRITE_WAIT_SECONDS = 5.0
+"""How long an append waits for the disk before the sender is told to retry."""
+DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
+_HEADER = struct.Struct(">II")
+_SUFFIX = ".log"
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(_SCHEMA)
-    return connection
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    appended_requests: int
+    appended_bytes: int
+    refused_requests: int
+    """Requests answered with Unavailable because the disk could not keep up."""
+    compactions: int
+    disk_bytes: int
 
 
-def load_spans(path: str | Path, limits: StoreLimits) -> list[StoredSpan]:
-    """The newest spans in the SQLite file at ``path`` that fit ``limits``, oldest first (with shared
-    origins). Creates the file if needed; raises ``sqlite3.Error`` if it is unusable."""
-    connection = _connect(Path(path))
-    try:
-        origins: dict[int, SpanOrigin] = {
-            row[0]: SpanOrigin(row[1], row[2], row[3], row[4])
-            for row in connection.execute(
-                "SELECT id, resource, resource_schema_url, scope, scope_schema_url FROM origins"
-            )
-        }
-        newest_first: list[StoredSpan] = []
-        byte_count = 0
-        rows = connection.execute("SELECT trace_id, origin_id, span FROM spans ORDER BY id DESC")
-        for trace_id, origin_id, span in rows:
-            byte_count += len(span) + SPAN_OVERHEAD_BYTES
-            if len(newest_first) >= limits.max_spans or byte_count > limits.max_bytes:
-                break
-            origin = origins.get(origin_id)
-            if origin is not None:
-                newest_first.append((trace_id, origin, span))
-    finally:
-        connection.close()
-    newest_first.reverse()
-    return newest_first
+class RequestLog:
+    """The request log in ``directory``; see the module docstring. Thread safe.
 
-
-class SqlitePersistence:
-    """Writes stored spans to ``path`` on a background thread; see the module docstring.
-
-    Raises ``sqlite3.Error`` (or ``OSError``) at construction if the file cannot be opened.
+    Raises ``OSError`` at construction if the directory cannot be created or written.
     """
 
-    def __init__(self, path: str | Path, limits: StoreLimits, max_queued_spans: int = 200_000) -> None:
-        self.path = Path(path)
-        self._limits = limits
-        self._max_queued_spans = max_queued_spans
-        _connect(self.path).close()  # fail now, in the caller's thread, if the file is unusable
-        self._queue: deque[Sequence[StoredSpan]] = deque()
-        self._queued_spans = 0
-        self._busy = False
-        self._written = self._dropped = 0
-        self._closing = False
-        self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="hoptrace-backend-sqlite", daemon=True)
-        self._thread.start()
+    def __init__(self, directory: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes < 2:
+            raise ValueError(f"the request log's max_bytes must be at least 2, got {max_bytes}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for leftover in self.directory.glob("*.tmp"):  # a compaction that a crash interrupted
+            leftover.unlink()
+        self.max_bytes = max_bytes
+        self.compact_bytes = max_bytes // 2
+        self._lock = threading.Lock()
+        self._segments = self._existing_segments()
+        self._disk_bytes = sum(path.stat().st_size for path in self._segments)
+        self._fd = -1
+        self._active_number = 0
+        self._appended_requests = self._appended_bytes = self._refused = self._compactions = 0
+        self._compacting = False
+        self._closed = threading.Event()
+        self._fsync_thread: threading.Thread | None = None
+        self._compaction_thread: threading.Thread | None = None
+        self._snapshot: Callable[[], Iterable[bytes]] = lambda: ()
 
-    def add(self, spans: Sequence[StoredSpan]) -> None:
-        """Queue stored spans for writing (a :class:`Receiver` listener). Never blocks on the disk."""
-        with self._condition:
-            if self._queued_spans + len(spans) > self._max_queued_spans:
-                self._dropped += len(spans)
-                return
-            self._queue.append(spans)
-            self._queued_spans += len(spans)
-            self._condition.notify_all()
+    def _existing_segments(self) -> list[Path]:
+        segments = [path for path in self.directory.iterdir() if path.suffix == _SUFFIX]
+        return sorted(segments, key=lambda path: int(path.stem) if path.stem.isdigit() else -1)
 
-    def flush(self, timeout_seconds: float) -> bool:
-        """Block until every queued span is on disk; False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(lambda: not self._queue and not self._busy, timeout_seconds)
+    def replay(self) -> Iterator[bytes]:
+        """Every intact record of every segment, oldest first. Call before :meth:`open`."""
+        for path in list(self._segments):
+            with path.open("rb") as segment:
+                data = segment.read()
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, checksum = _HEADER.unpack_from(data, offset)
+                record = data[offset + _HEADER.size : offset + _HEADER.size + length]
+                if len(record) != length or zlib.crc32(record) != checksum:
+                    logger.warning("%s: ignoring a torn record at byte %d (never acknowledged)", path, offset)
+                    break
+                yield record
+                offset += _HEADER.size + length
 
-    def counters(self) -> tuple[int, int]:
-        """``(spans written, spans not written because the queue was full)``."""
-        with self._condition:
-            return self._written, self._dropped
+    def open(self, snapshot: Callable[[], Iterable[bytes]]) -> None:
+        """Start a new active segment (never appending after a possibly torn tail) and the fsync thread.
 
-    def close(self, timeout_seconds: float = 5.0) -> None:
-        """Write what is queued (up to ``timeout_seconds``), then stop the writer thread."""
-        self.flush(timeout_seconds)
-        with self._condition:
-            self._closing = True
-            self._condition.notify_all()
-        self._thread.join(timeout=timeout_seconds)
+        ``snapshot`` yields the store's content as records; compaction writes it (see :meth:`compact`).
+        """
+        self._snapshot = snapshot
+        self._closed.clear()
+        with self._lock:
+            self._roll()
+        self._fsync_thread = threading.Thread(
+            target=self._fsync_loop, name="hoptrace-backend-log", daemon=True
+        )
+        self._fsync_thread.start()
 
-    def _run(self) -> None:
-        connection = _connect(self.path)
-        origin_ids: dict[tuple[bytes, str, bytes, str], int] = {}
+    def _roll(self) -> None:
+        """Close the active segment and start the next one (holding the lock)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        last = int(self._segments[-1].stem) if self._segments and self._segments[-1].stem.isdigit() else 0
+        self._active_number = last + 1
+        path = self.directory / f"{self._active_number:012d}{_SUFFIX}"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._segments.append(path)
+
+    def append(self, record: bytes) -> None:
+        """Write ``record`` to the active segment; returns once the operating system holds it.
+
+        Raises :class:`Unavailable` (nothing written) when the disk cannot keep up or fails.
+        """
+        if not self._lock.acquire(timeout=WRITE_WAIT_SECONDS):
+            self._refuse()
+            raise Unavailable(f"the request log in {self.directory} cannot keep up", retry_after_seconds=1)
         try:
-            while True:
-                with self._condition:
-                    self._condition.wait_for(lambda: self._queue or self._closing)
-                    if not self._queue:
-                        return
-                    batches = list(self._queue)
-                    self._queue.clear()
-                    count, self._queued_spans = self._queued_spans, 0
-                    self._busy = True
-                try:
-                    self._write(connection, origin_ids, batches)
-                except sqlite3.Error:
-                    logger.exception(
-                        "could not write %d spans to %s; they stay in memory only", count, self.path
-                    )
-                    count = 0
-                with self._condition:
-                    self._written += count
-                    self._busy = False
-                    self._condition.notify_all()
+            if self._fd < 0:
+                raise Unavailable("the request log is closed", retry_after_seconds=1)
+            if self._disk_bytes > self.max_bytes:
+                self._refused += 1
+                raise Unavailable(
+                    f"the request log in {self.directory} is waiting for compaction", retry_after_seconds=1
+                )
+            header = _HEADER.pack(len(record), zlib.crc32(record))
+            try:
+                _write_all(self._fd, header, record)
+            except OSError as exc:
+                self._refused += 1
+                self._undo_partial_write(exc)
+                raise Unavailable(f"cannot write the request log: {exc}", retry_after_seconds=5) from exc
+            self._appended_requests += 1
+            self._appended_bytes += len(record)
+            self._disk_bytes += len(header) + len(record)
+            if self._disk_bytes > self.compact_bytes and not self._compacting:
+                self._compacting = True
+                self._compaction_thread = threading.Thread(
+                    target=self._compact, name="hoptrace-backend-compaction", daemon=True
+                )
+                self._compaction_thread.start()
         finally:
-            connection.close()
+            self._lock.release()
 
-    def _write(
-        self,
-        connection: sqlite3.Connection,
-        origin_ids: dict[tuple[bytes, str, bytes, str], int],
-        batches: list[Sequence[StoredSpan]],
-    ) -> None:
-        rows = []
-        connection.execute("BEGIN")
+    def _refuse(self) -> None:
+        with self._lock:
+            self._refused += 1
+
+    def _undo_partial_write(self, exc: OSError) -> None:
+        # A short write left a torn record: start a new segment so that later records stay readable.
+        logger.warning("request log write failed (%s); starting a new segment", exc)
         try:
-            for batch in batches:
-                for trace_id, origin, span in batch:
-                    key = (origin.resource, origin.resource_schema_url, origin.scope, origin.scope_schema_url)
-                    origin_id = origin_ids.get(key)
-                    if origin_id is None:
-                        connection.execute("INSERT OR IGNORE INTO origins VALUES (NULL, ?, ?, ?, ?)", key)
-                        (origin_id,) = connection.execute(
-                            "SELECT id FROM origins WHERE resource = ? AND resource_schema_url = ? "
-                            "AND scope = ? AND scope_schema_url = ?",
-                            key,
-                        ).fetchone()
-                        origin_ids[key] = origin_id
-                    rows.append((trace_id, origin_id, span))
-            connection.executemany("INSERT INTO spans (trace_id, origin_id, span) VALUES (?, ?, ?)", rows)
-            # Keep the file bounded like the store: drop the oldest spans past max_spans.
-            connection.execute(
-                "DELETE FROM spans WHERE id <= (SELECT MAX(id) FROM spans) - ?", (self._limits.max_spans,)
+            self._roll()
+        except OSError:
+            self._fd = -1
+
+    def compact(self) -> None:
+        """Replace every sealed segment by the records the ``snapshot`` given to :meth:`open` yields.
+
+        The active segment is sealed first, and ``snapshot`` called after, holding no lock: every record
+        in a sealed segment is already in the store it reads (the receiver stores before it logs).
+        Blocks for the time it takes to write; started on a thread by :meth:`append` when needed.
+        """
+        with self._lock:
+            if self._compacting:
+                return
+            self._compacting = True
+        self._compact()
+
+    def _compact(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                self._compacting = False
+                return
+            self._roll()
+            snapshot = self._snapshot
+            sealed = self._segments[:-1]
+            # The compacted segment takes the number of the last sealed one, so it replays first.
+            target = sealed[-1]
+        try:
+            temporary = target.with_suffix(".tmp")
+            written = 0
+            with temporary.open("wb") as output:
+                for record in snapshot():
+                    output.write(_HEADER.pack(len(record), zlib.crc32(record)))
+                    output.write(record)
+                    written += _HEADER.size + len(record)
+                output.flush()
+                os.fsync(output.fileno())
+            os.replace(temporary, target)
+            for path in sealed[:-1]:
+                path.unlink(missing_ok=True)
+            _fsync_directory(self.directory)
+            with self._lock:
+                removed = sum(1 for path in self._segments if path in sealed[:-1])
+                self._segments = [path for path in self._segments if path not in sealed[:-1]]
+                self._disk_bytes = sum(path.stat().st_size for path in self._segments)
+                self._compactions += 1
+            logger.info("request log compacted: %d segments into one of %d bytes", removed + 1, written)
+        except OSError:
+            logger.exception("could not compact the request log in %s; it keeps growing", self.directory)
+        finally:
+            with self._lock:
+                self._compacting = False
+
+    def stats(self) -> LogStats:
+        with self._lock:
+            return LogStats(
+                self._appended_requests,
+                self._appended_bytes,
+                self._refused,
+                self._compactions,
+                self._disk_bytes,
             )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+
+    def close(self) -> None:
+        """Flush the active segment to disk and stop. Idempotent."""
+        self._closed.set()
+        for thread in (self._fsync_thread, self._compaction_thread):
+            if thread is not None:
+                thread.join(timeout=30)
+        with self._lock:
+            fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.fsync(fd)
+            os.close(fd)
+
+    def _fsync_loop(self) -> None:
+        while not self._closed.wait(FSYNC_INTERVAL_SECONDS):
+            with self._lock:
+                fd = os.dup(self._fd) if self._fd >= 0 else -1
+            if fd >= 0:
+                try:
+                    os.fsync(fd)
+                except OSError:
+                    logger.exception("could not fsync the request log")
+                finally:
+                    os.close(fd)
+
+
+def _write_all(fd: int, header: bytes, record: bytes) -> None:
+    written = os.writev(fd, [header, record])
+    if written != len(header) + len(record):
+        raise OSError(f"short write: {written} of {len(header) + len(record)} bytes")
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def store_records(store: TraceStore, spans_per_record: int = 1000) -> Iterator[bytes]:
+    """The store's content as request records (``TracesData`` is wire-identical to an
+    ``ExportTraceServiceRequest``), about ``spans_per_record`` spans each, least recently written first."""
+    chunk: list[SpanRecord] = []
+    for _, records in store.snapshot():
+        chunk.extend(unique_records(records))
+        if len(chunk) >= spans_per_record:
+            yield traces_data(chunk).SerializeToString()
+            chunk = []
+    if chunk:
+        yield traces_data(chunk).SerializeToString()

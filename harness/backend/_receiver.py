@@ -1,7 +1,8 @@
 """The transport-independent half of the OTLP trace receivers (gRPC and HTTP share it).
 
 It decodes a request, rejects invalid spans through ``partial_success`` as the OTLP specification asks,
-and hands the rest to the :class:`TraceStore`. Thread safe.
+and hands the rest to the :class:`TraceStore`, then to the journal (the ``--db`` request log) before it
+answers, so that an acknowledged request is durable. Thread safe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull, Unavailable
 from hoptrace.harness.backend._store import SpanOrigin, TraceStore
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -28,6 +29,8 @@ SpansListener = Callable[[Sequence[tuple[bytes, SpanOrigin, bytes]]], None]
 """Called with every batch of spans that was stored, on the receiving thread; must not raise or block."""
 RequestListener = Callable[[bytes], None]
 """Called with every accepted request, serialized as protobuf; must not raise or block."""
+Journal = Callable[[bytes], None]
+"""Makes an accepted request durable before it is acknowledged; raises :class:`Unavailable` if it cannot."""
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -46,6 +49,8 @@ class ReceiverCounters:
     requests_invalid: int = 0
     requests_too_large: int = 0
     requests_store_full: int = 0
+    requests_unavailable: int = 0
+    """Requests refused because the journal (the ``--db`` log) could not keep up."""
 
 
 class Receiver:
@@ -58,6 +63,7 @@ class Receiver:
         self.max_request_bytes = max_request_bytes
         self._listeners: list[SpansListener] = []
         self._request_listeners: list[RequestListener] = []
+        self._journal: Journal | None = None
         self._origins: weakref.WeakValueDictionary[tuple[bytes, str, bytes, str], SpanOrigin] = (
             weakref.WeakValueDictionary()
         )
@@ -69,6 +75,9 @@ class Receiver:
 
     def add_request_listener(self, listener: RequestListener) -> None:
         self._request_listeners.append(listener)
+
+    def set_journal(self, journal: Journal | None) -> None:
+        self._journal = journal
 
     def counters(self) -> ReceiverCounters:
         with self._lock:
@@ -89,7 +98,8 @@ class Receiver:
     def export_protobuf(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode and store a binary ``ExportTraceServiceRequest``.
 
-        Raises :class:`InvalidPayload`, :class:`PayloadTooLarge` or :class:`StoreFull`; counts each.
+        Raises :class:`InvalidPayload`, :class:`PayloadTooLarge` or :class:`Unavailable` (including
+        :class:`StoreFull`); counts each.
         """
         if len(body) > self.max_request_bytes:
             self.count_too_large()
@@ -108,8 +118,56 @@ class Receiver:
     ) -> ExportTraceServiceResponse:
         """Store a decoded request's valid spans; see :meth:`export_protobuf` for the errors.
 
-        ``body`` is the request's protobuf encoding when the caller has it (for request listeners).
+        ``body`` is the request's protobuf encoding when the caller has it (for the journal and request
+        listeners).
         """
+        spans, rejected = self._valid_spans(request)
+        data = body
+        try:
+            if spans:
+                self.store.add(spans)
+            if self._journal is not None:
+                data = body if body is not None else request.SerializeToString()
+                self._journal(data)
+        except (PayloadTooLarge, Unavailable) as exc:
+            with self._lock:
+                self._counters.requests += 1
+                self._counters.spans_refused += len(spans) + rejected
+                if isinstance(exc, StoreFull):
+                    self._counters.requests_store_full += 1
+                elif isinstance(exc, Unavailable):
+                    self._counters.requests_unavailable += 1
+                else:
+                    self._counters.requests_too_large += 1
+            raise
+        with self._lock:
+            self._counters.requests += 1
+            self._counters.spans_accepted += len(spans)
+            self._counters.spans_rejected += rejected
+        for listener in self._listeners:
+            listener(spans)
+        if self._request_listeners:
+            data = data if data is not None else request.SerializeToString()
+            for request_listener in self._request_listeners:
+                request_listener(data)
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = (
+                f"{rejected} span(s) rejected: trace_id must be 16 and span_id 8 non-zero bytes"
+            )
+        return response
+
+    def replay(self, body: bytes) -> None:
+        """Store a request from the journal at start: no listeners, no counters, and the store makes room
+        by evicting its oldest traces whatever their age. Raises ``DecodeError`` for a corrupt record."""
+        spans, _ = self._valid_spans(ExportTraceServiceRequest.FromString(body))
+        if spans:
+            self.store.add(spans, replaying=True)
+
+    def _valid_spans(
+        self, request: ExportTraceServiceRequest
+    ) -> tuple[list[tuple[bytes, SpanOrigin, bytes]], int]:
         spans: list[tuple[bytes, SpanOrigin, bytes]] = []
         rejected = 0
         for resource_spans in request.resource_spans:
@@ -133,35 +191,7 @@ class Receiver:
                         rejected += 1
                         continue
                     spans.append((trace_id, origin, span.SerializeToString()))
-        try:
-            if spans:
-                self.store.add(spans)
-        except (PayloadTooLarge, StoreFull) as exc:
-            with self._lock:
-                self._counters.requests += 1
-                self._counters.spans_refused += len(spans) + rejected
-                if isinstance(exc, StoreFull):
-                    self._counters.requests_store_full += 1
-                else:
-                    self._counters.requests_too_large += 1
-            raise
-        with self._lock:
-            self._counters.requests += 1
-            self._counters.spans_accepted += len(spans)
-            self._counters.spans_rejected += rejected
-        for listener in self._listeners:
-            listener(spans)
-        if self._request_listeners:
-            data = body if body is not None else request.SerializeToString()
-            for request_listener in self._request_listeners:
-                request_listener(data)
-        response = ExportTraceServiceResponse()
-        if rejected:
-            response.partial_success.rejected_spans = rejected
-            response.partial_success.error_message = (
-                f"{rejected} span(s) rejected: trace_id must be 16 and span_id 8 non-zero bytes"
-            )
-        return response
+        return spans, rejected
 
     def _origin(
         self, resource: bytes, resource_schema_url: str, scope: bytes, scope_schema_url: str

@@ -120,11 +120,12 @@ class TraceStore:
         self._evicted_spans = 0
         self._evicted_traces = 0
 
-    def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
+    def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]], *, replaying: bool = False) -> None:
         """Store ``(trace_id, origin, serialized_span)`` triples, all or none.
 
         Raises :class:`PayloadTooLarge` if they exceed the whole store, :class:`StoreFull` if making room
-        would evict a trace younger than the retention floor.
+        would evict a trace younger than the retention floor (unless ``replaying`` a log at start, when
+        the oldest traces make room whatever their age).
         """
         added_bytes = sum(len(span) for _, _, span in spans) + SPAN_OVERHEAD_BYTES * len(spans)
         limits = self.limits
@@ -135,7 +136,7 @@ class TraceStore:
             )
         now = time.monotonic()
         with self._lock:
-            self._make_room(len(spans), added_bytes, now)
+            self._make_room(len(spans), added_bytes, now, keep_recent=not replaying)
             traces = self._traces
             for trace_id, origin, span in spans:
                 stored = traces.get(trace_id)
@@ -149,7 +150,7 @@ class TraceStore:
             self._span_count += len(spans)
             self._byte_count += added_bytes
 
-    def _make_room(self, span_count: int, byte_count: int, now: float) -> None:
+    def _make_room(self, span_count: int, byte_count: int, now: float, keep_recent: bool) -> None:
         limits = self.limits
         while (
             self._span_count + span_count > limits.max_spans
@@ -157,7 +158,7 @@ class TraceStore:
         ):
             trace_id, oldest = next(iter(self._traces.items()))
             age = now - oldest.last_write
-            if age < limits.min_retention_seconds:
+            if keep_recent and age < limits.min_retention_seconds:
                 raise StoreFull(
                     f"the trace store is full ({self._span_count} spans, {self._byte_count} bytes) and its "
                     f"oldest trace is younger than the {limits.min_retention_seconds} s retention floor",
