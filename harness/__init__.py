@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hoptrace.harness.assertions._checks import Verdict
     from hoptrace.harness.assertions._trace import Trace
     from hoptrace.harness.assertions._wait import quiet_period_for, wait_for_search, wait_for_trace
-    from hoptrace.harness.launch._backends import Backend, open_backend
+    from hoptrace.harness.launch._backends import Backend, BackendPorts, open_backend
     from hoptrace.harness.launch._rabbitmq import RabbitMQ, start_rabbitmq
     from hoptrace.harness.launch._services import Service, ServiceLauncher
     from hoptrace.harness.launch._trace_client import TraceClient, TracedResponse
@@ -46,7 +46,7 @@ _EXPORTS = {
         "ConditionTimeout",
     ],
     "_polling": ["poll_until", "polling", "free_port"],
-    "launch._backends": ["Backend", "open_backend"],
+    "launch._backends": ["Backend", "BackendPorts", "open_backend"],
     "assertions._chain": ["Chain", "Hop", "parse_chain"],
     "assertions._checks": ["Verdict"],
     "launch._trace_client": ["TraceClient", "TracedResponse"],
@@ -61,6 +61,7 @@ _EXPORTS = {
 __all__ = [
     "Backend",
     "BackendNotReady",
+    "BackendPorts",
     "BackendUnreachable",
     "Chain",
     "ConditionTimeout",

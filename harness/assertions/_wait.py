@@ -121,5 +121,22 @@ def _recent(client: TempoClient) -> str:
         return f"(could not list recent traces: {exc})"
     if not hits:
         return "The backend holds no trace from the last 10 minutes: are the services exporting to it?"
-    lines = [f"  {h.trace_id}  {h.root_service_name}  {h.root_trace_name}" for h in hits]
+    lines = [f"  {h.trace_id}  {_root_label(client, h)}" for h in hits]
     return "Traces it holds from the last 10 minutes:\n" + "\n".join(lines)
+
+
+def _root_label(client: TempoClient, hit: SearchHit) -> str:
+    """``service  name`` of the trace's root; for a trace entered from an untraced caller (whose root has a
+    parent, so Tempo's search says the root was not received) the first span below that caller."""
+    if hit.root_service_name and not hit.root_service_name.startswith("<"):
+        return f"{hit.root_service_name}  {hit.root_trace_name}"
+    try:
+        trace = Trace(client.get_trace(hit.trace_id) or [])
+    except Exception:  # only a hint in an error message
+        return "(root unknown)"
+    tops = trace.roots or trace.orphans
+    if not tops:
+        return "(no span)"
+    top = tops[0]
+    caller = f" (called by span {top.parent_span_id})" if top.parent_span_id else ""
+    return f"{top.service_name}  {top.name}{caller}"

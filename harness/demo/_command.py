@@ -32,12 +32,35 @@ def register(subparsers: Any) -> None:
         default=30.0,
         help="seconds to wait for the backend to be ready (default 30)",
     )
+    demo.add_argument(
+        "--http-port", type=int, default=0, help="the embedded backend's Tempo API port (default: free)"
+    )
+    demo.add_argument("--otlp-grpc-port", type=int, default=0, help="its OTLP/gRPC port (default: free)")
+    demo.add_argument("--otlp-http-port", type=int, default=0, help="its OTLP/HTTP port (default: free)")
+    demo.add_argument("--api-port", type=int, default=0, help="the api service's port (default: free)")
+    demo.add_argument("--inventory-port", type=int, default=0, help="the inventory's port (default: free)")
+    demo.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add a variable to every demo service's environment (repeatable)",
+    )
+    demo.add_argument("--cwd", help="working directory of the demo services (default: this one)")
     demo.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hoptrace.harness.demo._run import DemoOptions, run_demo
+    import sys
 
+    from hoptrace.harness.demo._run import DemoOptions, run_demo
+    from hoptrace.harness.launch._backends import BackendPorts
+
+    env = dict(item.partition("=")[::2] for item in args.env)
+    bad = [item for item in args.env if "=" not in item or not item.partition("=")[0]]
+    if bad:
+        print(f"hoptrace demo: --env wants KEY=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return 2
     options = DemoOptions(
         args.backend,
         args.tempo_url,
@@ -46,5 +69,12 @@ def _run(args: argparse.Namespace) -> int:
         args.keep,
         args.timeout,
         args.ready_timeout,
+        backend_ports=BackendPorts(
+            http_port=args.http_port, otlp_grpc_port=args.otlp_grpc_port, otlp_http_port=args.otlp_http_port
+        ),
+        api_port=args.api_port,
+        inventory_port=args.inventory_port,
+        env=env,
+        cwd=args.cwd,
     )
     return run_demo(options)

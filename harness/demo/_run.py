@@ -12,7 +12,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import httpx
@@ -25,7 +25,7 @@ from hoptrace.harness.assertions._trace import Trace
 from hoptrace.harness.assertions._wait import wait_for_trace
 from hoptrace.harness.demo._red import red_summary
 from hoptrace.harness.demo.inventory import FAILING_ITEM
-from hoptrace.harness.launch._backends import open_backend
+from hoptrace.harness.launch._backends import BackendPorts, open_backend
 from hoptrace.harness.launch._foreground import run_until_stop_signal
 from hoptrace.harness.launch._rabbitmq import start_rabbitmq
 from hoptrace.harness.launch._services import ServiceLauncher
@@ -65,6 +65,14 @@ class DemoOptions:
     keep: bool = False
     timeout: float = 20.0
     ready_timeout: float = 30.0
+    backend_ports: BackendPorts | None = None
+    """Where the embedded backend listens (default: free ports)."""
+    api_port: int = 0
+    inventory_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to every demo service's environment."""
+    cwd: str | None = None
+    """The demo services' working directory."""
 
 
 def expectations(order: Order) -> list[Callable[[Trace], _checks.Verdict]]:
@@ -98,13 +106,14 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
                     tempo_url=options.tempo_url,
                     otlp_endpoint=options.otlp_endpoint,
                     timeout=options.ready_timeout,
+                    ports=options.backend_ports,
                 )
             )
             say(f"backend   {backend.kind}: Tempo API {backend.tempo_url}, OTLP {backend.otlp_grpc_endpoint}")
             broker = stack.enter_context(start_rabbitmq(options.amqp_url))
             say(f"rabbitmq  {broker.how}: {broker.url}")
-            launcher = stack.enter_context(ServiceLauncher(backend.otlp_grpc_endpoint))
-            api_url = _start_services(launcher, broker.url, broker.unique_name("orders"))
+            launcher = stack.enter_context(ServiceLauncher(backend.otlp_grpc_endpoint, env=options.env))
+            api_url = _start_services(launcher, broker.url, broker.unique_name("orders"), options)
         except HarnessError as exc:
             say(f"FAILED to start: {exc}")
             return 1
@@ -130,13 +139,15 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
     return 0 if ok else 1
 
 
-def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str) -> str:
+def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str, options: DemoOptions) -> str:
     """Start inventory, worker and api (in that order: each needs the previous); returns the api's URL."""
     common = {"AMQP_URL": amqp_url, "DEMO_QUEUE": queue}
     inventory = launcher.start_asgi(
         "inventory",
         "hoptrace.harness.demo.inventory:app",
+        port=options.inventory_port,
         env={**common, "HOPTRACE_METRICS_PORT": str(free_port())},
+        cwd=options.cwd,
     )
     common["DEMO_INVENTORY_URL"] = str(inventory.url)
     worker_env = {**common, "HOPTRACE_METRICS_PORT": str(free_port())}
@@ -145,9 +156,13 @@ def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str) -> str
         [sys.executable, "-m", "hoptrace.harness.demo.worker"],
         ready_log="worker ready",
         env=worker_env,
+        cwd=options.cwd,
+        consumes=queue,
     )
     api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID", "HOPTRACE_METRICS_PORT": str(free_port())}
-    api = launcher.start_asgi("api", "hoptrace.harness.demo.api:app", env=api_env)
+    api = launcher.start_asgi(
+        "api", "hoptrace.harness.demo.api:app", port=options.api_port, env=api_env, cwd=options.cwd
+    )
     return str(api.url)
 
 

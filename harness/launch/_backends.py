@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,17 @@ class Backend:
             self._stop.pop()()
 
 
+@dataclass(frozen=True)
+class BackendPorts:
+    """Where an embedded backend listens; port 0 picks a free port."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    """Tempo's HTTP API."""
+    otlp_grpc_port: int = 0
+    otlp_http_port: int = 0
+
+
 def open_backend(
     kind: str = "embedded",
     *,
@@ -58,15 +69,25 @@ def open_backend(
     otlp_endpoint: str | None = None,
     subprocess_mode: bool = False,
     timeout: float = 30.0,
+    ports: BackendPorts | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
 ) -> Backend:
     """Start (or attach to) a backend. ``kind`` is ``embedded`` or ``tempo``.
 
-    For ``tempo``: ``tempo_url`` attaches to a running Tempo (services export to ``otlp_endpoint``, default
-    the same host on 4317); else the binary from ``$HOPTRACE_TEMPO_BIN`` or PATH runs with a generated
-    config; else ``docker compose`` runs ``compose/``'s ``tempo`` service when a Docker engine answers.
+    ``ports`` places the embedded backend (default: free ports on 127.0.0.1). With ``subprocess_mode`` it
+    runs as ``hoptrace backend`` in its own process, with ``env`` added to this process's environment and
+    ``cwd`` as its working directory. Raises ``OSError`` (in process) or ``BackendNotReady`` when a port is
+    busy. For ``tempo``: ``tempo_url`` attaches to a running Tempo (services export to ``otlp_endpoint``,
+    default the same host on 4317); else the binary from ``$HOPTRACE_TEMPO_BIN`` or PATH runs with a
+    generated config; else ``docker compose`` runs ``compose/``'s ``tempo`` service when a Docker engine
+    answers.
     """
+    where = ports or BackendPorts()
     if kind == "embedded":
-        backend = _embedded_subprocess(timeout) if subprocess_mode else _embedded_in_process()
+        backend = (
+            _embedded_subprocess(where, timeout, env, cwd) if subprocess_mode else _embedded_in_process(where)
+        )
     elif kind == "tempo":
         backend = _tempo(tempo_url, otlp_endpoint, timeout)
     else:
@@ -93,10 +114,15 @@ def wait_ready(tempo_url: str, *, what: str, timeout: float) -> None:
     raise BackendNotReady(f"{what} at {tempo_url} was not ready after {timeout:g} s: {last}")
 
 
-def _embedded_in_process() -> Backend:
+def _embedded_in_process(ports: BackendPorts) -> Backend:
     from hoptrace.harness.backend import EmbeddedBackend
 
-    server = EmbeddedBackend(host="127.0.0.1", http_port=0, otlp_grpc_port=0, otlp_http_port=0)
+    server = EmbeddedBackend(
+        host=ports.host,
+        http_port=ports.http_port,
+        otlp_grpc_port=ports.otlp_grpc_port,
+        otlp_http_port=ports.otlp_http_port,
+    )
     server.start()
     backend = Backend("embedded", server.http_url, server.otlp_grpc_endpoint, server.otlp_http_endpoint)
     backend._stop.append(server.stop)
@@ -106,10 +132,12 @@ def _embedded_in_process() -> Backend:
 _ENDPOINT = re.compile(r"(?P<key>\w+)=(?P<url>https?://\S+)")
 
 
-def _embedded_subprocess(timeout: float) -> Backend:
-    command = [*hoptrace_command(), "backend", "--host", "127.0.0.1"]
-    command += ["--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
-    process = ManagedProcess("hoptrace-backend", command)
+def _embedded_subprocess(
+    ports: BackendPorts, timeout: float, env: Mapping[str, str] | None, cwd: str | Path | None
+) -> Backend:
+    command = [*hoptrace_command(), "backend", "--host", ports.host, "--http-port", str(ports.http_port)]
+    command += ["--otlp-grpc-port", str(ports.otlp_grpc_port), "--otlp-http-port", str(ports.otlp_http_port)]
+    process = ManagedProcess("hoptrace-backend", command, env={**os.environ, **(env or {})}, cwd=cwd)
     try:
         line = process.wait_for_log(r"ready: .*otlp_http=\S+", timeout=timeout).group(0)
     except ServiceFailedToStart as exc:

@@ -1,10 +1,11 @@
 """Start services under ``hoptrace run`` with OTLP pointed at the backend and short export delays.
 
-``ServiceLauncher.start(...)`` runs any command; ``start_asgi(...)`` runs an ASGI app with uvicorn on a free
-port (port 0, read back from uvicorn's log line, so there is no race for ports). Readiness is an HTTP URL
-answering, or a log line matching a regex. A service that exits or never becomes ready raises
+``ServiceLauncher.start(...)`` runs any command; ``start_asgi(...)`` runs an ASGI app with uvicorn, on a free
+port by default (port 0, read back from uvicorn's log line, so there is no race for ports). Readiness is an
+HTTP URL answering, or a log line matching a regex. A service that exits or never becomes ready raises
 ``ServiceFailedToStart`` with its log. ``stop_all()`` (or leaving the ``with`` block) stops every service
-it started, children included.
+it started, children included. Every service's output goes to one log folder per launcher; the launcher
+made it, so :meth:`ServiceLauncher.remove_logs` may delete it (the pytest plugin does after a passing run).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +41,19 @@ def hoptrace_command() -> list[str]:
 
 @dataclass
 class Service:
-    """A running service. ``url`` is its base URL when it serves HTTP."""
+    """A running service.
+
+    ``url`` is its base URL (``http://127.0.0.1:8000``, no path) when it serves HTTP, so
+    ``f"{service.url}/orders"`` is its ``/orders``. ``consumes`` names the queues it consumes, as given to
+    :meth:`ServiceLauncher.start`: ``wait_for_trace`` expects a CONSUMER span below every message
+    published to one of them.
+    """
 
     name: str
     process: ManagedProcess
     url: str | None = None
     metrics_url: str | None = None
+    consumes: tuple[str, ...] = ()
 
     def log(self, tail_lines: int | None = None) -> str:
         return self.process.log(tail_lines)
@@ -73,6 +82,8 @@ class ServiceLauncher:
         self.protocol = protocol
         self.export_delay_ms = export_delay_ms
         self.env = dict(env or {})
+        self.owns_log_dir = log_dir is None
+        """``True`` when the launcher created :attr:`log_dir` (then :meth:`remove_logs` may delete it)."""
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hoptrace-services-"))
         self.services: list[Service] = []
         """The services running now, in start order."""
@@ -111,19 +122,25 @@ class ServiceLauncher:
         *,
         ready_url: str | None = None,
         ready_log: str | None = None,
+        url: str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         timeout: float = 30.0,
         traced: bool = True,
+        consumes: str | Sequence[str] = (),
     ) -> Service:
         """Run ``command`` under ``hoptrace run`` (or bare with ``traced=False``) and wait until ready.
 
-        ``ready_log`` may name groups ``url``/``port``: the service's ``url`` is taken from them.
-        Raises ``ServiceFailedToStart`` with the service's log.
+        The service's base ``url`` is ``url`` if given, else taken from the groups ``url``/``port`` of
+        ``ready_log``, else the scheme and host of ``ready_url`` (``http://h:1/healthz`` gives
+        ``http://h:1``). ``env`` adds to (and overrides) the launcher's environment; ``cwd`` is the working
+        directory. ``consumes`` names the queue(s) it consumes (see :class:`Service`). Blocks until ready;
+        raises ``ServiceFailedToStart`` with the service's log.
         """
         argv = [*hoptrace_command(), "run", "--", *command] if traced else list(command)
         process = ManagedProcess(name, argv, env=self.service_env(name, env), cwd=cwd, log_dir=self.log_dir)
-        service = Service(name, process)
+        queues = (consumes,) if isinstance(consumes, str) else tuple(consumes)
+        service = Service(name, process, consumes=queues)
         self.services.append(service)
         self._started.append(service)
         if ready_log is not None:
@@ -135,7 +152,9 @@ class ServiceLauncher:
                 service.url = f"http://127.0.0.1:{groups['port']}"
         if ready_url is not None:
             process.wait_ready(lambda: _answers(ready_url), what=f"{ready_url} answering", timeout=timeout)
-            service.url = service.url or ready_url
+            service.url = service.url or base_url(ready_url)
+        if url is not None:
+            service.url = url.rstrip("/")
         metrics_port = (env or {}).get("HOPTRACE_METRICS_PORT") or self.env.get("HOPTRACE_METRICS_PORT")
         if metrics_port:
             service.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -146,23 +165,24 @@ class ServiceLauncher:
         name: str,
         app: str,
         *,
+        host: str = "127.0.0.1",
+        port: int = 0,
         env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
         timeout: float = 30.0,
         traced: bool = True,
+        uvicorn_args: Sequence[str] = (),
     ) -> Service:
-        """Serve ``app`` (``module:attribute``) with uvicorn on 127.0.0.1 and a free port."""
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-access-log",
-        ]
-        return self.start(name, command, ready_log=_UVICORN_READY, env=env, timeout=timeout, traced=traced)
+        """Serve ``app`` (``module:attribute``, importable from ``cwd``) with uvicorn on ``host``:``port``.
+
+        Port 0 (the default) picks a free port, read back from uvicorn's log. ``uvicorn_args`` are added to
+        uvicorn's command line (e.g. ``["--workers", "2"]``). See :meth:`start` for the rest.
+        """
+        command = [sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port)]
+        command += ["--no-access-log", *uvicorn_args]
+        return self.start(
+            name, command, ready_log=_UVICORN_READY, env=env, cwd=cwd, timeout=timeout, traced=traced
+        )
 
     def logs(self, tail_lines: int = 40) -> str:
         """The last lines of every service's log, for failure reports."""
@@ -174,6 +194,17 @@ class ServiceLauncher:
         """Stop every service, last started first. Idempotent."""
         while self.services:
             self.services.pop().stop()
+
+    def remove_logs(self) -> None:
+        """Delete the log folder if this launcher created it (call after :meth:`stop_all`)."""
+        if self.owns_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def base_url(url: str) -> str:
+    """``scheme://host:port`` of ``url``: the base URL of the service that answers it."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else url.rstrip("/")
 
 
 def _answers(url: str) -> bool:

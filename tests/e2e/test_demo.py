@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hoptrace.harness import free_port
 from hoptrace.harness.launch._backends import open_backend
 
 HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
@@ -19,9 +20,13 @@ def demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_asserts_every_trace_including_the_failing_order() -> None:
-    result = demo()
+    api, inventory, tempo = free_port(), free_port(), free_port()
+    result = demo("--api-port", str(api), "--inventory-port", str(inventory), "--http-port", str(tempo))
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    assert f"service   api: http://127.0.0.1:{api}" in out
+    assert f"service   inventory: http://127.0.0.1:{inventory}" in out
+    assert f"Tempo API http://127.0.0.1:{tempo}," in out
     assert "demo: every assertion held (4 orders" in out
     assert out.count("\nok      order") == 4
     assert "unobtainium for globex (fails on purpose" in out
@@ -45,6 +50,16 @@ def test_demo_against_a_tempo_api_by_url() -> None:
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"backend   tempo-url: Tempo API {backend.tempo_url}" in result.stdout
+
+
+def test_demo_services_get_the_given_working_directory_and_environment(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = demo("--cwd", str(missing))
+    assert result.returncode == 1
+    assert "FAILED to start" in result.stdout and str(missing) in result.stdout
+    bad = demo("--env", "NO_EQUALS_SIGN")
+    assert bad.returncode == 2
+    assert "--env wants KEY=VALUE, got 'NO_EQUALS_SIGN'" in bad.stderr
 
 
 def test_demo_names_an_unreachable_tempo_and_exits_1() -> None:
