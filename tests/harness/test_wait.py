@@ -39,6 +39,18 @@ def test_unknown_trace_times_out_naming_what_the_backend_holds(client: TempoClie
         wait_for_trace(client, trace_id, timeout=0.3)
 
 
+def test_not_found_listing_names_the_root_of_a_trace_entered_from_a_caller(
+    client: TempoClient, sdk_services: Services
+) -> None:
+    held = new_trace_id()
+    emit_order(sdk_services, held, "00000000000000aa")
+    wait_for_trace(client, held, until=CHAIN, timeout=20)
+    with pytest.raises(TraceNotFound) as info:
+        wait_for_trace(client, new_trace_id(), timeout=0.3)
+    assert f"{held}  api  POST /orders (called by span 00000000000000aa)" in str(info.value)
+    assert "root span not yet received" not in str(info.value)
+
+
 def test_incomplete_trace_times_out_with_the_tree_and_the_reason(
     client: TempoClient, sdk_services: Services
 ) -> None:
