@@ -180,13 +180,10 @@ class LazyOtlpExporter(SpanExporter):
 
 
 def _otlp_exporter(settings: Settings) -> SpanExporter:
-    if settings.protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    from hoptrace.tracing._otlp_export import fast_otlp_exporter
 
-        endpoint = settings.endpoint
-        if endpoint is not None and not endpoint.rstrip("/").endswith("/v1/traces"):
-            endpoint = endpoint.rstrip("/") + "/v1/traces"
-        return HttpExporter(endpoint=endpoint)
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-    return GrpcExporter(endpoint=settings.endpoint)
+    endpoint = settings.endpoint
+    http = settings.protocol == "http/protobuf"
+    if http and endpoint is not None and not endpoint.rstrip("/").endswith("/v1/traces"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return fast_otlp_exporter(settings.protocol, endpoint)
