@@ -67,15 +67,14 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 
 
 class _Cache(dict[Any, Any]):
-    """A bounded memo: ``get_or(key, make)``; cleared when full."""
+    """A bounded memo: ``get(key)``, then ``put(key, value)`` on a miss; emptied when full (it refills with
+    what is current)."""
 
-    def get_or(self, key: Any, make: Callable[[], Any]) -> Any:
-        found = self.get(key)
-        if found is None:
-            if len(self) >= _CACHE_LIMIT:
-                self.clear()
-            found = self[key] = make()
-        return found
+    def put(self, key: Any, value: Any) -> Any:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[key] = value
+        return value
 
 
 _key_values = _Cache()
@@ -128,9 +127,10 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         try:
             if kind is bool or kind is int or (kind is str and len(value) <= _CACHED_STRING_LIMIT):
                 # The type is part of the key: True == 1, but they encode differently.
-                sized = _key_values.get_or(
-                    (key, kind, value), lambda k=key, v=value: _sized(_key_value(k, v))
-                )
+                cache_key = (key, kind, value)
+                sized = _key_values.get(cache_key)
+                if sized is None:
+                    sized = _key_values.put(cache_key, _sized(_key_value(key, value)))
             else:
                 sized = _sized(_key_value(key, value))
         except (ValueError, TypeError, UnicodeError) as exc:
@@ -173,7 +173,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     name = span.name
     encoded_name = _names.get(name)
     if encoded_name is None:
-        encoded_name = _names.get_or(name, lambda: _field(b"\x2a", name.encode()))
+        encoded_name = _names.put(name, _field(b"\x2a", name.encode()))
     parts = [
         b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big"),
     ]
@@ -256,10 +256,9 @@ def _cached(cache: _Cache, thing: Any, encode: Callable[[Any], bytes]) -> bytes:
     span of a provider or tracer, and hashing a ``Resource`` serialises its attributes to JSON."""
     found = cache.get(id(thing))
     if found is None or found[0] is not thing:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        found = cache[id(thing)] = (thing, encode(thing))
-    return found[1]
+        found = cache.put(id(thing), (thing, encode(thing)))
+    encoded: bytes = found[1]
+    return encoded
 
 
 def _schema_url(url: str | None) -> bytes:
@@ -279,13 +278,13 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
             logger.debug("hoptrace: span %r left out of the export", span.name, exc_info=exc)
             continue
         resource, scope = span.resource, span.instrumentation_scope
-        scopes = grouped.get(id(resource))
-        if scopes is None:
-            scopes = grouped[id(resource)] = (resource, {})
-        group = scopes[1].get(id(scope))
-        if group is None:
-            group = scopes[1][id(scope)] = (scope, [])
-        group[1].append(encoded)
+        by_resource = grouped.get(id(resource))
+        if by_resource is None:
+            by_resource = grouped[id(resource)] = (resource, {})
+        by_scope = by_resource[1].get(id(scope))
+        if by_scope is None:
+            by_scope = by_resource[1][id(scope)] = (scope, [])
+        by_scope[1].append(encoded)
     request = []
     for resource, scopes in grouped.values():
         body = [_cached(_resources, resource, _resource)]

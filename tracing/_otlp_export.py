@@ -41,12 +41,12 @@ class _BytesTraceServiceStub:
         )
 
 
-class GrpcBytesSpanExporter(GrpcSpanExporter):  # type: ignore[misc]
+class GrpcBytesSpanExporter(GrpcSpanExporter):
     """The SDK's OTLP/gRPC span exporter, encoding with :func:`encode_spans`."""
 
     def _initialize_channel_and_stub(self) -> None:
-        super()._initialize_channel_and_stub()
-        self._client = _BytesTraceServiceStub(self._channel)
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        self._client: Any = _BytesTraceServiceStub(self._channel)
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
         return encode_spans(data)
@@ -56,7 +56,7 @@ class GrpcBytesSpanExporter(GrpcSpanExporter):  # type: ignore[misc]
         return isinstance(getattr(self, "_client", None), _BytesTraceServiceStub)
 
 
-class HttpBytesSpanExporter(HttpSpanExporter):  # type: ignore[misc]
+class HttpBytesSpanExporter(HttpSpanExporter):
     """The SDK's OTLP/HTTP span exporter, encoding with :func:`encode_spans`.
 
     Like the SDK's: a request larger than its ``max_request_size`` is dropped (and the export fails).
