@@ -31,10 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What ``pip install 'hoptrace[harness]'`` adds: the commands other than ``run`` need them.
+HARNESS_EXTRA_MODULES = frozenset({"httpx", "aio_pika", "starlette", "uvicorn", "lark"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code (2 when the command needs the harness extra)."""
     args = build_parser().parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except ModuleNotFoundError as exc:
+        if exc.name not in HARNESS_EXTRA_MODULES:
+            raise
+        print(
+            f"hoptrace {args.command}: needs {exc.name}, which comes with the harness extra: "
+            "pip install 'hoptrace[harness]'",
+            file=sys.stderr,
+        )
+        return 2
     return result
 
 

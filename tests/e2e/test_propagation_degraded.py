@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 
-from tests.tracing.processes import start_uvicorn, traced_env
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from hoptrace.harness import ServiceLauncher, free_port
 
 
 def test_service_serves_while_the_backend_is_down_and_counts_dropped_spans() -> None:
-    env = traced_env(
-        None,
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
-        OTEL_EXPORTER_OTLP_TIMEOUT="1",
-        OTEL_BSP_MAX_QUEUE_SIZE="64",
-        OTEL_BSP_MAX_EXPORT_BATCH_SIZE="16",
-    )
-    service, url = start_uvicorn("inventory", "tests.tracing.apps.inventory:app", env)
-    with service:
-        for item in range(200):
-            with urllib.request.urlopen(f"{url}/items/{item}", timeout=30) as response:
-                assert json.loads(response.read())["item"] == str(item)
+    nobody_listens = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "64",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16",
+    }
+    with ServiceLauncher(nobody_listens, export_delay_ms=100, env=env) as launcher:
+        service = launcher.start_asgi("inventory", "hoptrace.harness.demo.inventory:app")
+        for _ in range(200):
+            with urllib.request.urlopen(f"{service.url}/stock/widget", timeout=30) as response:
+                assert json.loads(response.read())["item"] == "widget"
         reasons = "OTLP export over grpc failed|the export queue is full"
-        service.wait_for_line(rf"hoptrace: dropped \d+ span\(s\): ({reasons})")
-    assert service.output().count("hoptrace: dropped") == 1, "further drops are only counted"
+        service.process.wait_for_log(rf"hoptrace: dropped \d+ span\(s\): ({reasons})", timeout=30)
+        assert service.log().count("hoptrace: dropped") == 1, "further drops are only counted"

@@ -1,12 +1,11 @@
-"""Helpers for tests that run processes under ``hoptrace run`` and wait for their spans in a backend."""
+"""Helpers for tests that run one-shot ``python -c`` programs under ``hoptrace run`` and wait for their
+spans in a backend. Long-running services are started with the harness's ``ServiceLauncher``."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -62,84 +61,3 @@ def wait_for_spans(backend: EmbeddedBackend, trace_id: str, count: int, timeout:
             f"trace {trace_id}: expected {count} spans, got {len(got)}: "
             + ", ".join(f"{span.service_name}:{span.name}({span.kind})" for span in got)
         ) from None
-
-
-class TracedService:
-    """A service process started through ``hoptrace run``, its output collected by a reader thread.
-
-    Use as a context manager: the process is terminated (then killed) on exit, even when a test fails.
-    """
-
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
-        self.name = name
-        self._lines: list[str] = []
-        self._process = subprocess.Popen(
-            [HOPTRACE, "run", "--", *argv],
-            env={**env, "OTEL_SERVICE_NAME": name},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._lines.append(line.rstrip("\n"))
-
-    def output(self) -> str:
-        return "\n".join(self._lines)
-
-    def wait_for_line(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        """Wait until a line of output matches ``pattern``; fail with the output if the process exits."""
-        compiled = re.compile(pattern)
-
-        def probe() -> re.Match[str] | None:
-            for line in list(self._lines):
-                match = compiled.search(line)
-                if match:
-                    return match
-            if self._process.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self._process.returncode}:\n{self.output()}")
-            return None
-
-        return poll_until(
-            probe,
-            timeout=timeout,
-            what=f"{self.name} to print {pattern!r}",
-            on_timeout=lambda: f"output of {self.name}:\n{self.output()}",
-        )
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._reader.join(timeout=5)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-
-    def __enter__(self) -> TracedService:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def start_uvicorn(name: str, app: str, env: Mapping[str, str], *extra: str) -> tuple[TracedService, str]:
-    """Start ``uvicorn app`` on a free port under ``hoptrace run``; return it and its base URL once up."""
-    service = TracedService(
-        name, [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "0", *extra], env
-    )
-    try:
-        match = service.wait_for_line(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
-        service.wait_for_line(r"Application startup complete")
-    except BaseException:
-        service.stop()
-        raise
-    return service, match.group(1)

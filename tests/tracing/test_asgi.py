@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Host, Mount, Route
 
 from hoptrace.processors import TENANT_KEY
 from hoptrace.tracing import TracingMiddleware
@@ -144,3 +144,26 @@ async def test_websocket_and_lifespan_scopes_pass_through_untraced(spans: Finish
     await middleware({"type": "lifespan"}, no_receive, no_send)
     assert received == ["lifespan"]
     assert spans.all() == []
+
+
+async def test_mounted_and_host_routed_apps_are_named_with_the_full_template(spans: FinishedSpans) -> None:
+    inner = Starlette(routes=[Route("/items/{item_id:int}", _order)])
+    app = Starlette(
+        routes=[
+            Host(
+                "admin.example", app=Starlette(routes=[Mount("/v1", routes=[Route("/users/{name}", _order)])])
+            ),
+            Mount("/api", routes=[Mount("/shop/{shop_id:int}", app=inner)]),
+            Mount("/other", app=inner),
+        ]
+    )
+    transport = httpx.ASGITransport(app=TracingMiddleware(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        assert (await client.get("/api/shop/3/items/7")).status_code == 200
+        assert (await client.get("/other/items/7")).status_code == 200
+        assert (await client.get("http://admin.example/v1/users/bob")).status_code == 200
+    assert sorted(span.name for span in spans.all()) == [
+        "GET /api/shop/{shop_id}/items/{item_id}",
+        "GET /other/items/{item_id}",
+        "GET /v1/users/{name}",
+    ]
