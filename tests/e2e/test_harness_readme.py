@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_readme_example_test_passes(pytester: pytest.Pytester) -> None:
     section = README.read_text().split(
-        "The pytest plugin is installed with the package. A complete test:", 1
+        "The pytest plugin comes with `pip install 'hoptrace[harness]'`. A complete test:", 1
     )[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None, "the README's harness section lost its example"
