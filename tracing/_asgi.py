@@ -18,7 +18,11 @@ import wrapt
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from hoptrace.tracing._asgi_routes import instrument_loaded_starlette, route_template
+from hoptrace.tracing._asgi_routes import (
+    instrument_loaded_starlette,
+    matched_route_template,
+    route_template,
+)
 from hoptrace.tracing._propagation import EdgePolicy, header_lists, inbound_context
 from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed
 
@@ -48,6 +52,7 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", "HTTP"))
+        request_scope = dict(scope)  # routers rewrite the scope as they descend: the fallback matches on this
         try:
             parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy, context.Context())
             span = hop_tracer().start_span(
@@ -76,7 +81,7 @@ class TracingMiddleware:
             span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
             raise
         finally:
-            route = route_template(scope)
+            route = route_template(scope) or matched_route_template(self.app, request_scope)
             if route is not None:
                 span.set_attribute("http.route", route)
                 span.update_name(f"{method} {route}")

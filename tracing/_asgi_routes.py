@@ -7,10 +7,15 @@ under :data:`MOUNT_PREFIX_KEY`, so the prefixes of nested mounts add up. A ``Hos
 semantic conventions' ``http.route`` is a path template. FastAPI (0.165) routes an ``include_router``
 prefix without ``Mount``: its own scope entry holds the route's full template, read as FastAPI's own
 telemetry reads it (there is no public accessor).
+
+Starlette before 1.x records no ``scope["route"]`` at all: :func:`matched_route_template` then asks the app's
+own routes which one matches (``route.matches(scope)``, as the router does), through the same ``Mount`` and
+``Host`` nesting. It costs one more match per request, on those versions only.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, MutableMapping
 from types import ModuleType
@@ -86,3 +91,43 @@ def instrument_loaded_starlette() -> None:
     routing_module = sys.modules.get("starlette.routing")
     if routing_module is not None:
         instrument_starlette_mounts(routing_module)
+
+
+def matched_route_template(app: object, scope: Scope) -> str | None:
+    """The template of the route that ``scope`` (as the server passed it) matches among ``app``'s routes,
+    mount prefixes included, or ``None``. For frameworks that do not record the route. Never raises."""
+    try:
+        return _match(_routes_of(app), scope, "")
+    except Exception:  # a router we do not know: the span keeps its method-only name
+        return None
+
+
+def _routes_of(app: object) -> list[Any] | None:
+    # Through middleware layers (uvicorn's, the user's) to the first object holding a route list.
+    for _ in range(16):
+        routes = getattr(app, "routes", None)
+        if isinstance(routes, list):
+            return routes
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+def _match(routes: list[Any] | None, scope: Scope, prefix: str) -> str | None:
+    for route in routes or ():
+        match, child_scope = route.matches(scope)
+        if getattr(match, "name", None) != "FULL":
+            continue
+        inner = getattr(route, "routes", None)
+        if isinstance(inner, list) and inner:  # Mount (adds its path) or Host (adds nothing)
+            mount_path = _CONVERTOR.sub("}", getattr(route, "path", ""))
+            return _match(inner, {**scope, **child_scope}, prefix + mount_path)
+        template = _template_of(route)
+        return prefix + template if template is not None else None
+    return None
+
+
+_CONVERTOR = re.compile(
+    r":[a-zA-Z_]+}"
+)  # "/users/{user_id:int}" -> "/users/{user_id}", as path_format has it

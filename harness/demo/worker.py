@@ -1,12 +1,8 @@
-"""Demo ``worker``: consumes orders and reserves stock at the inventory service.
-
-``DEMO_CONSUMER=iterator`` (the default) consumes with ``async with queue.iterator()`` and an async httpx
-client; ``DEMO_CONSUMER=callback`` with ``queue.consume(callback)`` and a sync httpx client run in a thread.
-Both are ways people write consumers, and both must continue the producer's trace.
+"""Demo ``worker``: consumes orders with ``queue.iterator()`` and reserves stock at the inventory service.
 
 It contains no tracing code; under ``hoptrace run`` each message's work continues the producer's trace.
 Prints ``worker ready`` once consuming. SIGTERM/SIGINT stop it cleanly (so queued spans are flushed).
-Configuration: ``DEMO_INVENTORY_URL``, ``AMQP_URL``, ``DEMO_QUEUE``, ``DEMO_CONSUMER``.
+Configuration: ``DEMO_INVENTORY_URL``, ``AMQP_URL``, ``DEMO_QUEUE``.
 """
 
 from __future__ import annotations
@@ -18,50 +14,27 @@ import signal
 
 import aio_pika
 import httpx
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 
 async def consume() -> None:
     connection = await aio_pika.connect_robust(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/"))
-    async with connection:
+    async with (
+        connection,
+        httpx.AsyncClient(base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0) as inventory,
+    ):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=10)
         queue = await channel.declare_queue(os.environ.get("DEMO_QUEUE", "orders"), auto_delete=True)
-        if os.environ.get("DEMO_CONSUMER", "iterator") == "callback":
-            await _by_callback(queue)
-        else:
-            await _by_iterator(queue)
-
-
-async def _by_iterator(queue: AbstractQueue) -> None:
-    async with (
-        httpx.AsyncClient(base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0) as inventory,
-        queue.iterator() as messages,
-    ):
         print(f"worker ready: consuming {queue.name}", flush=True)
-        async for message in messages:
-            async with message.process(requeue=False):
-                order = json.loads(message.body)
-                response = await inventory.post(f"/reserve/{order['item']}", json=order)
-                _report(order, response.status_code)
-
-
-async def _by_callback(queue: AbstractQueue) -> None:
-    with httpx.Client(base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0) as inventory:
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            async with message.process(requeue=False):
-                order = json.loads(message.body)
-                response = await asyncio.to_thread(inventory.post, f"/reserve/{order['item']}", json=order)
-                _report(order, response.status_code)
-
-        await queue.consume(on_message)
-        print(f"worker ready: consuming {queue.name}", flush=True)
-        await asyncio.Future()  # until cancelled by SIGTERM/SIGINT
-
-
-def _report(order: dict[str, str], status: int) -> None:
-    print(f"order {order['order_id']}: reserve {order['item']} -> {status}", flush=True)
+        async with queue.iterator() as messages:
+            async for message in messages:
+                async with message.process(requeue=False):
+                    order = json.loads(message.body)
+                    response = await inventory.post(f"/reserve/{order['item']}", json=order)
+                    print(
+                        f"order {order['order_id']}: reserve {order['item']} -> {response.status_code}",
+                        flush=True,
+                    )
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """One trace and the tenant across real processes: api -> httpx -> inventory, and api -> RabbitMQ ->
 worker (callback and iterator consumers) -> httpx -> inventory.
 
-Every service is a plain Starlette/aio-pika program (tests/tracing/apps) started through ``hoptrace run``,
+Every service is a plain Starlette/aio-pika program (tests/tracing/apps: the hop variants users write, which
+the demo services do not all show) started through the harness's ``ServiceLauncher`` (``hoptrace run``),
 exporting over OTLP to an embedded backend; the broker is the real RabbitMQ.
 """
 
@@ -14,14 +15,13 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 
-from hoptrace.harness import Span, SpanKind
+from hoptrace.harness import Service, ServiceLauncher, Span, SpanKind
 from hoptrace.harness.backend import EmbeddedBackend
-from tests.tracing.processes import TracedService, start_uvicorn, traced_env, wait_for_spans
+from tests.tracing.processes import REPO, wait_for_spans
 
 TENANT = "acme"
 
@@ -29,6 +29,7 @@ TENANT = "acme"
 @dataclass
 class Stack:
     backend: EmbeddedBackend
+    launcher: ServiceLauncher
     api_url: str
     inventory_url: str
     env: dict[str, str]
@@ -36,15 +37,28 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/")
-    with ExitStack() as stack, EmbeddedBackend() as backend:
-        env = traced_env(backend, "grpc", AMQP_URL=amqp_url)
-        inventory, inventory_url = start_uvicorn("inventory", "tests.tracing.apps.inventory:app", env)
-        stack.enter_context(inventory)
-        api_env = {**env, "INVENTORY_URL": inventory_url, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID"}
-        api, api_url = start_uvicorn("api", "tests.tracing.apps.api:app", api_env)
-        stack.enter_context(api)
-        yield Stack(backend, api_url, inventory_url, {**env, "INVENTORY_URL": inventory_url})
+    # The test apps are importable from the repository root (PYTHONPATH), as a service's own code would be.
+    env = {"AMQP_URL": os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/"), "PYTHONPATH": str(REPO)}
+    with EmbeddedBackend() as backend, ServiceLauncher(backend.otlp_grpc_endpoint, env=env) as launcher:
+        inventory = launcher.start_asgi("inventory", "tests.tracing.apps.inventory:app")
+        launcher.env["INVENTORY_URL"] = str(inventory.url)
+        api = launcher.start_asgi(
+            "api", "tests.tracing.apps.api:app", env={"HOPTRACE_TENANT_HEADER": "X-Tenant-ID"}
+        )
+        yield Stack(backend, launcher, str(api.url), str(inventory.url), launcher.env)
+
+
+def _start_uvicorn(
+    stack: Stack, name: str, app: str, *flags: str, env: dict[str, str] | None = None
+) -> Service:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "0", *flags]
+    service = stack.launcher.start(name, command, ready_log=_UVICORN_READY, env=env, cwd=REPO)
+    # With --workers or --reload, the supervisor prints the address before a worker listens on it.
+    service.process.wait_for_log(r"Application startup complete", timeout=30)
+    return service
+
+
+_UVICORN_READY = r"Uvicorn running on (?P<url>http://[^:\s]+:(?P<port>\d+))"
 
 
 def _call(method: str, url: str, trace_id: str) -> dict[str, object]:
@@ -117,11 +131,11 @@ def test_queue_hop_keeps_one_trace_and_the_tenant(stack: Stack, mode: str, path:
     queue = f"hoptrace-e2e-{mode}-{uuid.uuid4().hex}"
     destination = f"hoptrace-e2e-{mode}-{{id}}"
     argv = [sys.executable, "-m", "tests.tracing.apps.worker", mode, queue]
-    with TracedService(f"worker-{mode}", argv, stack.env) as worker:
-        worker.wait_for_line(r"^ready$")
-        trace_id = secrets.token_hex(16)
-        _call("POST", stack.api_url + path.format(queue=queue), trace_id)
-        spans = wait_for_spans(stack.backend, trace_id, 5)
+    worker = stack.launcher.start(f"worker-{mode}", argv, ready_log=r"^ready$", cwd=REPO)
+    trace_id = secrets.token_hex(16)
+    _call("POST", stack.api_url + path.format(queue=queue), trace_id)
+    spans = wait_for_spans(stack.backend, trace_id, 5)
+    worker.stop()
     assert _summary(spans) == [
         ("api", PUBLISH_ROUTES[path], SpanKind.SERVER),
         ("api", f"publish {destination}", SpanKind.PRODUCER),
@@ -143,15 +157,14 @@ def test_queue_hop_keeps_one_trace_and_the_tenant(stack: Stack, mode: str, path:
     ids=["workers", "reload"],
 )
 def test_uvicorn_child_processes_are_traced(stack: Stack, flags: tuple[str, ...]) -> None:
-    env = {**stack.env, "INVENTORY_URL": stack.inventory_url}
-    service, url = start_uvicorn("inventory-workers", "tests.tracing.apps.inventory:app", env, *flags)
-    with service:
-        trace_id = secrets.token_hex(16)
-        request = urllib.request.Request(f"{url}/items/3")
-        request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert json.loads(response.read())["item"] == "3"
-        (span,) = wait_for_spans(stack.backend, trace_id, 1)
+    service = _start_uvicorn(stack, "inventory-workers", "tests.tracing.apps.inventory:app", *flags)
+    trace_id = secrets.token_hex(16)
+    request = urllib.request.Request(f"{service.url}/items/3")
+    request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["item"] == "3"
+    (span,) = wait_for_spans(stack.backend, trace_id, 1)
+    service.stop()
     assert (span.service_name, span.name, span.kind) == (
         "inventory-workers",
         "GET /items/{item_id}",
@@ -161,14 +174,13 @@ def test_uvicorn_child_processes_are_traced(stack: Stack, flags: tuple[str, ...]
 
 def test_uvicorn_service_flushes_queued_spans_when_terminated(stack: Stack) -> None:
     # A minute-long batch delay: the span can only reach the backend through the flush at SIGTERM.
-    env = {**stack.env, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
-    service, url = start_uvicorn("inventory-flush", "tests.tracing.apps.inventory:app", env)
-    with service:
-        trace_id = secrets.token_hex(16)
-        request = urllib.request.Request(f"{url}/items/5")
-        request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 200
-        service.stop()  # SIGTERM
+    env = {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    service = _start_uvicorn(stack, "inventory-flush", "tests.tracing.apps.inventory:app", env=env)
+    trace_id = secrets.token_hex(16)
+    request = urllib.request.Request(f"{service.url}/items/5")
+    request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    service.stop()  # SIGTERM
     (span,) = wait_for_spans(stack.backend, trace_id, 1)
     assert span.service_name == "inventory-flush"
