@@ -128,6 +128,5 @@ def _match(routes: list[Any] | None, scope: Scope, prefix: str) -> str | None:
     return None
 
 
-_CONVERTOR = re.compile(
-    r":[a-zA-Z_]+}"
-)  # "/users/{user_id:int}" -> "/users/{user_id}", as path_format has it
+# "/users/{user_id:int}" -> "/users/{user_id}", as a route's path_format writes it.
+_CONVERTOR = re.compile(r":[a-zA-Z_]+}")
