@@ -9,7 +9,7 @@ worker thread so the event loop keeps serving.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -19,11 +19,18 @@ from starlette.routing import Route
 
 from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness.backend._json import TempoJSONResponse
+from hoptrace.harness.backend._metrics_api import instant_request, query_instant, query_range, range_request
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
 from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
 from hoptrace.harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
-from hoptrace.harness.traceql import Pipeline, autocomplete_filter, parse_traceql
+from hoptrace.harness.traceql import (
+    MetricsRoot,
+    Pipeline,
+    autocomplete_filter,
+    parse_metrics_query,
+    parse_traceql,
+)
 
 PROTOBUF_ACCEPT = "application/protobuf"
 BUILD_INFO = {
@@ -117,6 +124,33 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         values = await run_in_threadpool(tag_values, store, field, query)
         return TempoJSONResponse({"tagValues": [{"type": kind, "value": value} for kind, value in values]})
 
+    async def metrics_query_range(request: Request) -> Response:
+        params = request.query_params
+        try:
+            query = _metrics_query(params)
+            metrics_request = range_request(
+                query,
+                params.get("start"),
+                params.get("end"),
+                params.get("since"),
+                params.get("step"),
+                params.get("exemplars"),
+            )
+        except ValueError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        return TempoJSONResponse(await run_in_threadpool(query_range, store, metrics_request))
+
+    async def metrics_query_instant(request: Request) -> Response:
+        params = request.query_params
+        try:
+            query = _metrics_query(params)
+            metrics_request = instant_request(
+                query, params.get("start"), params.get("end"), params.get("since")
+            )
+        except ValueError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        return TempoJSONResponse(await run_in_threadpool(query_instant, store, metrics_request))
+
     routes = [
         Route("/ready", ready),
         Route("/api/echo", echo),
@@ -128,6 +162,8 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         Route("/api/v2/search/tags", search_tags_v2),
         Route("/api/search/tag/{tag}/values", tag_values_v1),
         Route("/api/v2/search/tag/{tag}/values", tag_values_v2),
+        Route("/api/metrics/query_range", metrics_query_range),
+        Route("/api/metrics/query", metrics_query_instant),
     ]
     if metrics is not None:
         serve_metrics = metrics
@@ -148,6 +184,17 @@ def _find_trace(store: TraceStore, trace_id: str) -> list[SpanRecord] | Response
     if not records:
         return PlainTextResponse(f"trace not found: {trace_id}", status_code=404)
     return records
+
+
+def _metrics_query(params: Mapping[str, str]) -> MetricsRoot:
+    """Tempo reads ``query`` (what Grafana sends) and then ``q``; the later one wins."""
+    text = params.get("q") or params.get("query")
+    if not text:
+        raise BadRequest("missing the TraceQL metrics query: pass q (or query), e.g. q={ } | rate()")
+    try:
+        return parse_metrics_query(text)
+    except InvalidExpression as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _optional_query(text: str | None) -> Pipeline | None:

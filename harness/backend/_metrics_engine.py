@@ -1,0 +1,248 @@
+"""TraceQL metrics over the store: the first stage (``rate()``, ``*_over_time()``, ``compare()``) turns
+matched spans into time series; :mod:`._metrics_series` does the rest.
+
+A span counts in the interval its start time falls in: interval ``i`` covers
+``[start + i*step, start + (i+1)*step)``. Durations are reported in seconds, as Tempo reports them.
+Ungrouped series are labelled ``__name__=<function>``, quantiles add ``p``, histogram buckets add
+``__bucket`` (a power of two; seconds for durations), ``compare()`` adds ``__meta_type``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from hoptrace.harness._model import Span
+from hoptrace.harness.backend._metrics_series import Exemplar, Labels, Series, SeriesSet, apply_stage, combine
+from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.traceql import (
+    MISSING,
+    Duration,
+    Field,
+    Intrinsic,
+    MetricsMath,
+    MetricsQuery,
+    MetricsRoot,
+    TraceView,
+    Value,
+    evaluate_field,
+    evaluate_pipeline,
+    field_value,
+)
+
+_VALUE_FUNCTIONS = {"min_over_time", "max_over_time", "avg_over_time", "sum_over_time", "quantile_over_time"}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsWindow:
+    """The time range (unix nanoseconds, end exclusive) cut into ``step`` intervals."""
+
+    start_ns: int
+    end_ns: int
+    step_ns: int
+    max_exemplars: int = 100
+
+    @property
+    def intervals(self) -> int:
+        return max(1, math.ceil((self.end_ns - self.start_ns) / self.step_ns))
+
+    def timestamp_ms(self, interval: int) -> int:
+        return (self.start_ns + interval * self.step_ns) // 1_000_000
+
+
+@dataclass(slots=True)
+class Inspected:
+    traces: int = 0
+    spans: int = 0
+    bytes: int = 0
+
+
+def evaluate_metrics(
+    store: TraceStore, root: MetricsRoot, window: MetricsWindow
+) -> tuple[SeriesSet, Inspected]:
+    """Every series ``root`` yields over ``window``, and what was read to compute them. CPU bound."""
+    inspected = Inspected()
+    result = _expression(store, root.expression, window, inspected)
+    if not isinstance(result, dict):  # pragma: no cover - the parser requires a metrics query
+        return {}, inspected
+    for stage in root.second_stages:
+        result = apply_stage(result, stage)
+    return result, inspected
+
+
+def _expression(
+    store: TraceStore, expression: MetricsMath | MetricsQuery | float, window: MetricsWindow, seen: Inspected
+) -> SeriesSet | float:
+    if isinstance(expression, float):
+        return expression
+    if isinstance(expression, MetricsMath):
+        left = _expression(store, expression.left, window, seen)
+        return combine(expression.op, left, _expression(store, expression.right, window, seen))
+    series = (
+        _compare(store, expression, window, seen)
+        if expression.compare
+        else _query(store, expression, window, seen)
+    )
+    for stage in expression.second_stages:
+        series = apply_stage(series, stage)
+    return series
+
+
+def _matched_spans(
+    store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected
+) -> Iterator[tuple[Span, TraceView, int]]:
+    """``(span, trace, interval)`` for every span the query's pipeline keeps inside the window."""
+    start, end, step = window.start_ns, window.end_ns, window.step_ns
+    for trace_id, records in store.snapshot():
+        spans = store.decoded(trace_id, records)
+        if not any(start <= span.start_time_unix_nano < end for span in spans):
+            continue
+        seen.traces += 1
+        seen.spans += len(spans)
+        seen.bytes += sum(len(record) for _, record in records)
+        trace = TraceView(spans)
+        for span in evaluate_pipeline(query.pipeline, trace):
+            if start <= span.start_time_unix_nano < end:
+                yield span, trace, (span.start_time_unix_nano - start) // step
+
+
+def label_name(field: Field) -> str:
+    """A field as Tempo names it in series labels: ``resource.service.name``, ``span.x``, ``.x``, ``name``."""
+    if isinstance(field, Intrinsic):
+        return field.name
+    return f"{'parent.' if field.parent else ''}{field.scope}.{field.name}"
+
+
+def label_value(value: Value) -> Any:
+    if value is MISSING or value is None:
+        return None
+    if isinstance(value, Duration):
+        return value.nanos / 1e9
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, tuple):
+        return ",".join(str(member) for member in value)
+    return value
+
+
+def _number(value: Value) -> float | None:
+    if isinstance(value, Duration):
+        return value.nanos / 1e9
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _bucket(field: Field, value: Value) -> float | None:
+    """The power-of-two bucket of ``value`` (a duration's in nanoseconds, reported in seconds)."""
+    raw = value.nanos if isinstance(value, Duration) else value
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw < 2:
+        return None
+    bucket = 2.0 ** math.ceil(math.log2(raw))
+    return bucket / 1e9 if isinstance(value, Duration) else bucket
+
+
+def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
+    function = query.function
+    values: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    exemplars: dict[Labels, dict[int, Exemplar]] = defaultdict(dict)
+    for span, trace, interval in _matched_spans(store, query, window, seen):
+        labels: Labels = tuple((label_name(f), label_value(field_value(f, span, trace))) for f in query.by)
+        if not labels:
+            labels = (("__name__", function),)
+        observed = 1.0
+        exemplar_value = math.nan
+        if query.attribute is not None:
+            raw = field_value(query.attribute, span, trace)
+            if function == "histogram_over_time":
+                bucket = _bucket(query.attribute, raw)
+                if bucket is None:
+                    continue
+                labels = (*labels, ("__bucket", bucket))
+            else:
+                number = _number(raw)
+                if number is None:
+                    continue
+                observed = exemplar_value = number
+        values[labels][interval].append(observed)
+        if interval not in exemplars[labels] and len(exemplars[labels]) < window.max_exemplars:
+            exemplars[labels][interval] = Exemplar(
+                span.trace_id, span.span_id, exemplar_value, span.start_time_unix_nano // 1_000_000, labels
+            )
+    result: SeriesSet = {}
+    for labels, by_interval in values.items():
+        found = sorted(exemplars[labels].values(), key=lambda e: e.timestamp_ms)
+        if function == "quantile_over_time":
+            for quantile in query.quantiles:
+                quantile_labels = (*labels, ("p", quantile))
+                samples = {i: _quantile(sorted(v), quantile) for i, v in by_interval.items()}
+                result[quantile_labels] = Series(quantile_labels, samples, found)
+            continue
+        samples = _reduce(function, by_interval, window)
+        result[labels] = Series(labels, samples, found)
+    return result
+
+
+def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsWindow) -> dict[int, float]:
+    if function in ("rate", "count_over_time", "histogram_over_time"):
+        scale = 1e9 / window.step_ns if function == "rate" else 1.0
+        return {i: len(by_interval.get(i, ())) * scale for i in range(window.intervals)}
+    if function == "min_over_time":
+        return {i: min(v) for i, v in by_interval.items()}
+    if function == "max_over_time":
+        return {i: max(v) for i, v in by_interval.items()}
+    if function == "sum_over_time":
+        return {i: sum(v) for i, v in by_interval.items()}
+    return {i: sum(v) / len(v) for i, v in by_interval.items()}  # avg_over_time
+
+
+def _quantile(ordered: list[float], quantile: float) -> float:
+    """The nearest-rank quantile of sorted values (the smallest value with that share at or below it)."""
+    rank = max(1, math.ceil(quantile * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _compare(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
+    """``compare(filter, topN)``: per attribute value, how many spans match ``filter`` (selection) and how
+    many do not (baseline), with the totals per attribute; the ``topN`` most frequent values of each."""
+    assert query.compare is not None
+    spanset_filter, top, _, _ = query.compare
+    counts: dict[tuple[str, str, Any], Counter[int]] = defaultdict(Counter)
+    totals: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    for span, trace, interval in _matched_spans(store, query, window, seen):
+        expression = spanset_filter.expression
+        selected = expression is None or evaluate_field(expression, span, trace) is True
+        kind = "selection" if selected else "baseline"
+        for name, value in _comparable_fields(span):
+            counts[(kind, name, value)][interval] += 1
+            totals[(kind, name)][interval] += 1
+    result: SeriesSet = {}
+    for kind in ("baseline", "selection"):
+        by_name: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        for (which, name, value), per_interval in counts.items():
+            if which == kind:
+                by_name[name].append((sum(per_interval.values()), value))
+        for name, ranked in by_name.items():
+            ranked.sort(key=lambda pair: (-pair[0], str(pair[1])))
+            for _, value in ranked[:top]:
+                labels: Labels = (("__meta_type", kind), (name, value))
+                result[labels] = Series(labels, {i: float(c) for i, c in counts[(kind, name, value)].items()})
+        for (which, name), per_interval in totals.items():
+            if which == kind:
+                labels = (("__meta_type", f"{kind}_total"), (name, None))
+                result[labels] = Series(labels, {i: float(c) for i, c in per_interval.items()})
+    return result
+
+
+def _comparable_fields(span: Span) -> Iterator[tuple[str, Any]]:
+    yield "name", span.name
+    yield "status", str(span.status.value)
+    yield "kind", str(span.kind.value)
+    for key, value in span.attributes.items():
+        yield f"span.{key}", label_value(value)
+    for key, value in span.resource_attributes.items():
+        yield f"resource.{key}", label_value(value)
