@@ -29,6 +29,7 @@ def install_instrumentation_hooks(settings: Settings, policy: EdgePolicy) -> Non
         # uvicorn/__init__ imports uvicorn.config, so this hook fires for any uvicorn use.
         _when_imported("uvicorn.config", lambda module: _instrument_uvicorn(module, policy))
         _when_imported("starlette.routing", _instrument_starlette_mounts)
+        _when_imported("fastapi.applications", _instrument_fastapi)
 
 
 def _when_imported(module_name: str, instrument: Callable[[ModuleType], None]) -> None:
@@ -51,6 +52,12 @@ def _instrument_aio_pika(_module: ModuleType) -> None:
     from hoptrace.tracing._aio_pika import instrument_aio_pika
 
     instrument_aio_pika()
+
+
+def _instrument_fastapi(applications: ModuleType) -> None:
+    from hoptrace.tracing._fastapi import instrument_fastapi
+
+    instrument_fastapi(applications)
 
 
 def _instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:

@@ -19,6 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from hoptrace.tracing._exporter_logs import count_exporter_logs, last_exporter_message
 from hoptrace.tracing._processors import processors_from_environment
 from hoptrace.tracing._settings import Settings
 
@@ -36,6 +37,7 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     when ``HOPTRACE_METRICS_PORT`` is set, and OTLP metrics when ``HOPTRACE_METRICS_OTLP`` is true) and
     redaction are on by default; each has its ``HOPTRACE_*`` switch (see :mod:`hoptrace.tracing._processors`).
     """
+    count_exporter_logs()
     exporter = LazyOtlpExporter(settings)
     installed = processors_from_environment(
         CountingBatchSpanProcessor(exporter),
@@ -168,7 +170,11 @@ class LazyOtlpExporter(SpanExporter):
             result = SpanExportResult.FAILURE
             logger.debug("hoptrace: OTLP export raised", exc_info=exc)
         if result is not SpanExportResult.SUCCESS:
-            export_failures.record(len(spans), f"OTLP export over {self._settings.protocol} failed")
+            reason = last_exporter_message()
+            export_failures.record(
+                len(spans),
+                f"OTLP export over {self._settings.protocol} failed" + (f" ({reason})" if reason else ""),
+            )
         return result
 
     def shutdown(self) -> None:

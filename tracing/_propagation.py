@@ -116,7 +116,7 @@ def inbound_context(
         extracted = propagate.extract(headers, context=context, getter=mapping_getter)
         if signing:
             extracted, signed = _verify_signed_tenant(extracted)
-            if drops_untrusted and not signed and raw_baggage:
+            if drops_untrusted and not signed and baggage.get_all(extracted):
                 untrusted_baggage.record()
                 extracted = baggage.clear(extracted)
     if policy.edge and policy.tenant_header is not None and not signed:
