@@ -6,6 +6,11 @@ costs about 18 µs per span here (DESIGN.md): one dict lookup keyed by a tuple o
 14 fixed buckets, five list/int updates under one uncontended lock, and no allocation beyond the key.
 Everything expensive (label formatting, name bounding, tenant validation) happens once per new key;
 exemplar hex formatting and exposition happen at scrape time. bench/processors_overhead.py measures it.
+
+Counts live in cells of a store (:mod:`hoptrace.processors._red_store`): process memory by default, or,
+after :meth:`RedMetricsSpanProcessor.share_in`, a memory-mapped file in a directory that all of a
+service's processes share, summed at scrape time. Recording costs the same either way; in a shared file
+each bucket's exemplar is also written through, at most once a second.
 """
 
 from __future__ import annotations
@@ -33,6 +38,19 @@ from hoptrace.processors._red_labels import (
     is_server_error,
     service_of,
 )
+from hoptrace.processors._red_store import (
+    BUCKETS,
+    EXEMPLAR_CELLS,
+    FIRST_BUCKET,
+    FIRST_EXEMPLAR,
+    SEQUENCE,
+    TOTAL,
+    Cells,
+    FileStore,
+    MemoryStore,
+    SeriesCells,
+    read_directory,
+)
 from hoptrace.processors._span_access import FAST as _FAST
 from hoptrace.processors._span_access import ended_span_attributes
 from hoptrace.processors._tenant import TENANT_KEY, validate_tenant
@@ -46,6 +64,9 @@ DEFAULT_MAX_SERIES = 2000
 """Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
 
 _NANOS_PER_SECOND = 1e9
+_EXEMPLAR_INTERVAL_NS = 1_000_000_000  # write-through of exemplars to a shared file, per bucket
+_NEVER: tuple[int, ...] = (2**63,) * BUCKETS  # exemplars due in a memory store: never (nothing to write)
+_LOW_64 = 2**64 - 1
 _BOUNDS_NS = tuple(2_000_000 * 2**k for k in range(len(LATENCY_BUCKETS)))  # exact, for integer bisect
 _SERVER = SpanKind.SERVER.value
 _UNSET = StatusCode.UNSET.value
@@ -85,18 +106,18 @@ class SeriesSnapshot:
 
 
 class _Series:
-    # Durations stay integer nanoseconds (exact sums, no float on the hot path). The exemplar of bucket i
-    # is (contexts[i], durations[i], ends[i]): parallel lists, so recording one allocates no tuple.
-    __slots__ = ("buckets", "contexts", "durations", "ends", "labels", "total_ns")
+    # Counts are in ``cells`` (see _red_store); the latest exemplar of bucket i is (contexts[i],
+    # durations[i], ends[i]): parallel lists, so recording one allocates no tuple. ``due[i]``: when bucket
+    # i's exemplar is next written through to a shared store.
+    __slots__ = ("cells", "contexts", "due", "durations", "ends", "labels")
 
-    def __init__(self, labels: Mapping[str, str]) -> None:
-        size = len(LATENCY_BUCKETS) + 1
+    def __init__(self, labels: Mapping[str, str], cells: Cells, shared: bool) -> None:
         self.labels = labels
-        self.buckets = [0] * size
-        self.total_ns = 0
-        self.contexts: list[SpanContext | None] = [None] * size
-        self.durations = [0] * size
-        self.ends = [0] * size
+        self.cells = cells
+        self.contexts: list[SpanContext | None] = [None] * BUCKETS
+        self.durations = [0] * BUCKETS
+        self.ends = [0] * BUCKETS
+        self.due: list[int] | tuple[int, ...] = [0] * BUCKETS if shared else _NEVER
 
 
 class RedMetricsSpanProcessor(SpanProcessor):
@@ -123,23 +144,46 @@ class RedMetricsSpanProcessor(SpanProcessor):
         self._by_key: dict[tuple[object, ...], _Series] = {}
         self._by_labels: dict[tuple[str, ...], _Series] = {}
         self._overflow: _Series | None = None
+        self._store: MemoryStore | FileStore = MemoryStore()
         self._service_cache: tuple[Resource | None, str] = (None, "")
         if hasattr(os, "register_at_fork"):
             # A fork while another thread holds the lock would leave the child's copy locked forever.
-            renew = weakref.WeakMethod(self._renew_lock)
+            renew = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := renew()) and method())
-        self.failed_spans = 0
-        """Spans that could not be measured at all (no start or end time, or an internal error)."""
 
     @property
     def max_series(self) -> int:
         return self._max_series
 
     @property
+    def shared_directory(self) -> str | None:
+        """The directory this processor shares its series in (:meth:`share_in`), or ``None``."""
+        return self._store.shared_directory
+
+    @property
+    def failed_spans(self) -> int:
+        """Spans that could not be measured at all (no start or end time, or an internal error); in a
+        shared directory, the sum over its processes."""
+        return self._read()[1]
+
+    @property
     def overflowed_spans(self) -> int:
-        """Spans measured in the overflow series (counted there, never dropped)."""
+        """Spans measured in the overflow series (counted there, never dropped); in a shared directory, the
+        sum over its processes."""
+        return sum(one.count for one in self.snapshot() if one.labels == OVERFLOW_LABELS)
+
+    def share_in(self, directory: str) -> None:
+        """Keep this process's series in a new file in ``directory`` from now on (series so far move there),
+        and make :meth:`snapshot` return the sum over every process's file in that directory.
+
+        For services run as several processes: each one shares in the same directory, and the one that
+        serves ``/metrics`` reports the sum. Counts are in the file as soon as they are recorded, so a
+        process that dies loses none. A process forked afterwards writes to a file of its own. Raises
+        ``OSError`` if the file cannot be created (the processor then stays as it was). Thread-safe.
+        """
+        store = FileStore(directory)
         with self._lock:
-            return sum(self._overflow.buckets) if self._overflow is not None else 0
+            self._move_to(store)
 
     def on_end(self, span: ReadableSpan) -> None:
         # The hot path: kept flat on purpose (each call costs ~50 ns); see the module docstring.
@@ -176,22 +220,44 @@ class RedMetricsSpanProcessor(SpanProcessor):
                 duration = 0
             index = bisect_left(_BOUNDS_NS, duration)
             with self._lock:
-                series.buckets[index] += 1
-                series.total_ns += duration
+                cells = series.cells
+                cells[FIRST_BUCKET + index] += 1
+                cells[TOTAL] += duration
                 series.contexts[index] = context
                 series.durations[index] = duration
                 series.ends[index] = end
+                if end >= series.due[index]:  # only in a shared store, at most once a second per bucket
+                    _write_exemplar(series, index, end)
         except Exception:
             if self._failed() == 1:
                 logger.exception("hoptrace: RED metrics could not measure a span; further failures counted")
 
-    def _renew_lock(self) -> None:
+    def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        directory = self._store.shared_directory
+        if directory is None:
+            return
+        # The parent's series stay in the parent's file; the child counts in a file of its own.
+        self._by_key, self._by_labels, self._overflow = {}, {}, None
+        try:
+            self._store = FileStore(directory)
+        except OSError as exc:
+            logger.warning("hoptrace: RED metrics of process %d are not shared (%s)", os.getpid(), exc)
+            self._store = MemoryStore()
+
+    def _move_to(self, store: MemoryStore | FileStore) -> None:
+        for series in [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]:
+            cells = store.allocate(series.labels)
+            for index, value in enumerate(series.cells):
+                cells[index] = value
+            series.cells = cells
+            series.due = [0] * BUCKETS
+        store.add_failed(self._store.failed)
+        self._store = store
 
     def _failed(self) -> int:
         with self._lock:
-            self.failed_spans += 1
-            return self.failed_spans
+            return self._store.add_failed()
 
     def _series_for(self, key: tuple[object, ...]) -> _Series:
         service, name, kind, status, tenant = key
@@ -214,7 +280,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
 
     def _new_series(self, labels: tuple[str, ...]) -> _Series:
         if len(self._by_labels) + 1 < self._max_series:
-            series = _Series(dict(zip(LABEL_NAMES, labels, strict=True)))
+            series = self._allocate(dict(zip(LABEL_NAMES, labels, strict=True)))
             self._by_labels[labels] = series
             return series
         if self._overflow is None:
@@ -223,35 +289,61 @@ class RedMetricsSpanProcessor(SpanProcessor):
                 'labelled otel_metric_overflow="true" (raise the limit or bound span names)',
                 self._max_series,
             )
-            self._overflow = _Series(dict(OVERFLOW_LABELS))
+            self._overflow = self._allocate(dict(OVERFLOW_LABELS))
         return self._overflow
 
+    def _allocate(self, labels: dict[str, str]) -> _Series:
+        store = self._store
+        return _Series(labels, store.allocate(labels), store.shared_directory is not None)
+
     def snapshot(self) -> list[SeriesSnapshot]:
-        """Return every series, each copied atomically with respect to ``on_end``. Thread-safe."""
+        """Return every series, each copied atomically with respect to ``on_end``. In a shared directory
+        (:meth:`share_in`), the series of all its processes, summed by label set. Thread-safe."""
+        return self._read()[0]
+
+    def _read(self) -> tuple[list[SeriesSnapshot], int]:
         with self._lock:
-            series = [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]
-            copies = [
-                (
-                    one.labels,
-                    tuple(one.buckets),
-                    one.total_ns,
-                    tuple(zip(one.contexts, one.durations, one.ends, strict=True)),
-                )
-                for one in series
-            ]
-        return [_snapshot(*copy) for copy in copies]
+            directory = self._store.shared_directory
+            if directory is None:
+                series = [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]
+                copies = [
+                    (
+                        one.labels,
+                        tuple(one.cells),
+                        tuple(zip(one.contexts, one.durations, one.ends, strict=True)),
+                    )
+                    for one in series
+                ]
+                return [_from_memory(*copy) for copy in copies], self._store.failed
+        entries, failed = read_directory(directory)
+        return _merge(entries), failed
 
 
-def _snapshot(
+def _write_exemplar(series: _Series, index: int, end: int) -> None:
+    context = series.contexts[index]
+    if context is None:
+        return
+    cells, at = series.cells, FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
+    series.due[index] = end + _EXEMPLAR_INTERVAL_NS  # type: ignore[index]  # a list in a shared store
+    cells[SEQUENCE] += 1  # odd: readers of the file retry
+    cells[at] = context.trace_id >> 64
+    cells[at + 1] = context.trace_id & _LOW_64
+    cells[at + 2] = context.span_id
+    cells[at + 3] = series.durations[index]
+    cells[at + 4] = end
+    cells[SEQUENCE] += 1
+
+
+def _from_memory(
     labels: Mapping[str, str],
-    buckets: tuple[int, ...],
-    total_ns: int,
+    cells: tuple[int, ...],
     exemplars: tuple[tuple[SpanContext | None, int, int], ...],
 ) -> SeriesSnapshot:
+    buckets = cells[FIRST_BUCKET:TOTAL]
     return SeriesSnapshot(
         labels=labels,
         count=sum(buckets),
-        sum=total_ns / _NANOS_PER_SECOND,
+        sum=cells[TOTAL] / _NANOS_PER_SECOND,
         bucket_counts=tuple(accumulate(buckets)),
         exemplars=tuple(_exemplar(*raw) for raw in exemplars),
     )
@@ -260,9 +352,49 @@ def _snapshot(
 def _exemplar(context: SpanContext | None, duration_ns: int, end: int) -> Exemplar | None:
     if context is None or not context.is_valid:
         return None
+    return _exemplar_of(context.trace_id, context.span_id, duration_ns, end)
+
+
+def _exemplar_of(trace_id: int, span_id: int, duration_ns: int, end: int) -> Exemplar:
     return Exemplar(
-        trace_id=format(context.trace_id, "032x"),
-        span_id=format(context.span_id, "016x"),
+        trace_id=format(trace_id, "032x"),
+        span_id=format(span_id, "016x"),
         value=duration_ns / _NANOS_PER_SECOND,
         time_unix_nano=end,
+    )
+
+
+def _merge(entries: list[SeriesCells]) -> list[SeriesSnapshot]:
+    """Sum the series of several processes by label set; each bucket keeps the latest exemplar."""
+    merged: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    labels_of: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for entry in entries:
+        key = tuple(entry.labels.items())
+        total = merged.get(key)
+        if total is None:
+            merged[key], labels_of[key] = list(entry.cells), entry.labels
+            continue
+        for cell in range(FIRST_BUCKET, FIRST_EXEMPLAR):
+            total[cell] += entry.cells[cell]
+        for index in range(BUCKETS):
+            at = FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
+            if entry.cells[at + 4] > total[at + 4]:  # a later exemplar
+                total[at : at + EXEMPLAR_CELLS] = entry.cells[at : at + EXEMPLAR_CELLS]
+    return [_from_cells(labels_of[key], cells) for key, cells in merged.items()]
+
+
+def _from_cells(labels: Mapping[str, str], cells: list[int]) -> SeriesSnapshot:
+    buckets = cells[FIRST_BUCKET:TOTAL]
+    exemplars: list[Exemplar | None] = []
+    for index in range(BUCKETS):
+        at = FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
+        high, low, span_id, duration, end = cells[at : at + EXEMPLAR_CELLS]
+        valid = end and (high or low) and span_id
+        exemplars.append(_exemplar_of(high << 64 | low, span_id, duration, end) if valid else None)
+    return SeriesSnapshot(
+        labels=labels,
+        count=sum(buckets),
+        sum=cells[TOTAL] / _NANOS_PER_SECOND,
+        bucket_counts=tuple(accumulate(buckets)),
+        exemplars=tuple(exemplars),
     )

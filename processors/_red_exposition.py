@@ -8,6 +8,7 @@ snapshot of :class:`RedMetricsSpanProcessor` into metric families, at scrape tim
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from prometheus_client.samples import Exemplar as PromExemplar
 from prometheus_client.utils import floatToGoString
 
 from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors._red_labels import OVERFLOW_LABELS
 from hoptrace.processors._tenant import invalid_tenants
 
 logger = logging.getLogger(__name__)
@@ -40,12 +42,12 @@ class RedMetricsCollector:
         self._processor = processor
 
     def describe(self) -> Iterable[Metric]:
-        return self._families([])
+        return self._families([], 0)
 
     def collect(self) -> Iterable[Metric]:
-        return self._families(self._processor.snapshot())
+        return self._families(*self._processor._read())  # one read of a shared directory per scrape
 
-    def _families(self, series: list[SeriesSnapshot]) -> Iterator[Metric]:
+    def _families(self, series: list[SeriesSnapshot], failed_spans: int) -> Iterator[Metric]:
         calls = Metric(CALLS, "Spans ended, by service, span name, kind, status and tenant.", "counter")
         latency = Metric(LATENCY, "Span duration in seconds (Tempo's spanmetrics buckets).", "histogram")
         for one in series:
@@ -69,12 +71,12 @@ class RedMetricsCollector:
         yield _counter(
             "hoptrace_spanmetrics_overflow_spans",
             'Spans measured in the otel_metric_overflow="true" series because the series limit was reached.',
-            self._processor.overflowed_spans,
+            sum(one.count for one in series if one.labels == OVERFLOW_LABELS),
         )
         yield _counter(
             "hoptrace_spanmetrics_failed_spans",
             "Spans the RED processor could not measure (no start/end time, or an internal error).",
-            self._processor.failed_spans,
+            failed_spans,
         )
         yield _counter(
             "hoptrace_invalid_tenants",
@@ -131,6 +133,9 @@ def start_metrics_endpoint(
     address cannot be bound. Malformed requests get an HTTP error; the server keeps serving.
     """
     server, thread = start_http_server(port, addr=host, registry=red_metrics_registry(processor))
+    if hasattr(os, "register_at_fork"):
+        # A forked worker (gunicorn) must not keep the listening socket open: only this process serves it.
+        os.register_at_fork(after_in_child=server.socket.close)
     endpoint = MetricsEndpoint(server=server, thread=thread)
     logger.debug("hoptrace: RED metrics served at %s", endpoint.url)
     return endpoint

@@ -29,6 +29,7 @@ from hoptrace.processors import (
     TenantSpanProcessor,
 )
 from hoptrace.tracing import environment_variables as env
+from hoptrace.tracing._metrics_sharing import create_directory, inherited_directory
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,19 @@ def _list(environ: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
 
 
+def _share(red: RedMetricsSpanProcessor, directory: str) -> bool:
+    try:
+        red.share_in(directory)
+    except OSError as exc:
+        logger.warning(
+            "hoptrace: RED metrics not shared in %s (%s); this process counts alone", directory, exc
+        )
+        return False
+    return True
+
+
 def _start_endpoint(installed: InstalledProcessors, environ: Mapping[str, str]) -> None:
+    """Serve /metrics on HOPTRACE_METRICS_PORT, summing every process of the service (_metrics_sharing)."""
     port_text = environ.get(env.HOPTRACE_METRICS_PORT, "").strip()
     if not port_text or installed.red is None:
         return
@@ -143,15 +156,28 @@ def _start_endpoint(installed: InstalledProcessors, environ: Mapping[str, str]) 
             "hoptrace: %s=%r is not a port; no /metrics endpoint", env.HOPTRACE_METRICS_PORT, port_text
         )
         return
+    shared = inherited_directory(environ, port_text)
+    if shared is not None and not _share(installed.red, shared):
+        shared = None
     try:
         from hoptrace.processors import start_metrics_endpoint
 
         endpoint = start_metrics_endpoint(installed.red, host=host, port=int(port_text))
     except Exception as exc:
+        if shared is not None:  # a worker: its parent serves the port, and the sum
+            logger.debug("hoptrace: RED metrics shared in %s, served by another process (%s)", shared, exc)
+            return
         logger.warning(
             "hoptrace: cannot serve /metrics on %s:%s (%s); RED metrics not served", host, port_text, exc
         )
         return
+    if shared is None:
+        try:
+            shared = create_directory(port_text)
+        except OSError as exc:
+            logger.warning("hoptrace: cannot share RED metrics with child processes (%s)", exc)
+        else:
+            _share(installed.red, shared)
     installed.endpoint_url = endpoint.url
     installed.closers.append(endpoint.close)
     logger.info("hoptrace: RED metrics at %s", endpoint.url)

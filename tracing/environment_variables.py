@@ -16,7 +16,17 @@ HOPTRACE_TRUST_INBOUND_BAGGAGE = "HOPTRACE_TRUST_INBOUND_BAGGAGE"
 edge (hops between hoptrace services still carry it, see the tracing docs)."""
 
 HOPTRACE_METRICS_PORT = "HOPTRACE_METRICS_PORT"
-"""Port of the in-process ``/metrics`` endpoint serving span-derived RED metrics. Unset: no endpoint."""
+"""Port of the ``/metrics`` endpoint serving span-derived RED metrics. Unset: no endpoint. In a service of
+several processes (uvicorn ``--workers``, gunicorn), the process that binds it serves the sum over all of
+them (see ``HOPTRACE_METRICS_DIR``)."""
+
+HOPTRACE_METRICS_DIR = "HOPTRACE_METRICS_DIR"
+"""Directory where every process of one service keeps its RED series (one memory-mapped file each), so that
+the process serving ``HOPTRACE_METRICS_PORT`` reports the exact sum over all of them: uvicorn ``--workers``
+and ``--reload``, gunicorn workers, any traced child process. Unset (the usual case): the process that binds
+the port creates a private temporary directory, sets this variable for its children, and removes the
+directory when it exits. Set it yourself to keep counts across restarts of the whole service (then clear it
+when you deploy, as with prometheus-client's multiprocess directory)."""
 
 HOPTRACE_METRICS_HOST = "HOPTRACE_METRICS_HOST"
 """Bind address of the ``/metrics`` endpoint. Default ``127.0.0.1``."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +23,12 @@ from hoptrace.tracing import processors_from_environment
 from tests.processors.conftest import CollectingMetricExporter
 
 RESOURCE = Resource.create({"service.name": "api"})
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_metrics_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process that serves /metrics names its shared directory in os.environ for its children.
+    monkeypatch.delenv("HOPTRACE_METRICS_DIR", raising=False)
 
 
 def _types(processors: list[SpanProcessor]) -> list[type]:
@@ -110,6 +118,46 @@ def test_a_taken_port_logs_and_runs_without_endpoint(caplog: pytest.LogCaptureFi
             )
     assert installed.endpoint_url is None and installed.red is not None
     assert ["cannot serve /metrics" in r.getMessage() for r in caplog.records] == [True]
+
+
+def test_the_process_serving_metrics_shares_a_directory_with_its_children() -> None:
+    installed = processors_from_environment(
+        SimpleSpanProcessor(InMemorySpanExporter()), {"HOPTRACE_METRICS_PORT": "0"}, resource=RESOURCE
+    )
+    assert installed.red is not None and installed.endpoint_url is not None
+    directory = os.environ["HOPTRACE_METRICS_DIR"]
+    assert installed.red.shared_directory == directory
+    assert (Path(directory) / "port").read_text() == "0"
+    installed.closers[0]()
+
+
+def test_a_worker_joins_its_parents_directory_and_leaves_the_port_to_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:  # the parent (a uvicorn or gunicorn supervisor) serves the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        (tmp_path / "port").write_text(port)
+        environ = {"HOPTRACE_METRICS_PORT": port, "HOPTRACE_METRICS_DIR": str(tmp_path)}
+        with caplog.at_level(logging.WARNING):
+            installed = processors_from_environment(
+                SimpleSpanProcessor(InMemorySpanExporter()), environ, resource=RESOURCE
+            )
+    assert installed.red is not None and installed.endpoint_url is None
+    assert installed.red.shared_directory == str(tmp_path)
+    assert caplog.records == []  # not a problem: the parent serves the sum
+
+
+def test_a_service_with_another_port_does_not_join_an_inherited_directory(tmp_path: Path) -> None:
+    (tmp_path / "port").write_text("1")  # the directory of the service that started this one
+    environ = {"HOPTRACE_METRICS_PORT": "0", "HOPTRACE_METRICS_DIR": str(tmp_path)}
+    installed = processors_from_environment(
+        SimpleSpanProcessor(InMemorySpanExporter()), environ, resource=RESOURCE
+    )
+    assert installed.red is not None and installed.endpoint_url is not None
+    assert installed.red.shared_directory not in (None, str(tmp_path))
+    installed.closers[0]()
 
 
 def test_otlp_metrics_export_builds_its_exporter_lazily_and_exports_at_shutdown() -> None:
