@@ -1,13 +1,18 @@
-"""Embedded backend: OTLP/gRPC ingest rate, trace-by-id latency, memory per stored span.
+"""Embedded backend: OTLP/gRPC ingest rate alone, under queries and with --db; trace-by-id latency;
+memory per stored span.
 
 Starts ``hoptrace backend`` as its own process (the sender gets the other core), sends pre-built
 1000-span ExportTraceServiceRequests over gRPC with 8 in flight, then reads random traces back through
 ``/api/v2/traces/{id}``. The ingest rate is printed as a ratio of the rate at which this same machine
-merely parses those requests with protobuf (upb), measured in the same run. Run:
+merely parses those requests with protobuf (upb), measured in the same run. In the same run it also
+measures, against that backend, ingest of as many spans again while 4 loops search the stored spans
+(ratio to ingest alone), and ingest into a second backend started with ``--db`` (ratio to the first).
+Run:
 
     .venv/bin/python bench/backend_ingest.py [--spans 300000] [--reads 2000]
 
-Goals: ingest >= 100,000 spans/s on a 2-core machine; trace-by-id p99 <= 10 ms with >= 200,000 spans.
+Goals: ingest >= 100,000 spans/s on a 2-core machine; trace-by-id p99 <= 10 ms with >= 200,000 spans;
+ingest under 4 query loops >= 0.5 x ingest alone; ingest with --db >= 0.5 x ingest without.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -31,6 +40,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+QUERY_LOOPS = 4
+QUERIES = (
+    "{ span.http.response.status_code = 500 }",  # matches nothing: every stored trace is inspected
+    '{ name =~ "SELECT orders 9.*" && resource.service.name = "svc-3" }',
+    "{ kind = server } >> { kind = client }",
+    '{ span.tenant.id = "acme" } | count() > 5',
+)
 SPANS_PER_REQUEST = 1000
 SPANS_PER_TRACE = 10
 IN_FLIGHT = 8
@@ -107,6 +123,51 @@ def rss_kib(pid: int, field: str) -> int:
     return int(match.group(1))
 
 
+@contextmanager
+def running_backend(spans: int, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """``hoptrace backend`` on free ports, holding ``spans``; yields (process, tempo URL, gRPC endpoint)."""
+    hoptrace = str(Path(sys.executable).parent / "hoptrace")
+    command = [hoptrace, "backend", "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
+    command += ["--max-spans", str(spans), "--max-bytes", str(4 * 1024**3), *extra]
+    backend = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert backend.stdout is not None
+        line = backend.stdout.readline()
+        match = re.search(r"tempo_api=(\S+) otlp_grpc=http://(\S+) ", line)
+        if match is None:
+            raise SystemExit(f"backend did not start: {line!r}")
+        yield backend, match[1], match[2]
+    finally:
+        backend.send_signal(signal.SIGTERM)
+        backend.wait(timeout=60)
+
+
+def ingest_under_queries(tempo_url: str, endpoint: str, requests: list[bytes]) -> tuple[float, int]:
+    """Ingest rate while QUERY_LOOPS threads search without pause; also the searches answered."""
+    stop = threading.Event()
+    answered = [0]
+
+    def query_loop(offset: int) -> None:
+        with httpx.Client(base_url=tempo_url, timeout=120) as client:
+            index = offset
+            while not stop.is_set():
+                response = client.get("/api/search", params={"q": QUERIES[index % len(QUERIES)]})
+                assert response.status_code in (200, 504), response.text
+                answered[0] += 1
+                index += 1
+
+    loops = [threading.Thread(target=query_loop, args=(i,)) for i in range(QUERY_LOOPS)]
+    for loop in loops:
+        loop.start()
+    try:
+        rate = ingest_rate(endpoint, requests)
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join()
+    return rate, answered[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,17 +181,8 @@ def main() -> int:
         f"built {len(requests)} requests of {SPANS_PER_REQUEST} spans, {len(requests[0]) / 1024:.0f} KiB each"
     )
 
-    hoptrace = str(Path(sys.executable).parent / "hoptrace")
-    command = [hoptrace, "backend", "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
-    command += ["--max-spans", str(args.spans * 2), "--max-bytes", str(4 * 1024**3)]
-    backend = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert backend.stdout is not None
-        line = backend.stdout.readline()
-        match = re.search(r"tempo_api=(\S+) otlp_grpc=http://(\S+) ", line)
-        if match is None:
-            raise SystemExit(f"backend did not start: {line!r}")
-        tempo_url, grpc_endpoint = match.groups()
+    more_requests, _ = build_requests(args.spans, rng)
+    with running_backend(args.spans * 3) as (backend, tempo_url, grpc_endpoint):
         rss_before = rss_kib(backend.pid, "VmRSS")
 
         baseline = statistics.median(parse_rate(requests) for _ in range(3))
@@ -156,9 +208,18 @@ def main() -> int:
         latencies.sort()
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    finally:
-        backend.send_signal(signal.SIGTERM)
-        backend.wait(timeout=30)
+        under_queries, searches = ingest_under_queries(tempo_url, grpc_endpoint, more_requests)
+
+    with (
+        tempfile.TemporaryDirectory() as database,
+        running_backend(args.spans * 3, "--db", database) as (
+            _,
+            _,
+            grpc_endpoint,
+        ),
+    ):
+        with_db = ingest_rate(grpc_endpoint, requests)
+        db_bytes = sum(path.stat().st_size for path in Path(database).iterdir())
 
     print(f"protobuf parse only (baseline): {baseline:,.0f} spans/s")
     print(f"ingest over OTLP/gRPC, {IN_FLIGHT} in flight: {ingested:,.0f} spans/s")
@@ -173,6 +234,14 @@ def main() -> int:
     print(
         f"trace-by-id with {stored:,} spans stored, {args.reads} reads: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
         "(goal: p99 <= 10 ms)"
+    )
+    print(
+        f"ingest while {QUERY_LOOPS} loops search {stored:,} stored spans ({searches} searches answered): "
+        f"{under_queries:,.0f} spans/s; ratio to ingest alone: {under_queries / ingested:.2f} (goal: >= 0.5)"
+    )
+    print(
+        f"ingest with --db (request log, {db_bytes / 1024**2:.0f} MiB on disk): {with_db:,.0f} spans/s; "
+        f"ratio to ingest without: {with_db / ingested:.2f} (goal: >= 0.5)"
     )
     print(
         f"peak memory per stored span: {(peak - rss_before) * 1024 / stored:.0f} bytes "

@@ -16,6 +16,7 @@ from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
 from hoptrace.harness.backend._otlp_http import build_otlp_http_app
 from hoptrace.harness.backend._persistence import RequestLog, store_records
+from hoptrace.harness.backend._query_gate import DEFAULT_QUERY_TIMEOUT_SECONDS, QueryGate
 from hoptrace.harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiver
 from hoptrace.harness.backend._service_graph import ServiceGraph
 from hoptrace.harness.backend._store import StoreLimits, TraceStore
@@ -38,7 +39,8 @@ class EmbeddedBackend:
     ``persist_path`` is a directory that keeps a log of every accepted request, written before the
     request is acknowledged and replayed at construction (which raises ``OSError`` if the directory is
     unusable), bounded by ``persist_max_bytes`` (default: twice the store's byte limit); see
-    :class:`RequestLog`.
+    :class:`RequestLog`. A search or tag query past ``query_timeout_seconds`` is answered 504; queries
+    are time-sliced against ingest (see ``QueryGate``).
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``hoptrace.harness.BackendNotReady`` if a server does not come up. Servers run on background
@@ -59,9 +61,10 @@ class EmbeddedBackend:
         forward_otlp_protocol: str = "http/protobuf",
         persist_path: str | Path | None = None,
         persist_max_bytes: int | None = None,
+        query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
     ) -> None:
         self.host = host
-        self.store = TraceStore(limits)
+        self.store = TraceStore(limits, query_gate=QueryGate(query_timeout_seconds))
         self.receiver = Receiver(self.store, max_request_bytes)
         self.service_graph = ServiceGraph(service_graph_wait_seconds)
         self.receiver.add_listener(self.service_graph.add)

@@ -86,6 +86,11 @@ class BackendCollector:
             "decoding stored spans for queries (process-wide; see the README's limits).",
             truncations(),
         )
+        yield _counter(
+            "hoptrace_backend_query_timeouts",
+            "Search and tag queries answered 504 because they ran past the query timeout.",
+            self._store.query_gate.timeouts(),
+        )
         yield _counter("hoptrace_backend_spans_evicted", "Spans evicted to make room.", stats.evicted_spans)
         yield _counter(
             "hoptrace_backend_traces_evicted", "Traces evicted to make room.", stats.evicted_traces

@@ -97,17 +97,20 @@ def _matched_spans(
 ) -> Iterator[tuple[Span, TraceView, int]]:
     """``(span, trace, interval)`` for every span the query's pipeline keeps inside the window."""
     start, end, step = window.start_ns, window.end_ns, window.step_ns
-    for trace_id, records in store.snapshot():
-        spans = store.decoded(trace_id, records)
-        if not any(start <= span.start_time_unix_nano < end for span in spans):
-            continue
-        seen.traces += 1
-        seen.spans += len(spans)
-        seen.bytes += sum(len(record) for _, record in records)
-        trace = TraceView(spans)
-        for span in evaluate_pipeline(query.pipeline, trace):
-            if start <= span.start_time_unix_nano < end:
-                yield span, trace, (span.start_time_unix_nano - start) // step
+    # Through the store's query gate: time-sliced against ingest, QueryTimeout past the deadline.
+    with store.query_gate.admit() as clock:
+        for trace_id, records in store.snapshot():
+            clock.tick()
+            spans = store.decoded(trace_id, records)
+            if not any(start <= span.start_time_unix_nano < end for span in spans):
+                continue
+            seen.traces += 1
+            seen.spans += len(spans)
+            seen.bytes += sum(len(record) for _, record in records)
+            trace = TraceView(spans)
+            for span in evaluate_pipeline(query.pipeline, trace):
+                if start <= span.start_time_unix_nano < end:
+                    yield span, trace, (span.start_time_unix_nano - start) // step
 
 
 def label_name(field: Field) -> str:

@@ -101,6 +101,10 @@ class Receiver:
         Raises :class:`InvalidPayload`, :class:`PayloadTooLarge` or :class:`Unavailable` (including
         :class:`StoreFull`); counts each.
         """
+        with self.store.query_gate.ingesting():
+            return self._export_protobuf(body)
+
+    def _export_protobuf(self, body: bytes) -> ExportTraceServiceResponse:
         if len(body) > self.max_request_bytes:
             self.count_too_large()
             raise PayloadTooLarge(

@@ -45,25 +45,28 @@ class SearchRequest:
 
 
 def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
-    """Run ``request`` over ``store``; returns the response document. Thread safe; CPU bound."""
+    """Run ``request`` over ``store``; returns the response document. Thread safe; CPU bound, paced by
+    the store's query gate, which raises ``QueryTimeout`` past the query deadline."""
     fields = referenced_fields(request.query)
     hits: list[tuple[int, dict[str, Any]]] = []
     inspected_traces = 0
     inspected_bytes = 0
-    for trace_id, records in reversed(store.snapshot()):
-        if len(hits) >= request.limit:
-            break
-        inspected_traces += 1
-        inspected_bytes += sum(len(span) for _, span in records)
-        spans = store.decoded(trace_id, records)
-        trace = TraceView(spans)
-        start = min(span.start_time_unix_nano for span in spans)
-        end = max(span.end_time_unix_nano for span in spans)
-        if not _in_window(request, start, end):
-            continue
-        matched = evaluate_spansets(request.query, trace)
-        if matched:
-            hits.append((start, _trace_hit(trace_id, trace, start, end, matched, fields, request)))
+    with store.query_gate.admit() as clock:
+        for trace_id, records in reversed(store.snapshot()):
+            if len(hits) >= request.limit:
+                break
+            clock.tick()
+            inspected_traces += 1
+            inspected_bytes += sum(len(span) for _, span in records)
+            spans = store.decoded(trace_id, records)
+            trace = TraceView(spans)
+            start = min(span.start_time_unix_nano for span in spans)
+            end = max(span.end_time_unix_nano for span in spans)
+            if not _in_window(request, start, end):
+                continue
+            matched = evaluate_spansets(request.query, trace)
+            if matched:
+                hits.append((start, _trace_hit(trace_id, trace, start, end, matched, fields, request)))
     hits.sort(key=lambda hit: hit[0], reverse=True)
     return {
         "traces": [hit for _, hit in hits],

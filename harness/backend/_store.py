@@ -29,6 +29,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from hoptrace.harness._model import AttributeValue, Span
 from hoptrace.harness.backend._decode import decode_attributes, decode_span
 from hoptrace.harness.backend._errors import PayloadTooLarge, StoreFull
+from hoptrace.harness.backend._query_gate import QueryGate
 
 SPAN_OVERHEAD_BYTES = 100
 """Bytes counted per span on top of its protobuf size: the bytes object, its tuple and its list slot."""
@@ -106,8 +107,15 @@ def normalize_trace_id(trace_id: str) -> bytes:
 class TraceStore:
     """Spans grouped by trace id, bounded by :class:`StoreLimits`; see the module docstring."""
 
-    def __init__(self, limits: StoreLimits | None = None, decoded_cache_spans: int = 50_000) -> None:
+    def __init__(
+        self,
+        limits: StoreLimits | None = None,
+        decoded_cache_spans: int = 50_000,
+        query_gate: QueryGate | None = None,
+    ) -> None:
         self.limits = limits or StoreLimits()
+        self.query_gate = query_gate or QueryGate()
+        """What every query over this store goes through, and every ingest request marks."""
         self._lock = threading.Lock()
         # Queries decode the same recent traces again and again (a test polls its trace); an LRU of
         # decoded traces, bounded in spans, saves that work without doubling the store's memory.
@@ -187,7 +195,10 @@ class TraceStore:
         Records may include byte-identical repeats; :meth:`decoded` drops them.
         """
         with self._lock:
-            return [(trace_id, list(stored.records)) for trace_id, stored in self._traces.items()]
+            traces = list(self._traces.items())
+        # Outside the lock, so that ingest does not wait for the copy: a record list only ever grows by
+        # append, and copying it is one step for the interpreter.
+        return [(trace_id, list(stored.records)) for trace_id, stored in traces]
 
     def get_trace(self, trace_id: str) -> list[Span]:
         """The spans of a trace decoded into the model, ordered by start time; ``[]`` if unknown.

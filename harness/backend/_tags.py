@@ -33,15 +33,17 @@ _ENUMERABLE_INTRINSICS = {"name", "status", "kind", "statusMessage", "rootName",
 
 def _recent_spans(store: TraceStore, query: Pipeline | None) -> Iterator[tuple[Span, TraceView]]:
     scanned = 0
-    for trace_id, records in reversed(store.snapshot()):
-        if scanned >= MAX_SPANS_SCANNED:
-            return
-        spans = store.decoded(trace_id, records)
-        scanned += len(spans)
-        trace = TraceView(spans)
-        selected = spans if query is None else evaluate_pipeline(query, trace)
-        for span in selected:
-            yield span, trace
+    with store.query_gate.admit() as clock:
+        for trace_id, records in reversed(store.snapshot()):
+            if scanned >= MAX_SPANS_SCANNED:
+                return
+            clock.tick()
+            spans = store.decoded(trace_id, records)
+            scanned += len(spans)
+            trace = TraceView(spans)
+            selected = spans if query is None else evaluate_pipeline(query, trace)
+            for span in selected:
+                yield span, trace
 
 
 SCOPES = ("resource", "span", "intrinsic")

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness.backend._json import TempoJSONResponse
 from hoptrace.harness.backend._metrics_api import instant_request, query_instant, query_range, range_request
+from hoptrace.harness.backend._query_gate import QueryTimeout
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
 from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
@@ -172,7 +173,12 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
             return await run_in_threadpool(serve_metrics, request)
 
         routes.append(Route("/metrics", metrics_endpoint))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={QueryTimeout: _query_timeout})
+
+
+async def _query_timeout(request: Request, exc: Exception) -> Response:
+    """Tempo's query frontend answers a query past its timeout with 504 and a plain-text reason."""
+    return PlainTextResponse(str(exc), status_code=504)
 
 
 def _find_trace(store: TraceStore, trace_id: str) -> list[SpanRecord] | Response:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from hoptrace.harness._model import SpanKind, StatusCode
+
+if TYPE_CHECKING:
+    from hoptrace.harness.traceql._regex import Regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ class BinaryOperation:
     op: str
     left: FieldExpression
     right: FieldExpression
-    pattern: re.Pattern[str] | None = None
+    pattern: Regex | None = None
 
 
 FieldExpression = Static | Attribute | Intrinsic | UnaryOperation | BinaryOperation

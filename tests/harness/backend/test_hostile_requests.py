@@ -126,3 +126,17 @@ def test_a_large_json_body_is_decoded_in_a_worker_process_and_stored(
     # /ready and the gRPC receiver need.
     assert multiprocessing.active_children()
     assert httpx.get(f"{backend.http_url}/ready").text == "ready"
+
+
+def test_a_query_past_its_deadline_is_504_and_ingest_goes_on() -> None:
+    with EmbeddedBackend(query_timeout_seconds=1e-9) as backend, httpx.Client(timeout=10) as client:
+        otlp = f"{backend.otlp_http_endpoint}/v1/traces"
+        assert client.post(otlp, content=request(0x61), headers=PROTOBUF).status_code == 200
+
+        for path in ("/api/search?q={}", "/api/search/tags", "/api/v2/search/tag/name/values"):
+            response = client.get(f"{backend.http_url}{path}")
+            assert response.status_code == 504, path
+            assert "deadline exceeded" in response.text
+
+        assert client.post(otlp, content=request(0x62), headers=PROTOBUF).status_code == 200
+        assert "hoptrace_backend_query_timeouts_total 3.0" in client.get(f"{backend.http_url}/metrics").text
