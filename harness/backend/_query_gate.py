@@ -67,6 +67,7 @@ class QueryGate:
         self.slice_seconds = slice_seconds
         self.pause_seconds = pause_seconds
         self._admission = threading.BoundedSemaphore(max_concurrent)
+        self._admitted = threading.local()
         self._lock = threading.Lock()
         self._ingest_in_flight = 0
         self._ingest_last_end = float("-inf")
@@ -75,13 +76,22 @@ class QueryGate:
     @contextmanager
     def admit(self) -> Iterator[QueryClock]:
         """Wait for a query slot (raising :class:`QueryTimeout` if none frees up before the deadline)
-        and yield the query's clock. Blocks."""
+        and yield the query's clock. Blocks. A thread already admitted is admitted again at once."""
         deadline = time.monotonic() + self.timeout_seconds
+        if getattr(self._admitted, "depth", 0):  # a query within a query, on the same thread
+            self._admitted.depth += 1
+            try:
+                yield QueryClock(self, deadline)
+            finally:
+                self._admitted.depth -= 1
+            return
         if not self._admission.acquire(timeout=self.timeout_seconds):
             raise self.timeout_error()
+        self._admitted.depth = 1
         try:
             yield QueryClock(self, deadline)
         finally:
+            self._admitted.depth = 0
             self._admission.release()
 
     @contextmanager
