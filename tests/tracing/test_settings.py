@@ -60,6 +60,8 @@ def test_disabled_instrumentations_accept_upstream_spelling() -> None:
         {"disabled_instrumentations": ["kafka"]},
         {"log_format": "xml"},
         {"edge": "yes"},
+        {"tenant_secret": "short"},
+        {"tenant_secret": ["long-enough-secret-1", "short"]},
     ],
 )
 def test_bad_argument_raises_configuration_error(arguments: dict[str, object]) -> None:
@@ -74,6 +76,7 @@ def test_bad_argument_raises_configuration_error(arguments: dict[str, object]) -
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "::not-a-url::"},
         {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://host:99999"},
         {"HOPTRACE_TENANT_HEADER": "X Tenant"},
+        {"HOPTRACE_TENANT_SECRET": "long-enough-secret-1,short"},
     ],
 )
 def test_environment_without_fallback_is_unusable(environ: dict[str, str]) -> None:
@@ -90,6 +93,20 @@ def test_bad_environment_value_with_a_fallback_warns_once(caplog: pytest.LogCapt
     assert settings.trust_inbound_baggage is False
     assert len(caplog.records) == 2
     assert all(record.getMessage().startswith("hoptrace: ") for record in caplog.records)
+
+
+def test_tenant_secrets_are_a_comma_separated_list_and_the_argument_wins() -> None:
+    environ = {"HOPTRACE_TENANT_SECRET": " new-secret-0123456789 , old-secret-0123456789 ,"}
+    assert resolve_settings(environ).tenant_secrets == ("new-secret-0123456789", "old-secret-0123456789")
+    assert resolve_settings({"HOPTRACE_TENANT_SECRET": " , "}).tenant_secrets == ()
+    argument = resolve_settings(environ, tenant_secret=["argument-secret-0123"])
+    assert argument.tenant_secrets == ("argument-secret-0123",)
+
+
+def test_unusable_secret_is_never_echoed() -> None:
+    with pytest.raises(UnusableEnvironment) as raised:
+        resolve_settings({"HOPTRACE_TENANT_SECRET": "long-enough-secret-1,sh0rt"})
+    assert "sh0rt" not in str(raised.value) and "long-enough" not in str(raised.value)
 
 
 def test_grpc_endpoint_may_be_host_and_port() -> None:
