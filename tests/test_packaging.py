@@ -107,7 +107,7 @@ def test_a_traced_httpx_and_asgi_service_runs_in_a_plain_install(bare_venv: Path
             traced=False,
         )
         assert service.url is not None
-        _assert_traced_hop(backend, service_url=service.url)
+        _assert_traced_hop(backend, service.url, launcher)
 
 
 def test_a_service_with_its_own_tracing_processors_harness_and_sitecustomize_modules(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_a_service_with_its_own_tracing_processors_harness_and_sitecustomize_mod
         )
         for service in (via_run, via_path):
             assert service.url is not None
-            _assert_traced_hop(backend, service_url=service.url, own=own)
+            _assert_traced_hop(backend, service.url, launcher, own=own)
 
 
 def test_importing_the_processors_does_not_import_the_bootstrap() -> None:
@@ -187,7 +187,9 @@ def _uvicorn(python: str | Path) -> list[str]:
     return [str(python), "-m", "uvicorn", "shop:app", "--host", "127.0.0.1", "--port", "0"]
 
 
-def _assert_traced_hop(backend: EmbeddedBackend, service_url: str, own: list[str] | None = None) -> None:
+def _assert_traced_hop(
+    backend: EmbeddedBackend, service_url: str, launcher: ServiceLauncher, own: list[str] | None = None
+) -> None:
     with TraceClient(service_url) as client:
         response = client.get("/orders/widget")
     assert response.status_code == 200
@@ -196,6 +198,7 @@ def _assert_traced_hop(backend: EmbeddedBackend, service_url: str, own: list[str
         lambda: found if len(found := backend.store.get_trace(response.trace_id)) >= 3 else None,
         timeout=20,
         what=f"3 spans of trace {response.trace_id}",
+        on_timeout=launcher.logs,
     )
     assert sorted((span.kind, span.name) for span in spans) == [
         (SpanKind.CLIENT, "GET"),
