@@ -10,7 +10,9 @@ from google.protobuf.message import DecodeError
 
 from hoptrace.harness.backend._errors import PayloadTooLarge
 from hoptrace.harness.backend._forwarder import OtlpForwarder, check_forward_target
+from hoptrace.harness.backend._grpc_querier import GrpcQuerier
 from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
+from hoptrace.harness.backend._h2c_front_door import front_door_protocol
 from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
 from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
@@ -95,6 +97,7 @@ class EmbeddedBackend:
         self._json_decoder: JsonDecoder | None = None
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServers | None = None
+        self._querier: GrpcQuerier | None = None
         self.http_url = ""
         self.otlp_grpc_endpoint = ""
         self.otlp_http_endpoint = ""
@@ -111,11 +114,19 @@ class EmbeddedBackend:
             tempo_socket.close()
             raise
         self._json_decoder = JsonDecoder()
+        try:
+            self._querier = querier = GrpcQuerier(self.store)
+        except OSError:
+            tempo_socket.close()
+            otlp_socket.close()
+            raise
         self._http = HttpServers(
             [
                 (build_tempo_app(self.store, self._metrics), tempo_socket),
                 (build_otlp_http_app(self.receiver, self._json_decoder), otlp_socket),
-            ]
+            ],
+            # gRPC streaming (Grafana's) shares the Tempo API's port, as in Tempo.
+            protocols={0: front_door_protocol(querier.port)},
         )
         try:
             if self._forward is not None:
@@ -125,6 +136,7 @@ class EmbeddedBackend:
                 self.receiver.set_journal(self.persistence.append)
             self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
             self._grpc.start()
+            querier.start()
             self._http.start()
         except BaseException:
             self.stop()
@@ -142,6 +154,9 @@ class EmbeddedBackend:
             grpc_receiver.stop()
         if http is not None:
             http.stop()
+        querier, self._querier = self._querier, None
+        if querier is not None:
+            querier.stop()
         json_decoder, self._json_decoder = self._json_decoder, None
         if json_decoder is not None:
             json_decoder.close()

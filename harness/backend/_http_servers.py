@@ -11,6 +11,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Mapping
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -38,12 +39,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class HttpServers:
     """Serves each ``(app, socket)`` pair with uvicorn on one daemon thread until :meth:`stop`."""
 
-    def __init__(self, apps: list[tuple[ASGIApp, socket.socket]]) -> None:
+    def __init__(
+        self,
+        apps: list[tuple[ASGIApp, socket.socket]],
+        protocols: Mapping[int, type[asyncio.Protocol]] | None = None,
+    ) -> None:
+        """``protocols`` maps an index in ``apps`` to the uvicorn ``http`` protocol class that serves it
+        (e.g. :func:`~hoptrace.harness.backend._h2c_front_door.front_door_protocol`); others use uvicorn's."""
+        chosen = protocols or {}
         self._servers = [
             (
                 uvicorn.Server(
                     uvicorn.Config(
                         app,
+                        http=chosen.get(index, "auto"),
                         lifespan="off",
                         log_level="warning",
                         access_log=False,
@@ -52,7 +61,7 @@ class HttpServers:
                 ),
                 sock,
             )
-            for app, sock in apps
+            for index, (app, sock) in enumerate(apps)
         ]
         self._thread = threading.Thread(target=self._run, name="hoptrace-backend-http", daemon=True)
         self._failure: BaseException | None = None

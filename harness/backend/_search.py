@@ -9,10 +9,12 @@ newest first, as Tempo sorts them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness._model import Span, StatusCode
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.traceql import (
@@ -26,6 +28,7 @@ from hoptrace.harness.traceql import (
     Value,
     evaluate_spansets,
     field_value,
+    parse_traceql,
     referenced_fields,
 )
 
@@ -180,3 +183,18 @@ def any_value_json(value: Value) -> dict[str, Any]:
     if isinstance(value, tuple):
         return {"arrayValue": {"values": [any_value_json(member) for member in value]}}
     return {"stringValue": str(value)}
+
+
+def tags_query(tags: str) -> Pipeline:
+    """Tempo's pre-TraceQL ``tags=key=value key2="v 2"`` (logfmt) search, as the equivalent TraceQL."""
+    conditions = []
+    for match in re.finditer(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S+)', tags):
+        key, value = match.groups()
+        if not value.startswith('"'):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        field = "name" if key == "name" else '."' + key.replace('"', '\\"') + '"'
+        conditions.append(f"{field} = {value}")
+    try:
+        return parse_traceql("{ " + " && ".join(conditions) + " }")
+    except InvalidExpression as exc:
+        raise InvalidExpression(f"invalid tags {tags!r}: {exc}") from None

@@ -131,3 +131,13 @@ def _typed(value: Value) -> tuple[str, str] | None:
     if isinstance(value, str):
         return "string", value
     return None
+
+
+def tag_values_v1(store: TraceStore, field: Attribute | Intrinsic) -> dict[str, Any]:
+    """``/api/search/tag/{tag}/values``'s document: the distinct values as strings."""
+    return {"tagValues": sorted({value for _, value in tag_values(store, field, None)})}
+
+
+def tag_values_v2(store: TraceStore, field: Attribute | Intrinsic, query: Pipeline | None) -> dict[str, Any]:
+    """``/api/v2/search/tag/{tag}/values``'s document: typed values (``type``, ``value``)."""
+    return {"tagValues": [{"type": kind, "value": value} for kind, value in tag_values(store, field, query)]}

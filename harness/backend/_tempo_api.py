@@ -21,9 +21,9 @@ from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness.backend._json import TempoJSONResponse
 from hoptrace.harness.backend._metrics_api import instant_request, query_instant, query_range, range_request
 from hoptrace.harness.backend._query_gate import QueryTimeout
-from hoptrace.harness.backend._search import SearchRequest, search
+from hoptrace.harness.backend._search import SearchRequest, search, tags_query
 from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
-from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values, tags_v1, tags_v2
+from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values_v1, tag_values_v2, tags_v1, tags_v2
 from hoptrace.harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
 from hoptrace.harness.traceql import (
     MetricsRoot,
@@ -35,7 +35,9 @@ from hoptrace.harness.traceql import (
 
 PROTOBUF_ACCEPT = "application/protobuf"
 BUILD_INFO = {
-    "version": "hoptrace-embedded",
+    # A Tempo version (semver) that has every feature served here; Grafana enables search streaming
+    # from 2.2.0 and TraceQL metrics streaming from 2.7.0. The build metadata says what it really is.
+    "version": "2.9.0+hoptrace",
     "revision": "",
     "branch": "",
     "buildUser": "",
@@ -109,21 +111,19 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
             )
         return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope))
 
-    async def tag_values_v1(request: Request) -> Response:
+    async def values_v1(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])
         if field is None:
             return PlainTextResponse("tag name is empty", status_code=400)
-        values = await run_in_threadpool(tag_values, store, field, None)
-        return TempoJSONResponse({"tagValues": sorted({value for _, value in values})})
+        return TempoJSONResponse(await run_in_threadpool(tag_values_v1, store, field))
 
-    async def tag_values_v2(request: Request) -> Response:
+    async def values_v2(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])
         if field is None:
             return PlainTextResponse("tag name is empty", status_code=400)
         text = request.query_params.get("q")
         query = autocomplete_filter(text) if text and text.strip() else None
-        values = await run_in_threadpool(tag_values, store, field, query)
-        return TempoJSONResponse({"tagValues": [{"type": kind, "value": value} for kind, value in values]})
+        return TempoJSONResponse(await run_in_threadpool(tag_values_v2, store, field, query))
 
     async def metrics_query_range(request: Request) -> Response:
         params = request.query_params
@@ -161,8 +161,8 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         Route("/api/search", search_traces),
         Route("/api/search/tags", search_tags),
         Route("/api/v2/search/tags", search_tags_v2),
-        Route("/api/search/tag/{tag}/values", tag_values_v1),
-        Route("/api/v2/search/tag/{tag}/values", tag_values_v2),
+        Route("/api/search/tag/{tag}/values", values_v1),
+        Route("/api/v2/search/tag/{tag}/values", values_v2),
         Route("/api/metrics/query_range", metrics_query_range),
         Route("/api/metrics/query", metrics_query_instant),
     ]
@@ -217,7 +217,10 @@ def _search_request(request: Request) -> SearchRequest:
     query = _optional_query(params.get("q")) or parse_traceql("{}")
     tags = params.get("tags")
     if tags and not params.get("q"):
-        query = _tags_query(tags)
+        try:
+            query = tags_query(tags)
+        except InvalidExpression as exc:
+            raise BadRequest(str(exc)) from None
     return SearchRequest(
         query=query,
         start_seconds=_int_param(params.get("start"), "start"),
@@ -227,21 +230,6 @@ def _search_request(request: Request) -> SearchRequest:
         min_duration_nanos=_duration_param(params.get("minDuration"), "minDuration"),
         max_duration_nanos=_duration_param(params.get("maxDuration"), "maxDuration"),
     )
-
-
-def _tags_query(tags: str) -> Pipeline:
-    """Tempo's pre-TraceQL ``tags=key=value key2="v 2"`` (logfmt) search, as the equivalent TraceQL."""
-    conditions = []
-    for match in re.finditer(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S+)', tags):
-        key, value = match.groups()
-        if not value.startswith('"'):
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        field = "name" if key == "name" else '."' + key.replace('"', '\\"') + '"'
-        conditions.append(f"{field} = {value}")
-    try:
-        return parse_traceql("{ " + " && ".join(conditions) + " }")
-    except InvalidExpression as exc:
-        raise BadRequest(f"invalid tags {tags!r}: {exc}") from None
 
 
 def _int_param(value: str | None, name: str, minimum: int = 0) -> int | None:
