@@ -16,8 +16,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.message import IncomingMessage
 from aio_pika.queue import Queue
 
-from hoptrace.tracing._aio_pika_scope import MessageScope, MessageScopes
-from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
+from hoptrace.tracing._aio_pika_scope import MessageScopes
+from hoptrace.tracing._tracer import instrumentation_failed
 
 _scopes = MessageScopes()
 
@@ -36,23 +36,7 @@ def _get(
     kwargs: dict[str, Any],
 ) -> Awaitable[AbstractIncomingMessage | None]:
     # Synchronous on purpose: it runs in the caller's context, even when a task will await the result.
-    if instrumentation_suppressed():
-        return wrapped(*args, **kwargs)
-    try:
-        scope = _scopes.open(instance)
-    except Exception as exc:
-        instrumentation_failed("aio-pika queue.get", exc)
-        return wrapped(*args, **kwargs)
-    return _receive(wrapped(*args, **kwargs), instance, scope)
-
-
-async def _receive(
-    pull: Awaitable[AbstractIncomingMessage | None], instance: Queue, scope: MessageScope
-) -> AbstractIncomingMessage | None:
-    message = await pull
-    if message is not None:
-        _scopes.fill(scope, message, instance, "aio-pika queue.get")
-    return message
+    return _scopes.pull(instance, instance, "aio-pika queue.get", lambda: wrapped(*args, **kwargs))
 
 
 def _settle(

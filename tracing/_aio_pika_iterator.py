@@ -19,8 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.queue import QueueIterator
 from aio_pika.robust_queue import RobustQueueIterator
 
-from hoptrace.tracing._aio_pika_scope import MessageScope, MessageScopes
-from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
+from hoptrace.tracing._aio_pika_scope import MessageScopes
 
 _scopes = MessageScopes()
 
@@ -34,28 +33,14 @@ def instrument_queue_iterators() -> None:
 
 
 def _anext(
-    wrapped: Callable[[], Awaitable[AbstractIncomingMessage]],
+    wrapped: Callable[..., Awaitable[AbstractIncomingMessage | None]],
     instance: QueueIterator,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> Awaitable[AbstractIncomingMessage]:
+) -> Awaitable[AbstractIncomingMessage | None]:
     # Synchronous on purpose: it runs in the caller's context, even when a task will await the result.
-    if instrumentation_suppressed():
-        return wrapped(*args, **kwargs)
-    try:
-        scope = _scopes.open(instance)
-    except Exception as exc:
-        instrumentation_failed("aio-pika queue iterator", exc)
-        return wrapped(*args, **kwargs)
-    return _receive(wrapped(*args, **kwargs), instance, scope)
-
-
-async def _receive(
-    pull: Awaitable[AbstractIncomingMessage], instance: QueueIterator, scope: MessageScope
-) -> AbstractIncomingMessage:
-    message = await pull
-    _scopes.fill(scope, message, instance._amqp_queue, "aio-pika queue iterator")
-    return message
+    queue = instance._amqp_queue
+    return _scopes.pull(instance, queue, "aio-pika queue iterator", lambda: wrapped(*args, **kwargs))
 
 
 async def _close(

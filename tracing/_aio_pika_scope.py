@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
@@ -29,7 +30,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span
 
 from hoptrace.tracing._aio_pika_spans import record_failure, start_consumer_span
-from hoptrace.tracing._tracer import instrumentation_failed
+from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
 
 
 class MessageScope:
@@ -82,16 +83,39 @@ class MessageScopes:
         scope = self._by_owner[owner] = MessageScope()
         return scope
 
-    def fill(
-        self, scope: MessageScope, message: AbstractIncomingMessage, queue: AbstractQueue, where: str
-    ) -> None:
-        """:meth:`MessageScope.fill`, remembering the message so that settling it can end the scope."""
-        scope.fill(message, queue, where)
-        if scope.message is not None:
-            self._by_message[id(message)] = scope
+    def pull(
+        self,
+        owner: object,
+        queue: AbstractQueue,
+        where: str,
+        start: Callable[[], Awaitable[AbstractIncomingMessage | None]],
+    ) -> Awaitable[AbstractIncomingMessage | None]:
+        """Open ``owner``'s scope in the caller's context, then ``start()`` the pull (``wrapped(...)``).
 
-    def current(self, owner: object) -> MessageScope | None:
-        return self._by_owner.get(owner)
+        Call it synchronously from the patched method, so that it runs in the caller's context even
+        when a task will await the result; the returned awaitable fills the scope with the message."""
+        if instrumentation_suppressed():
+            return start()
+        try:
+            scope = self.open(owner)
+        except Exception as exc:
+            instrumentation_failed(where, exc)
+            return start()
+        return self._receive(scope, start(), queue, where)
+
+    async def _receive(
+        self,
+        scope: MessageScope,
+        pull: Awaitable[AbstractIncomingMessage | None],
+        queue: AbstractQueue,
+        where: str,
+    ) -> AbstractIncomingMessage | None:
+        message = await pull
+        if message is not None:
+            scope.fill(message, queue, where)
+            if scope.message is not None:  # settling it (ack, reject, nack) can end the scope
+                self._by_message[id(message)] = scope
+        return message
 
     def end(self, owner: object, exc: BaseException | None = None) -> None:
         """End ``owner``'s open scope, if any."""

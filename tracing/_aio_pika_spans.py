@@ -4,8 +4,10 @@
 Span names stay bounded, as the conventions ask (a destination name goes into the span name only if it is
 of low cardinality):
 
-- a server-named destination (``amq.gen-…``, direct reply-to ``amq.rabbitmq.reply-to…``) is named
-  ``(anonymous)``, with ``messaging.destination.anonymous=true``;
+- an anonymous destination is named ``(anonymous)``, with ``messaging.destination.anonymous=true``: a
+  queue the broker named (``amq.gen-…``), direct reply-to (``amq.rabbitmq.reply-to…``), or a queue
+  declared without a name on a robust channel, which aio-pika names ``amq_<uuid hex>`` itself (so that
+  it can declare it again after a reconnection);
 - a name with per-run ids (``rpc_29567f5c…``) is folded by the rules that fold id-like URL segments
   (:func:`hoptrace.processors.fold_id_parts`) into ``messaging.destination.template`` (``rpc_{id}``),
   which names the span;
@@ -17,6 +19,7 @@ span name and no RED series.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractMessage, AbstractQueue
@@ -31,6 +34,7 @@ ANONYMOUS = "(anonymous)"
 """The span-name placeholder of server-named destinations (messaging semantic conventions)."""
 
 _SERVER_NAMED_PREFIXES = ("amq.gen-", "amq.rabbitmq.reply-to")
+_ROBUST_ANONYMOUS = re.compile(r"amq_[0-9a-f]{32}")
 Attributes = dict[str, str | int | bool]
 
 
@@ -41,9 +45,9 @@ def destination(name: str, temporary: bool = False) -> tuple[str, tuple[tuple[st
     Cached: names repeat, and the folding regex is not free. Pure function.
     """
     attributes: list[tuple[str, str | bool]] = [("messaging.destination.name", name)]
-    if name.startswith(_SERVER_NAMED_PREFIXES):
+    if name.startswith(_SERVER_NAMED_PREFIXES) or _ROBUST_ANONYMOUS.fullmatch(name):
         attributes.append(("messaging.destination.anonymous", True))
-        temporary = True  # the broker deletes server-named queues with their connection
+        temporary = temporary or name.startswith("amq.rabbitmq.reply-to")  # lives as long as its channel
         label = ANONYMOUS
     else:
         label = fold_id_parts(name)

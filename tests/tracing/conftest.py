@@ -9,15 +9,19 @@ signals) is tested in subprocesses.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
+import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hoptrace.processors import TenantSpanProcessor
+from hoptrace.tracing._aio_pika import instrument_aio_pika
 from hoptrace.tracing._w3c.selection import propagator_from_environment
 
 _exporter = InMemorySpanExporter()
@@ -60,3 +64,13 @@ def spans(_global_provider: InMemorySpanExporter) -> Iterator[FinishedSpans]:
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     return os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/")
+
+
+@pytest.fixture(params=["plain", "robust"])
+async def channel(request: pytest.FixtureRequest, amqp_url: str) -> AsyncIterator[AbstractChannel]:
+    """A channel to the real broker, over a plain and over a robust connection, with aio-pika instrumented."""
+    instrument_aio_pika()
+    connect: Callable[..., Any] = aio_pika.connect if request.param == "plain" else aio_pika.connect_robust
+    connection = await connect(amqp_url)
+    async with connection:
+        yield await connection.channel()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import string
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aio_pika
 import pytest
@@ -21,23 +19,9 @@ from opentelemetry.trace import SpanKind
 
 from hoptrace.processors import TENANT_KEY
 from hoptrace.tracing import tenant
-from hoptrace.tracing._aio_pika import instrument_aio_pika
 from tests.tracing.conftest import FinishedSpans
 
 TIMEOUT = 20.0
-
-
-@pytest.fixture(autouse=True)
-def _instrumented() -> None:
-    instrument_aio_pika()
-
-
-@pytest.fixture(params=["plain", "robust"])
-async def channel(request: pytest.FixtureRequest, amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connect: Callable[..., Any] = aio_pika.connect if request.param == "plain" else aio_pika.connect_robust
-    connection = await connect(amqp_url)
-    async with connection:
-        yield await connection.channel()
 
 
 def unique_name(prefix: str) -> str:

@@ -4,7 +4,7 @@ producer's trace for the work done with them, against the real broker."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import pytest
@@ -14,23 +14,10 @@ from opentelemetry.trace import SpanKind
 
 from hoptrace.processors import TENANT_KEY
 from hoptrace.tracing import tenant
-from hoptrace.tracing._aio_pika import instrument_aio_pika
 from tests.tracing.conftest import FinishedSpans
 from tests.tracing.test_aio_pika import TIMEOUT, unique_name
 
 tracer = trace.get_tracer("test")
-
-
-@pytest.fixture(autouse=True)
-def _instrumented() -> None:
-    instrument_aio_pika()
-
-
-@pytest.fixture
-async def channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect_robust(amqp_url)
-    async with connection:
-        yield await connection.channel()
 
 
 @pytest.fixture

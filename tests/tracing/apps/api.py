@@ -60,8 +60,7 @@ async def publish_order_from_shop(order_id: str, queue: str) -> dict[str, bool]:
     return {"published": True}
 
 
-# FastAPI's own telemetry would add a second SERVER span from the raw headers; hoptrace traces this hop.
-shop = FastAPI(telemetry={"tracing": False})
+shop = FastAPI()
 shop.include_router(orders, prefix="/shop")
 
 app = Starlette(
