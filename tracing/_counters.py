@@ -62,13 +62,34 @@ _ALL = (
 )
 
 
+class ExportFailures:
+    """Counts spans the exporter could not deliver; logs the first failure once. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans = 0
+
+    @property
+    def spans(self) -> int:
+        return self._spans
+
+    def record(self, count: int, reason: str) -> None:
+        with self._lock:
+            first = self._spans == 0
+            self._spans += count
+        if first:
+            logger.warning("hoptrace: dropped %d span(s): %s; further drops are only counted", count, reason)
+
+
+export_failures = ExportFailures()
+"""Process-wide count of spans dropped because the OTLP export failed."""
+
+
 def counts() -> dict[str, int]:
     """How often each problem happened in this process, by name, plus ``dropped_spans`` (export failures).
 
     Names: ``untrusted_baggage``, ``malformed_baggage``, ``malformed_trace_context``, ``untrusted_tenants``,
     ``exporter_log_records``, ``dropped_spans``. Never raises; thread-safe."""
-    from hoptrace.tracing._pipeline import export_failures
-
     result = {counter.name: counter.count for counter in _ALL}
     result["dropped_spans"] = export_failures.spans
     return result

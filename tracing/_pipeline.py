@@ -19,6 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._exporter_logs import count_exporter_logs, last_exporter_message
 from hoptrace.tracing._processors import processors_from_environment
 from hoptrace.tracing._settings import Settings
@@ -85,29 +86,6 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         if isinstance(queue, deque) and queue.maxlen is not None and len(queue) >= queue.maxlen:
             export_failures.record(1, "the export queue is full (OTEL_BSP_MAX_QUEUE_SIZE)")
         super().on_end(span)
-
-
-class ExportFailures:
-    """Counts spans the exporter could not deliver; logs the first failure once. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._spans = 0
-
-    @property
-    def spans(self) -> int:
-        return self._spans
-
-    def record(self, count: int, reason: str) -> None:
-        with self._lock:
-            first = self._spans == 0
-            self._spans += count
-        if first:
-            logger.warning("hoptrace: dropped %d span(s): %s; further drops are only counted", count, reason)
-
-
-export_failures = ExportFailures()
-"""Process-wide count of spans dropped because the OTLP export failed."""
 
 
 class LazyOtlpExporter(SpanExporter):

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from hoptrace.tracing._pipeline import CountingBatchSpanProcessor, export_failures
+from hoptrace.tracing._counters import export_failures
+from hoptrace.tracing._pipeline import CountingBatchSpanProcessor
 
 
 class _BlockedExporter(SpanExporter):
