@@ -16,14 +16,17 @@ The workload: spans under a context whose baggage carries one of 4 tenants, cycl
 kinds and 10 span names. ``--workload instrumented`` (the default) makes spans the way hoptrace's
 instrumentation does: started as the current span with four semconv attributes, plus a status-code
 attribute set before the end (the bare SDK then costs about the 24 us/span DESIGN.md quotes).
-``--workload minimal`` starts and ends attribute-less spans: the worst case for the ratio.
+``--workload plain`` makes spans as application code does (``with tracer.start_as_current_span(name,
+kind=kind):``) with no attribute; ``--workload minimal`` starts and ends attribute-less spans without making
+them current: the worst case for the ratio.
 
 Time is the process's CPU time (so the BatchSpanProcessor's export thread counts, and other processes
 on the machine do not). Rounds interleave the variants, in rotating order, so that noise hits them
 alike; the figure is the median over rounds of each variant's time divided by ``bare``'s in that round.
 Goal: tenant+RED <= 1.15 x bare.
 
-    .venv/bin/python bench/processors_overhead.py [--workload instrumented|minimal] [--spans N] [--rounds N]
+    .venv/bin/python bench/processors_overhead.py [--workload instrumented|plain|minimal]
+                                                  [--spans N] [--rounds N]
 """
 
 from __future__ import annotations
@@ -121,11 +124,20 @@ def _instrumented(tracer: Tracer, i: int) -> None:
         span.set_attribute("http.response.status_code", 200)
 
 
+def _plain(tracer: Tracer, i: int) -> None:
+    with tracer.start_as_current_span(NAMES[i % 10], kind=KINDS[i % 5]):
+        pass
+
+
 def _minimal(tracer: Tracer, i: int) -> None:
     tracer.start_span(NAMES[i % 10], kind=KINDS[i % 5]).end()
 
 
-WORKLOADS: dict[str, Callable[[Tracer, int], None]] = {"instrumented": _instrumented, "minimal": _minimal}
+WORKLOADS: dict[str, Callable[[Tracer, int], None]] = {
+    "instrumented": _instrumented,
+    "plain": _plain,
+    "minimal": _minimal,
+}
 
 
 def _workload(tracer: Tracer, spans: int, make_span: Callable[[Tracer, int], None]) -> float:

@@ -20,13 +20,19 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+RUN_COMMANDS = frozenset({"run", "sitecustomize-path"})
+"""Registered by ``hoptrace.tracing._command`` alone: for them no other command module is imported, so the
+extra interpreter start that ``hoptrace run`` costs every traced service stays small (bench/startup.py)."""
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The parser with the subcommands of ``modules`` (default: all)."""
     parser = argparse.ArgumentParser(
         prog="hoptrace",
         description="Zero-code OpenTelemetry tracing across HTTP and RabbitMQ hops, and tools to test it.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
@@ -37,7 +43,9 @@ HARNESS_EXTRA_MODULES = frozenset({"httpx", "aio_pika", "starlette", "uvicorn", 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2 when the command needs the harness extra)."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    modules = COMMAND_MODULES[:1] if arguments[:1] and arguments[0] in RUN_COMMANDS else COMMAND_MODULES
+    args = build_parser(modules).parse_args(arguments)
     try:
         result: int = args.handler(args)
     except ModuleNotFoundError as exc:
