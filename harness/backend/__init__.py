@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import lazy_loader
 
 if TYPE_CHECKING:
+    from hoptrace.harness.backend._client_bounds import ClientBounds
     from hoptrace.harness.backend._embedded import EmbeddedBackend
     from hoptrace.harness.backend._errors import (
         BackendError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # Imported on first use: the backend pulls in grpc, starlette and uvicorn, and this package is on the
 # import path of the ``hoptrace`` CLI, whose start-up (``hoptrace run``) is benchmarked.
 _EXPORTS = {
+    "_client_bounds": ["ClientBounds"],
     "_embedded": ["EmbeddedBackend"],
     "_errors": ["BackendError", "InvalidPayload", "PayloadTooLarge", "StoreFull", "Unavailable"],
     "_forwarder": ["ForwarderCounters", "OtlpForwarder"],
@@ -36,6 +38,7 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "BackendError",
+    "ClientBounds",
     "EmbeddedBackend",
     "ForwarderCounters",
     "InvalidPayload",

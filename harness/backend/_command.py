@@ -60,6 +60,25 @@ def register(subparsers: Any) -> None:
         "(default %(default)s)",
     )
     backend.add_argument(
+        "--max-connections",
+        type=int,
+        help="connections each port holds at once; past it the connection waiting longest for a request "
+        "is closed (default: from the file descriptor limit, which is raised to its hard limit)",
+    )
+    backend.add_argument(
+        "--header-timeout-seconds",
+        type=float,
+        default=10.0,
+        help="a client must send a request's headers within this time of connecting or of its previous "
+        "response, or is disconnected (default %(default)s)",
+    )
+    backend.add_argument(
+        "--body-timeout-seconds",
+        type=float,
+        default=60.0,
+        help="a client must send a request's body within this time of its headers (default %(default)s)",
+    )
+    backend.add_argument(
         "--forward-otlp",
         metavar="URL",
         help="also send everything accepted to this upstream OTLP endpoint (e.g. a real Tempo), "
@@ -95,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     # store while holding the interpreter lock. Collecting less often cut it to 8% (bench/backend_ingest.py).
     gc.set_threshold(50_000, 20, 100)
 
-    from hoptrace.harness.backend import EmbeddedBackend, StoreLimits
+    from hoptrace.harness.backend import ClientBounds, EmbeddedBackend, StoreLimits
+    from hoptrace.harness.backend._client_bounds import connection_budget
     from hoptrace.harness.launch._foreground import stop_signals, wait_until_stopped
 
     try:
@@ -112,6 +132,11 @@ def _run(args: argparse.Namespace) -> int:
             persist_path=args.db,
             persist_max_bytes=args.db_max_bytes,
             query_timeout_seconds=args.query_timeout_seconds,
+            client_bounds=ClientBounds(
+                args.max_connections or connection_budget(servers=3),
+                args.header_timeout_seconds,
+                args.body_timeout_seconds,
+            ),
         )
     except (ValueError, OSError) as exc:
         print(f"hoptrace backend: {exc}", file=sys.stderr)

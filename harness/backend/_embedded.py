@@ -8,11 +8,11 @@ from types import TracebackType
 
 from google.protobuf.message import DecodeError
 
+from hoptrace.harness.backend._client_bounds import ClientBounds, connection_budget
 from hoptrace.harness.backend._errors import PayloadTooLarge
 from hoptrace.harness.backend._forwarder import OtlpForwarder, check_forward_target
 from hoptrace.harness.backend._grpc_querier import GrpcQuerier
 from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
-from hoptrace.harness.backend._h2c_front_door import front_door_protocol
 from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
 from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
@@ -42,7 +42,8 @@ class EmbeddedBackend:
     request is acknowledged and replayed at construction (which raises ``OSError`` if the directory is
     unusable), bounded by ``persist_max_bytes`` (default: twice the store's byte limit); see
     :class:`RequestLog`. A search or tag query past ``query_timeout_seconds`` is answered 504; queries
-    are time-sliced against ingest (see ``QueryGate``).
+    are time-sliced against ingest (see ``QueryGate``). ``client_bounds`` limits each port's connections
+    and how slowly a client may send (see :class:`ClientBounds`).
 
     :meth:`start` blocks until every endpoint accepts requests and raises ``OSError`` if a port is
     busy, ``hoptrace.harness.BackendNotReady`` if a server does not come up. Servers run on background
@@ -64,8 +65,11 @@ class EmbeddedBackend:
         persist_path: str | Path | None = None,
         persist_max_bytes: int | None = None,
         query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
+        client_bounds: ClientBounds | None = None,
     ) -> None:
         self.host = host
+        self.client_bounds = client_bounds or ClientBounds(connection_budget(servers=3))
+        """Connections per port and client timeouts (default: from the file descriptor limit)."""
         self.store = TraceStore(limits, query_gate=QueryGate(query_timeout_seconds))
         self.receiver = Receiver(self.store, max_request_bytes)
         self.service_graph = ServiceGraph(service_graph_wait_seconds)
@@ -91,6 +95,7 @@ class EmbeddedBackend:
                 self.service_graph,
                 lambda: self.forwarder,
                 lambda: self.persistence,
+                lambda: self._http.closed_connections() if self._http is not None else None,
             )
         )
         self._ports = (http_port, otlp_grpc_port, otlp_http_port)
@@ -125,8 +130,9 @@ class EmbeddedBackend:
                 (build_tempo_app(self.store, self._metrics), tempo_socket),
                 (build_otlp_http_app(self.receiver, self._json_decoder), otlp_socket),
             ],
+            self.client_bounds,
             # gRPC streaming (Grafana's) shares the Tempo API's port, as in Tempo.
-            protocols={0: front_door_protocol(querier.port)},
+            grpc_relay_ports={0: querier.port},
         )
         try:
             if self._forward is not None:
@@ -134,7 +140,7 @@ class EmbeddedBackend:
             if self.persistence is not None:
                 self.persistence.open(lambda: store_records(self.store))
                 self.receiver.set_journal(self.persistence.append)
-            self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port)
+            self._grpc = GrpcReceiver(self.receiver, self.host, grpc_port, self.client_bounds)
             self._grpc.start()
             querier.start()
             self._http.start()

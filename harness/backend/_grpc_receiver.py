@@ -17,6 +17,7 @@ from google.rpc.code_pb2 import UNAVAILABLE
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
+from hoptrace.harness.backend._client_bounds import ClientBounds
 from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, Unavailable
 from hoptrace.harness.backend._receiver import Receiver
 
@@ -26,7 +27,9 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 class GrpcReceiver:
     """An OTLP/gRPC trace receiver bound on ``host:port`` (0 picks a free port, see :attr:`port`)."""
 
-    def __init__(self, receiver: Receiver, host: str, port: int, max_workers: int = 8) -> None:
+    def __init__(
+        self, receiver: Receiver, host: str, port: int, bounds: ClientBounds, max_workers: int = 8
+    ) -> None:
         self._receiver = receiver
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hoptrace-otlp-grpc"),
@@ -34,6 +37,10 @@ class GrpcReceiver:
                 ("grpc.max_receive_message_length", receiver.max_request_bytes),
                 # Without this two backends could share an explicit port and split the traffic.
                 ("grpc.so_reuseport", 0),
+                # Enforced before the handshake, on raw sockets too: idle sockets cannot take every
+                # file descriptor. A connection that does not complete its handshake is closed.
+                ("grpc.max_allowed_incoming_connections", bounds.max_connections),
+                ("grpc.server_handshake_timeout_ms", int(bounds.header_timeout_seconds * 1000)),
             ],
         )
         handler = grpc.unary_unary_rpc_method_handler(self._export)

@@ -2,7 +2,8 @@
 
 Binding the sockets first makes port 0 usable (the port is known before uvicorn runs) and turns a busy
 port into an ``OSError`` in the caller's thread. Uvicorn installs no signal handlers off the main thread,
-so the process's own SIGINT/SIGTERM handling is left alone.
+so the process's own SIGINT/SIGTERM handling is left alone. Each server bounds its clients (see
+:mod:`._client_bounds`), and what clients cause in the log is logged once, then counted (:mod:`._log_once`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from hoptrace.harness._errors import BackendNotReady
+from hoptrace.harness.backend._client_bounds import ClientBounds, ConnectionGuard, GuardCounters
+from hoptrace.harness.backend._log_once import log_once
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -42,17 +45,25 @@ class HttpServers:
     def __init__(
         self,
         apps: list[tuple[ASGIApp, socket.socket]],
-        protocols: Mapping[int, type[asyncio.Protocol]] | None = None,
+        bounds: ClientBounds,
+        grpc_relay_ports: Mapping[int, int] | None = None,
     ) -> None:
-        """``protocols`` maps an index in ``apps`` to the uvicorn ``http`` protocol class that serves it
-        (e.g. :func:`~hoptrace.harness.backend._h2c_front_door.front_door_protocol`); others use uvicorn's."""
-        chosen = protocols or {}
+        """``grpc_relay_ports`` maps an index in ``apps`` to a loopback gRPC port: that server also relays
+        HTTP/2 connections there (see :mod:`._h2c_front_door`). Every server bounds its clients by
+        ``bounds``."""
+        log_once()
+        relays = grpc_relay_ports or {}
+        self.guards = [ConnectionGuard(bounds) for _ in apps]
         self._servers = [
             (
                 uvicorn.Server(
                     uvicorn.Config(
                         app,
-                        http=chosen.get(index, "auto"),
+                        http=(
+                            guard.front_door_class(relays[index])
+                            if index in relays
+                            else guard.protocol_class()
+                        ),
                         lifespan="off",
                         log_level="warning",
                         access_log=False,
@@ -61,7 +72,7 @@ class HttpServers:
                 ),
                 sock,
             )
-            for index, (app, sock) in enumerate(apps)
+            for index, ((app, sock), guard) in enumerate(zip(apps, self.guards, strict=True))
         ]
         self._thread = threading.Thread(target=self._run, name="hoptrace-backend-http", daemon=True)
         self._failure: BaseException | None = None
@@ -76,6 +87,15 @@ class HttpServers:
                 self.stop()
                 raise BackendNotReady(f"the backend's HTTP servers did not start: {self._failure!r}")
             time.sleep(0.002)
+
+    def closed_connections(self) -> GuardCounters:
+        """Connections the servers closed to bound their clients, summed (read from any thread)."""
+        total = GuardCounters()
+        for guard in self.guards:
+            total.evicted += guard.counters.evicted
+            total.refused += guard.counters.refused
+            total.timed_out += guard.counters.timed_out
+        return total
 
     def stop(self) -> None:
         """Ask every server to finish its requests and exit; blocks until the thread ends."""

@@ -21,8 +21,10 @@ from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hoptrace.harness.backend._client_bounds import GuardCounters
 from hoptrace.harness.backend._decode import truncations
 from hoptrace.harness.backend._forwarder import OtlpForwarder
+from hoptrace.harness.backend._log_once import suppressed
 from hoptrace.harness.backend._persistence import RequestLog
 from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._service_graph import LATENCY_BUCKETS, EdgeLabels, Histogram, ServiceGraph
@@ -42,7 +44,9 @@ class BackendCollector:
         graph: ServiceGraph,
         forwarder: Callable[[], OtlpForwarder | None] = lambda: None,
         persistence: Callable[[], RequestLog | None] = lambda: None,
+        closed_connections: Callable[[], GuardCounters | None] = lambda: None,
     ) -> None:
+        self._closed_connections = closed_connections
         self._persistence = persistence
         self._receiver = receiver
         self._store = store
@@ -139,6 +143,25 @@ class BackendCollector:
                 "Bytes the request log takes on disk.",
                 value=log.disk_bytes,
             )
+        closed = self._closed_connections()
+        if closed is not None:
+            family = CounterMetricFamily(
+                "hoptrace_backend_http_connections_closed",
+                "HTTP connections the backend closed to bound its clients, by reason.",
+                labels=["reason"],
+            )
+            family.add_metric(["evicted_waiting"], closed.evicted)
+            family.add_metric(["refused_busy"], closed.refused)
+            family.add_metric(["timed_out"], closed.timed_out)
+            yield family
+        logs = CounterMetricFamily(
+            "hoptrace_backend_log_suppressed",
+            "Log records about client requests not written because the same message was logged before.",
+            labels=["logger"],
+        )
+        for name, count in sorted(suppressed().items()):
+            logs.add_metric([name], count)
+        yield logs
         yield from self._service_graph()
 
     def _service_graph(self) -> Iterator[Metric]:

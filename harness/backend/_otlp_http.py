@@ -47,7 +47,8 @@ def build_otlp_http_app(receiver: Receiver, json_decoder: JsonDecoder) -> Starle
             if content_type == JSON:
                 body = await json_decoder.decode(body)
         except ClientDisconnect:
-            return Response(status_code=400)  # nobody is listening; uvicorn discards it
+            receiver.count_invalid()  # an incomplete request; nobody is listening for the answer
+            return Response(status_code=400)
         except InvalidPayload as exc:
             receiver.count_invalid()
             return _status_response(400, INVALID_ARGUMENT, str(exc), content_type)
