@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         TraceIncomplete,
         TraceNotFound,
     )
-    from hoptrace.harness._model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
+    from hoptrace.harness._model import OpenSpan, Span, SpanEvent, SpanKind, SpanLink, StatusCode
     from hoptrace.harness._polling import free_port, poll_until, polling
     from hoptrace.harness.assertions._chain import Chain, Hop, parse_chain
     from hoptrace.harness.assertions._checks import Verdict
@@ -55,7 +55,7 @@ _EXPORTS = {
     "tempo._client": ["SearchHit", "TempoClient"],
     "assertions._trace": ["Trace"],
     "assertions._wait": ["quiet_period_for", "wait_for_search", "wait_for_trace"],
-    "_model": ["Span", "SpanEvent", "SpanLink", "SpanKind", "StatusCode"],
+    "_model": ["OpenSpan", "Span", "SpanEvent", "SpanLink", "SpanKind", "StatusCode"],
 }
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "HarnessError",
     "Hop",
     "InvalidExpression",
+    "OpenSpan",
     "RabbitMQ",
     "SearchHit",
     "Service",

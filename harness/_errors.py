@@ -39,7 +39,14 @@ class TraceNotFound(HarnessError):
 
 
 class TraceIncomplete(HarnessError):
-    """Spans arrived, but the expectations did not hold before the timeout."""
+    """Spans arrived, but the trace was not complete, or its expectations did not hold, before the timeout.
+
+    ``pending`` lists the work that had not finished (spans still running, hops not answered), one sentence
+    each; empty when everything had finished and only the expectations failed."""
+
+    def __init__(self, message: str, pending: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.pending = pending
 
 
 class InvalidExpression(HarnessError, ValueError):

@@ -77,3 +77,21 @@ class Span:
     @property
     def duration_nano(self) -> int:
         return max(0, self.end_time_unix_nano - self.start_time_unix_nano)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSpan:
+    """A span that a traced process reported when it started (``HOPTRACE_OPEN_SPANS_URL``).
+
+    The harness counts it as still running until a finished span with the same id arrives.
+    """
+
+    trace_id: str
+    """32 lowercase hex characters."""
+    span_id: str
+    """16 lowercase hex characters."""
+    parent_span_id: str | None
+    name: str
+    kind: SpanKind
+    service_name: str
+    start_time_unix_nano: int

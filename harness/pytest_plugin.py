@@ -207,6 +207,7 @@ def _launcher(request: pytest.FixtureRequest, backend: Backend) -> Iterator[Serv
     launcher = ServiceLauncher(
         backend.otlp_grpc_endpoint,
         export_delay_ms=request.config.getoption("--hoptrace-export-delay-ms"),
+        open_spans_url=backend.open_spans_url,
     )
     request.config.stash[_LAUNCHERS].append(launcher)
     if request.scope == "function":
@@ -239,6 +240,7 @@ def wait_for_trace(request: pytest.FixtureRequest, tempo_client: TempoClient) ->
     from hoptrace.harness.assertions._wait import wait_for_trace as wait
 
     state = _state(request)
+    launchers = request.config.stash[_LAUNCHERS]
     marker = request.node.get_closest_marker("hoptrace")
     default_timeout = (marker.kwargs.get("timeout") if marker else None) or request.config.getoption(
         "--hoptrace-timeout"
@@ -256,6 +258,7 @@ def wait_for_trace(request: pytest.FixtureRequest, tempo_client: TempoClient) ->
                 timeout=timeout or default_timeout,
                 export_delay_ms=request.config.getoption("--hoptrace-export-delay-ms"),
                 entry_span_id=entry,
+                services=[s for launcher in launchers for s in launcher.services],
             )
         except Exception:
             _remember_partial(state, tempo_client, trace_id, entry)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hoptrace.tracing._configure import configure
     from hoptrace.tracing._counters import counts
     from hoptrace.tracing._logging import JsonFormatter
+    from hoptrace.tracing._open_spans import OpenSpanReporter
     from hoptrace.tracing._processors import InstalledProcessors, processors_from_environment
     from hoptrace.tracing._propagation import extract, inject
     from hoptrace.tracing._w3c.baggage import BaggagePropagator
@@ -28,6 +29,7 @@ _LAZY = {
     "_api": ["tenant", "span", "traced"],
     "_propagation": ["inject", "extract"],
     "_logging": ["JsonFormatter"],
+    "_open_spans": ["OpenSpanReporter"],
     "_asgi": ["TracingMiddleware"],
     "_processors": ["InstalledProcessors", "processors_from_environment"],
     "_counters": ["counts"],
@@ -41,6 +43,7 @@ __all__ = [
     "HoptraceError",
     "InstalledProcessors",
     "JsonFormatter",
+    "OpenSpanReporter",
     "TraceContextPropagator",
     "TracingMiddleware",
     "configure",

@@ -10,6 +10,7 @@ warning line and the service runs untraced.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -103,12 +104,16 @@ def _provider(settings: Settings) -> TracerProvider:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
 
+    from hoptrace.tracing._open_spans import open_span_reporter_from_environment
     from hoptrace.tracing._pipeline import build_span_processors
 
     resource = Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
     provider = TracerProvider(resource=resource, sampler=_sampler(settings))
     for processor in build_span_processors(settings, resource):
         provider.add_span_processor(processor)
+    reporter = open_span_reporter_from_environment(os.environ, resource)
+    if reporter is not None:
+        provider.add_span_processor(reporter)
     return provider
 
 

@@ -95,3 +95,11 @@ attribute key, ignoring case), e.g. ``ssn,iban``. Added to the defaults."""
 HOPTRACE_REDACT_QUERY_PARAMETERS = "HOPTRACE_REDACT_QUERY_PARAMETERS"
 """Comma-separated extra URL query parameter names whose values are masked, e.g. ``otp,code``. Added to
 semconv's list (``AWSAccessKeyId``, ``Signature``, ``sig``, ``X-Goog-Signature``) and ``X-Amz-*``."""
+
+# --- test harness aid ---
+
+HOPTRACE_OPEN_SPANS_URL = "HOPTRACE_OPEN_SPANS_URL"
+"""URL to which the bootstrap reports each span when it starts (an "open span" record, see
+``hoptrace.tracing._open_spans``), so that a test harness knows which spans are still running and a trace's
+completeness is a fact, not a guess. The harness's launcher sets it to its embedded backend's
+``/hoptrace/v1/open-spans``. Unset (the default): nothing is reported. Costs one buffered append per span."""

@@ -24,6 +24,11 @@ predicate over spans."""
 ANY: Final = object()
 """Marker for "any value" in attribute checks."""
 
+PROPAGATION_HINT = (
+    "; the callee started a new trace: does it run under `hoptrace run`, and does the hop carry headers?"
+)
+"""Added to a broken-propagation verdict; only meaningful once the trace is complete."""
+
 _CALLERS = frozenset({SpanKind.CLIENT, SpanKind.PRODUCER})
 _CALLEES = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
 
@@ -115,11 +120,12 @@ def propagation(trace: Trace, *, external: Selector | None = None) -> Verdict:
         _ids(broken) | (_ids(trace.roots) if len(trace.roots) > 1 else frozenset()) | _ids(trace.orphans)
     )
     missing = tuple(f"a SERVER/CONSUMER span below {describe(span)}" for span in broken)
-    hint = (
-        "; the callee started a new trace: does it run under `hoptrace run`, and does the hop carry headers?"
-    )
     return Verdict(
-        False, what, "\n".join(problems) + (hint if broken else ""), culprits=culprits, missing=missing
+        False,
+        what,
+        "\n".join(problems) + (PROPAGATION_HINT if broken else ""),
+        culprits=culprits,
+        missing=missing,
     )
 
 

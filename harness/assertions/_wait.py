@@ -1,34 +1,44 @@
-"""Wait until a trace is complete: expectations hold AND no new span arrived for a quiet period.
+"""Wait until a trace is complete and its expectations hold.
 
-The quiet period comes from the services' batch-export delay (``OTEL_BSP_SCHEDULE_DELAY``, which the
-launcher sets). Each service exports on its own timer, so a span that had ended when the last span arrived
-is exported at most one delay later, plus the time of the export itself: 1.5 delays plus 20 ms without
-news means nothing that had ended is still on its way. Spans of work still running are what the
-expectations are for. Polling starts at 10 ms and backs off to 25 ms, so a complete trace is returned within
-tens of milliseconds of its quiet period ending.
+Complete means no span of the trace is still running and every hop the harness can see has been answered
+(see :mod:`hoptrace.harness.assertions._completeness`): services under the harness report each span when
+it starts, so a slow consumer's first message, or a long call, is waited for as a fact. A trace that facts
+say is complete is returned once it held for ``settle`` seconds (one more poll, to let a report still on
+its way arrive). Only what the harness cannot see (spans of processes that report nothing, as with real
+Tempo, calls to services it did not start) waits for the old quiet period: no new span for 1.5 export
+delays plus 20 ms. Polling starts at 10 ms and backs off to 25 ms.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from hoptrace.harness._errors import TraceIncomplete, TraceNotFound
+from hoptrace.harness._errors import TraceAssertionError, TraceIncomplete, TraceNotFound
+from hoptrace.harness._model import OpenSpan, Span
 from hoptrace.harness._polling import polling
-from hoptrace.harness.assertions._checks import Verdict, chain
+from hoptrace.harness.assertions._checks import PROPAGATION_HINT, Verdict, chain
+from hoptrace.harness.assertions._completeness import Completeness, Topology, assess
 from hoptrace.harness.assertions._trace import Trace
 from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS
 from hoptrace.harness.tempo._client import SearchHit, TempoClient
+
+if TYPE_CHECKING:
+    from hoptrace.harness.launch._services import Service
 
 Expectation = str | Callable[[Trace], object]
 """A chain expression, or a callable over the trace: it fails by raising ``AssertionError`` (as the
 ``Trace.assert_*`` methods do), by returning a failed ``Verdict``, or by returning ``False``."""
 
 _FIRST_POLL, _MAX_POLL = 0.01, 0.025
+DEFAULT_SETTLE = 0.02
+"""Seconds a trace that facts say is complete must stay unchanged before it is returned."""
 
 
 def quiet_period_for(export_delay_ms: float) -> float:
-    """Seconds without a new span after which a trace is complete: 1.5 export delays plus 20 ms."""
+    """Seconds without a new span after which a trace whose completeness the harness cannot see is taken as
+    complete: 1.5 export delays plus 20 ms."""
     return 1.5 * export_delay_ms / 1000 + 0.02
 
 
@@ -41,34 +51,58 @@ def wait_for_trace(
     export_delay_ms: float = DEFAULT_EXPORT_DELAY_MS,
     quiet_period: float | None = None,
     entry_span_id: str | None = None,
+    services: Iterable[Service] = (),
+    settle: float = DEFAULT_SETTLE,
+    fail_fast: bool = False,
+    infer_entry: bool = False,
 ) -> Trace:
-    """Poll the backend until every expectation holds and the trace has been quiet; return it.
+    """Poll the backend until the trace is complete and every expectation holds; return it.
+
+    ``entry_span_id`` is the span id of the caller that started the trace (the ``traceparent`` it sent);
+    with ``infer_entry`` a trace with no parentless span and a single unknown parent takes that parent as
+    the caller. ``services`` are the services the harness started (their ports and ``consumes`` queues
+    make hops visible). With ``fail_fast``, a trace that facts say is complete and that does not hold
+    raises ``TraceAssertionError`` at once instead of waiting for the timeout.
 
     Blocks the calling thread. Raises ``TraceNotFound`` (no span at all, with what the backend holds for
-    the last minutes) or ``TraceIncomplete`` (the tree as received, and why each failing expectation
-    fails) after ``timeout`` seconds; ``BackendUnreachable`` if the backend stops answering.
+    the last minutes) or ``TraceIncomplete`` (what is still running or missing, the tree as received, and
+    why each failing expectation fails) after ``timeout`` seconds; ``BackendUnreachable`` if the backend
+    stops answering.
     """
     expectations = [until] if isinstance(until, str) or callable(until) else list(until)
     quiet = quiet_period if quiet_period is not None else quiet_period_for(export_delay_ms)
+    topology = Topology.of(services)
     start = time.monotonic()
     deadline = start + timeout
-    seen: frozenset[str] = frozenset()
+    seen: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
     last_change = start
     delay = _FIRST_POLL
     trace = Trace([], entry_span_id=entry_span_id)
+    started: list[OpenSpan] | None = None
+    state = Completeness()
     failures: list[str] = []
     while True:
         spans = client.get_trace(trace_id) or []
+        started = client.started_spans(trace_id) if spans else started
         now = time.monotonic()
-        ids = frozenset(span.span_id for span in spans)
-        if ids != seen:
-            seen, last_change, delay = ids, now, _FIRST_POLL
-            trace = Trace(spans, entry_span_id=entry_span_id)
+        key = (frozenset(s.span_id for s in spans), frozenset(r.span_id for r in started or ()))
+        if key != seen:
+            seen, last_change, delay = key, now, _FIRST_POLL
+            entry = entry_span_id or (inferred_entry(spans) if infer_entry else None)
+            trace = Trace(spans, entry_span_id=entry)
             failures = _failures(trace, expectations)
-        if seen and not failures and now - last_change >= quiet:
-            return trace
+            state = assess(trace, started, topology)
+        quiet_for = now - last_change
+        if spans and not state.pending:
+            settled = quiet_for >= (settle if state.decided else quiet)
+            if settled and not failures:
+                return trace
+            if settled and fail_fast and state.decided:
+                raise TraceAssertionError(
+                    f"trace {trace_id} is complete and does not hold:\n" + "\n\n".join(failures)
+                )
         if now >= deadline:
-            _give_up(client, trace_id, trace, failures, timeout)
+            _give_up(client, trace_id, trace, failures, timeout, topology)
         time.sleep(min(delay, max(0.0, deadline - now)))  # polling the backend, with backoff
         delay = min(delay * 1.5, _MAX_POLL)
 
@@ -104,13 +138,35 @@ def _failures(trace: Trace, expectations: Sequence[Expectation]) -> list[str]:
     return failures
 
 
-def _give_up(client: TempoClient, trace_id: str, trace: Trace, failures: list[str], timeout: float) -> None:
-    if not trace.spans:
+def _give_up(
+    client: TempoClient, trace_id: str, trace: Trace, failures: list[str], timeout: float, topology: Topology
+) -> None:
+    started = client.started_spans(trace_id)
+    state = assess(trace, started, topology)
+    if not trace.spans and not state.pending:
         raise TraceNotFound(
             f"trace {trace_id} not found at {client.base_url} after {timeout:.1f} s.\n{_recent(client)}"
         )
-    detail = "\n\n".join(failures) if failures else trace.render()
-    raise TraceIncomplete(f"trace {trace_id} incomplete after {timeout:.1f} s:\n{detail}")
+    if not state.pending:
+        detail = "\n\n".join(failures) if failures else trace.render()
+        raise TraceIncomplete(f"trace {trace_id} incomplete after {timeout:.1f} s:\n{detail}")
+    # Unfinished work explains whatever does not hold yet: never blame propagation for it.
+    running = "\n".join(f"  - {line}" for line in state.pending)
+    detail = "\n\n".join(f.replace(PROPAGATION_HINT, "") for f in failures) if failures else trace.render()
+    raise TraceIncomplete(
+        f"trace {trace_id} incomplete after {timeout:.1f} s: its work has not finished:\n{running}\n"
+        f"(what does not hold yet, as far as it arrived:)\n{detail}",
+        state.pending,
+    )
+
+
+def inferred_entry(spans: Sequence[Span]) -> str | None:
+    """The caller's span id when the trace has no parentless span and exactly one parent is unknown."""
+    ids = {span.span_id for span in spans}
+    if any(span.parent_span_id is None for span in spans):
+        return None
+    unknown = {span.parent_span_id for span in spans if span.parent_span_id not in ids}
+    return unknown.pop() if len(unknown) == 1 else None
 
 
 def _recent(client: TempoClient) -> str:

@@ -16,6 +16,8 @@ from hoptrace.harness.backend._grpc_receiver import GrpcReceiver
 from hoptrace.harness.backend._http_servers import HttpServers, bind_socket
 from hoptrace.harness.backend._json_pool import JsonDecoder
 from hoptrace.harness.backend._metrics import BackendCollector, metrics_endpoint
+from hoptrace.harness.backend._open_spans import PATH as OPEN_SPANS_PATH
+from hoptrace.harness.backend._open_spans import OpenSpanRegistry, with_open_spans
 from hoptrace.harness.backend._otlp_http import build_otlp_http_app
 from hoptrace.harness.backend._persistence import RequestLog, store_records
 from hoptrace.harness.backend._query_gate import DEFAULT_QUERY_TIMEOUT_SECONDS, QueryGate
@@ -71,6 +73,9 @@ class EmbeddedBackend:
         self.client_bounds = client_bounds or ClientBounds(connection_budget(servers=3))
         """Connections per port and client timeouts (default: from the file descriptor limit)."""
         self.store = TraceStore(limits, query_gate=QueryGate(query_timeout_seconds))
+        self.open_spans = OpenSpanRegistry()
+        """Spans that services reported when they started (``/hoptrace/v1/open-spans``); never in
+        :attr:`store`."""
         self.receiver = Receiver(self.store, max_request_bytes)
         self.service_graph = ServiceGraph(service_graph_wait_seconds)
         self.receiver.add_listener(self.service_graph.add)
@@ -127,7 +132,7 @@ class EmbeddedBackend:
             raise
         self._http = HttpServers(
             [
-                (build_tempo_app(self.store, self._metrics), tempo_socket),
+                (with_open_spans(build_tempo_app(self.store, self._metrics), self.open_spans), tempo_socket),
                 (build_otlp_http_app(self.receiver, self._json_decoder), otlp_socket),
             ],
             self.client_bounds,
@@ -192,6 +197,11 @@ class EmbeddedBackend:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    @property
+    def open_spans_url(self) -> str:
+        """Where services report spans as they start (``HOPTRACE_OPEN_SPANS_URL``); after :meth:`start`."""
+        return f"{self.http_url}{OPEN_SPANS_PATH}" if self.http_url else ""
 
     def endpoints_line(self) -> str:
         """One line naming every endpoint, as ``hoptrace backend`` prints it when ready."""

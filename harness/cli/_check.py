@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -12,12 +13,18 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from hoptrace.harness._errors import HarnessError, InvalidExpression, TraceIncomplete, TraceNotFound
+from hoptrace.harness._errors import (
+    HarnessError,
+    InvalidExpression,
+    TraceAssertionError,
+    TraceIncomplete,
+    TraceNotFound,
+)
 from hoptrace.harness.assertions import _checks
 from hoptrace.harness.assertions._chain import parse_chain
-from hoptrace.harness.assertions._checks import Verdict
+from hoptrace.harness.assertions._checks import PROPAGATION_HINT, Verdict
 from hoptrace.harness.assertions._trace import Trace
-from hoptrace.harness.assertions._wait import wait_for_trace
+from hoptrace.harness.assertions._wait import inferred_entry, wait_for_trace
 from hoptrace.harness.launch._services import DEFAULT_EXPORT_DELAY_MS
 from hoptrace.harness.tempo._client import TempoClient
 
@@ -29,14 +36,19 @@ class _Expectation:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Wait for the trace, evaluate every expectation, print the verdicts; 0 ok, 1 failed, 2 bad input."""
+    """Wait for the trace, evaluate every expectation, print the verdicts; 0 ok, 1 failed, 2 bad input.
+
+    Once the backend's facts say the trace is complete (nothing still running), a failing expectation
+    fails at once instead of waiting for ``--timeout``."""
     try:
         expectations = _expectations(args)
+        args.trace_id, caller = _trace_and_caller(args)
     except InvalidExpression as exc:
         print(f"hoptrace check: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
     error = ""
+    unfinished = False
     with TempoClient(args.tempo_url) as client:
         try:
             trace = wait_for_trace(
@@ -45,20 +57,30 @@ def run_check(args: argparse.Namespace) -> int:
                 until=[e.check for e in expectations],
                 timeout=args.timeout,
                 export_delay_ms=_export_delay_ms(args.export_delay_ms),
+                entry_span_id=caller,
+                infer_entry=caller is None,
+                fail_fast=True,
             )
+        except TraceAssertionError:
+            print(f"hoptrace check: trace {args.trace_id} is complete (nothing still runs) and does not hold")
+            trace = _fetched(client, args.trace_id, caller)
         except (TraceIncomplete, TraceNotFound) as exc:
             error = str(exc)
-            trace = Trace(client.get_trace(args.trace_id) or [])
+            unfinished = bool(getattr(exc, "pending", ()))
+            trace = _fetched(client, args.trace_id, caller)
         except HarnessError as exc:
             print(f"hoptrace check: {exc}", file=sys.stderr)
             return 1
     elapsed = time.monotonic() - started
     verdicts = [e.check(trace) for e in expectations] if trace.spans else []
+    if unfinished:  # unfinished work explains the failures: never blame propagation for it
+        verdicts = [dataclasses.replace(v, why=v.why.replace(PROPAGATION_HINT, "")) for v in verdicts]
     failed = [v for v in verdicts if not v.ok]
-    if error and not trace.spans:
+    if error and (unfinished or not trace.spans):
         print(error)
-    for verdict in failed:
-        print(f"FAILED {trace.render(verdict)}\n")
+    else:
+        for verdict in failed:
+            print(f"FAILED {trace.render(verdict)}\n")
     if not error and not failed:
         names = "; ".join(e.name for e in expectations) or "the trace arrived"
         print(f"ok: trace {trace.trace_id}, {len(trace)} spans: {names}\n{trace.render()}")
@@ -83,6 +105,31 @@ def print_trace(trace_id: str, tempo_url: str, timeout: float) -> int:
         return 1
     print(trace.render())
     return 0
+
+
+def _fetched(client: TempoClient, trace_id: str, caller: str | None) -> Trace:
+    spans = client.get_trace(trace_id) or []
+    return Trace(spans, entry_span_id=caller or inferred_entry(spans))
+
+
+def _trace_and_caller(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The trace id and the caller's span id from ``--trace-id``/``--traceparent``/``--caller-span-id``."""
+    caller: str | None = args.caller_span_id
+    trace_id: str = args.trace_id or ""
+    if args.traceparent:
+        parts = args.traceparent.strip().lower().split("-")
+        if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or not _is_hex("".join(parts[1:3])):
+            raise InvalidExpression(
+                f"--traceparent wants 00-<32 hex trace id>-<16 hex span id>-<flags>, got {args.traceparent!r}"
+            )
+        trace_id, caller = parts[1], caller or parts[2]
+    if caller is not None and (len(caller) != 16 or not _is_hex(caller)):
+        raise InvalidExpression(f"--caller-span-id wants 16 hex digits, got {caller!r}")
+    return trace_id, caller.lower() if caller else None
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text.lower()) and int(text, 16) != 0
 
 
 def _export_delay_ms(given: float | None) -> float:

@@ -22,7 +22,21 @@ def register(subparsers: Any) -> None:
         description="Wait for a trace in a Tempo-compatible backend and assert its shape. Exit 0 when every "
         "expectation holds, 1 when one does not, 2 for a malformed expectation.",
     )
-    check.add_argument("--trace-id", required=True, help="the trace id (hex, as in traceparent)")
+    which = check.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trace-id", help="the trace id (hex, as in traceparent)")
+    which.add_argument(
+        "--traceparent",
+        metavar="HEADER",
+        help="the W3C traceparent the caller sent (00-TRACE_ID-SPAN_ID-FLAGS): its trace id is checked, and "
+        "its span id is the caller's, the parent of the trace's root",
+    )
+    check.add_argument(
+        "--caller-span-id",
+        metavar="SPAN_ID",
+        help="span id of the untraced caller whose traceparent started the trace: spans below it are roots, "
+        "not orphans (default: taken from --traceparent, else inferred when the trace has no parentless span "
+        "and exactly one unknown parent)",
+    )
     check.add_argument("--tempo-url", default=default_url, help="Tempo API base URL (default %(default)s)")
     check.add_argument(
         "--expect-chain",
@@ -48,15 +62,16 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--expect-propagation",
         action="store_true",
-        help="one root, no orphans, every CLIENT/PRODUCER continued by a SERVER/CONSUMER",
+        help="one root (its parent may be the caller's span), no orphans, every CLIENT/PRODUCER continued "
+        "by a SERVER/CONSUMER",
     )
     check.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default %(default)s)")
     check.add_argument(
         "--export-delay-ms",
         type=float,
         default=None,
-        help="the services' OTEL_BSP_SCHEDULE_DELAY; the quiet period is 1.5 times it "
-        "(default: $OTEL_BSP_SCHEDULE_DELAY, else 50)",
+        help="the services' OTEL_BSP_SCHEDULE_DELAY; traces whose completeness the backend cannot tell "
+        "are complete after 1.5 times it without a new span (default: $OTEL_BSP_SCHEDULE_DELAY, else 50)",
     )
     check.add_argument("--junit-xml", metavar="PATH", help="also write the results as JUnit XML")
     check.set_defaults(handler=_check)

@@ -28,7 +28,7 @@ from hoptrace.harness.demo.inventory import FAILING_ITEM
 from hoptrace.harness.launch._backends import BackendPorts, open_backend
 from hoptrace.harness.launch._foreground import run_until_stop_signal
 from hoptrace.harness.launch._rabbitmq import start_rabbitmq
-from hoptrace.harness.launch._services import ServiceLauncher
+from hoptrace.harness.launch._services import Service, ServiceLauncher
 from hoptrace.harness.launch._trace_client import TraceClient
 from hoptrace.harness.tempo._client import TempoClient
 
@@ -112,7 +112,11 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
             say(f"backend   {backend.kind}: Tempo API {backend.tempo_url}, OTLP {backend.otlp_grpc_endpoint}")
             broker = stack.enter_context(start_rabbitmq(options.amqp_url))
             say(f"rabbitmq  {broker.how}: {broker.url}")
-            launcher = stack.enter_context(ServiceLauncher(backend.otlp_grpc_endpoint, env=options.env))
+            launcher = stack.enter_context(
+                ServiceLauncher(
+                    backend.otlp_grpc_endpoint, env=options.env, open_spans_url=backend.open_spans_url
+                )
+            )
             api_url = _start_services(launcher, broker.url, broker.unique_name("orders"), options)
         except HarnessError as exc:
             say(f"FAILED to start: {exc}")
@@ -122,7 +126,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
             say(f"service   {service.name}: {where}  log {service.process.log_path}")
         say("")
         try:
-            ok = _drive_and_assert(api_url, backend.tempo_url, options.timeout, say)
+            ok = _drive_and_assert(api_url, backend.tempo_url, options.timeout, say, launcher.services)
         except (HarnessError, httpx.HTTPError) as exc:  # a service or the backend went away mid-run
             say(f"FAILED while driving orders: {exc!r}")
             ok = False
@@ -166,7 +170,9 @@ def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str, option
     return str(api.url)
 
 
-def _drive_and_assert(api_url: str, tempo_url: str, timeout: float, say: Callable[[str], None]) -> bool:
+def _drive_and_assert(
+    api_url: str, tempo_url: str, timeout: float, say: Callable[[str], None], services: list[Service]
+) -> bool:
     all_ok = True
     with TraceClient(api_url) as client, TempoClient(tempo_url) as tempo:
         sent = []
@@ -190,6 +196,7 @@ def _drive_and_assert(api_url: str, tempo_url: str, timeout: float, say: Callabl
                     until=checks,
                     timeout=timeout,
                     entry_span_id=response.entry_span_id,
+                    services=services,
                 )
             except (TraceIncomplete, TraceNotFound) as exc:
                 say(f"FAILED  {title}\n{exc}\n")

@@ -26,6 +26,7 @@ from hoptrace.harness._polling import free_port, polling
 from hoptrace.harness.launch._compose import compose_file, docker_engine_answers
 from hoptrace.harness.launch._process import ManagedProcess
 from hoptrace.harness.launch._services import hoptrace_command
+from hoptrace.harness.tempo._client import OPEN_SPANS_PATH
 from hoptrace.tracing.environment_variables import HOPTRACE_TEMPO_BIN
 
 
@@ -38,6 +39,9 @@ class Backend:
     tempo_url: str
     otlp_grpc_endpoint: str
     otlp_http_endpoint: str
+    open_spans_url: str | None = None
+    """Where services report spans as they start (``HOPTRACE_OPEN_SPANS_URL``), when the backend takes
+    such reports (the embedded one does; Tempo does not)."""
     _stop: list[Callable[[], object]] = field(default_factory=list, repr=False)
 
     def __enter__(self) -> Backend:
@@ -124,7 +128,13 @@ def _embedded_in_process(ports: BackendPorts) -> Backend:
         otlp_http_port=ports.otlp_http_port,
     )
     server.start()
-    backend = Backend("embedded", server.http_url, server.otlp_grpc_endpoint, server.otlp_http_endpoint)
+    backend = Backend(
+        "embedded",
+        server.http_url,
+        server.otlp_grpc_endpoint,
+        server.otlp_http_endpoint,
+        open_spans_url=server.open_spans_url,
+    )
     backend._stop.append(server.stop)
     return backend
 
@@ -146,7 +156,13 @@ def _embedded_subprocess(
     if not {"tempo_api", "otlp_grpc", "otlp_http"} <= urls.keys():
         process.stop()
         raise BackendNotReady(f"cannot read the endpoints from `hoptrace backend`'s line: {line!r}")
-    backend = Backend("embedded-subprocess", urls["tempo_api"], urls["otlp_grpc"], urls["otlp_http"])
+    backend = Backend(
+        "embedded-subprocess",
+        urls["tempo_api"],
+        urls["otlp_grpc"],
+        urls["otlp_http"],
+        open_spans_url=f"{urls['tempo_api']}{OPEN_SPANS_PATH}",
+    )
     backend._stop.append(process.stop)
     return backend
 

@@ -23,6 +23,7 @@ from types import TracebackType
 import httpx
 
 from hoptrace.harness.launch._process import ManagedProcess
+from hoptrace.tracing.environment_variables import HOPTRACE_OPEN_SPANS_URL
 
 DEFAULT_EXPORT_DELAY_MS = 50
 """``OTEL_BSP_SCHEDULE_DELAY`` given to services (the SDK's default is 5000 ms)."""
@@ -66,7 +67,9 @@ class ServiceLauncher:
     """Starts traced services exporting to ``otlp_endpoint``; a context manager that stops them all.
 
     ``protocol`` is ``grpc`` or ``http/protobuf``; ``export_delay_ms`` becomes ``OTEL_BSP_SCHEDULE_DELAY``
-    (``wait_for_trace`` derives its quiet period from the same number). Not thread-safe.
+    (``wait_for_trace`` derives its quiet period from the same number). ``open_spans_url`` (the backend's
+    ``Backend.open_spans_url``) becomes ``HOPTRACE_OPEN_SPANS_URL``: the services then report each span as
+    it starts, and ``wait_for_trace`` knows what is still running. Not thread-safe.
     """
 
     def __init__(
@@ -77,8 +80,10 @@ class ServiceLauncher:
         export_delay_ms: int = DEFAULT_EXPORT_DELAY_MS,
         env: Mapping[str, str] | None = None,
         log_dir: str | Path | None = None,
+        open_spans_url: str | None = None,
     ) -> None:
         self.otlp_endpoint = otlp_endpoint
+        self.open_spans_url = open_spans_url
         self.protocol = protocol
         self.export_delay_ms = export_delay_ms
         self.env = dict(env or {})
@@ -111,6 +116,8 @@ class ServiceLauncher:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.open_spans_url:
+            env[HOPTRACE_OPEN_SPANS_URL] = self.open_spans_url
         env.update(self.env)
         env.update(extra or {})
         return env
@@ -199,6 +206,15 @@ class ServiceLauncher:
         """Delete the log folder if this launcher created it (call after :meth:`stop_all`)."""
         if self.owns_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def port_of(url: str) -> int | None:
+    """The TCP port ``url`` points at (the scheme's default when it names none); ``None`` if unparsable."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
 
 
 def base_url(url: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from hoptrace.harness._errors import BackendUnreachable, InvalidExpression
-from hoptrace.harness._model import Span
+from hoptrace.harness._model import OpenSpan, Span, SpanKind
 from hoptrace.harness.tempo._json import TempoJsonError, decode_attributes, decode_id, decode_trace
 
 
@@ -42,6 +42,7 @@ class TempoClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=dict(headers or {}))
         self._v2: bool | None = None  # learnt from the first trace found
+        self._open_spans: bool | None = None  # whether the backend takes open-span reports
 
     def __enter__(self) -> TempoClient:
         return self
@@ -78,6 +79,28 @@ class TempoClient:
             return self._decode(response)
         self._raise_unless_missing(response)
         return None
+
+    def started_spans(self, trace_id: str) -> list[OpenSpan] | None:
+        """The spans of ``trace_id`` that services reported when they started (finished ones included), from
+        hoptrace's embedded backend; ``None`` when the backend keeps no such records (real Tempo). Not part
+        of Tempo's API."""
+        if self._open_spans is False:
+            return None
+        hex_id = decode_id(trace_id.strip(), 16, trimmed_hex=True)
+        if hex_id is None:
+            raise ValueError("empty trace id")
+        response = self._get(f"{OPEN_SPANS_PATH}/{hex_id}")
+        if response.status_code == 404:
+            self._open_spans = False
+            return None
+        body = self._json(response)
+        self._open_spans = True
+        try:
+            return [_open_span(raw) for raw in body.get("spans") or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackendUnreachable(
+                f"{response.request.url} answered open spans hoptrace cannot read: {exc}"
+            ) from exc
 
     def search(
         self,
@@ -150,6 +173,22 @@ class TempoClient:
     def _raise_unless_missing(self, response: httpx.Response) -> None:
         if response.status_code != 404:
             self._json(response)  # raises with the status and body
+
+
+OPEN_SPANS_PATH = "/hoptrace/v1/open-spans"
+"""The embedded backend's open-span records (``hoptrace.harness.backend._open_spans``)."""
+
+
+def _open_span(raw: Mapping[str, Any]) -> OpenSpan:
+    return OpenSpan(
+        trace_id=str(raw["traceId"]),
+        span_id=str(raw["spanId"]),
+        parent_span_id=str(raw.get("parentSpanId") or "") or None,
+        name=str(raw.get("name", "")),
+        kind=SpanKind(raw.get("kind", "internal")),
+        service_name=str(raw.get("service", "")),
+        start_time_unix_nano=int(raw.get("startTimeUnixNano", 0)),
+    )
 
 
 def _hit(raw: Mapping[str, Any]) -> SearchHit:

@@ -28,3 +28,11 @@ def sdk_services(backend: Backend) -> Iterator[Services]:
     services = Services(backend.otlp_grpc_endpoint)
     yield services
     services.shutdown()
+
+
+@pytest.fixture
+def reporting_services(backend: Backend) -> Iterator[Services]:
+    """SDK "services" that also report their spans as they start, as services under the harness do."""
+    services = Services(backend.otlp_grpc_endpoint, backend.open_spans_url)
+    yield services
+    services.shutdown()

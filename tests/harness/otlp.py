@@ -12,14 +12,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
+from hoptrace.tracing import OpenSpanReporter
+
 EXPORT_DELAY_MS = 50
 
 
 class Services:
-    """One TracerProvider per service name, exporting to ``endpoint`` with a 50 ms batch delay."""
+    """One TracerProvider per service name, exporting to ``endpoint`` with a 50 ms batch delay; with
+    ``open_spans_url`` each also reports its spans as they start, as services under the harness do."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, open_spans_url: str | None = None) -> None:
         self.endpoint = endpoint
+        self.open_spans_url = open_spans_url
         self._providers: dict[str, TracerProvider] = {}
 
     def tracer(self, service: str) -> trace.Tracer:
@@ -27,6 +31,8 @@ class Services:
             provider = TracerProvider(resource=Resource.create({"service.name": service}))
             exporter = OTLPSpanExporter(endpoint=self.endpoint, insecure=True)
             provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=EXPORT_DELAY_MS))
+            if self.open_spans_url:
+                provider.add_span_processor(OpenSpanReporter(self.open_spans_url, service))
             self._providers[service] = provider
         return self._providers[service].get_tracer("tests")
 

@@ -38,6 +38,18 @@ def sent_trace(backend_process: Backend) -> str:
     return trace_id
 
 
+@pytest.fixture(scope="module")
+def reported_trace(backend_process: Backend) -> str:
+    """A trace whose services reported their spans as they started, entered from caller span ...aa."""
+    services = Services(backend_process.otlp_grpc_endpoint, backend_process.open_spans_url)
+    trace_id = new_trace_id()
+    emit_order(services, trace_id, "00000000000000aa")
+    services.shutdown()
+    with TempoClient(backend_process.tempo_url) as client:
+        wait_for_trace(client, trace_id, until=lambda t: len(t) == 7)
+    return trace_id
+
+
 def hoptrace(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([HOPTRACE, *args], capture_output=True, text=True, timeout=60)
 
@@ -138,3 +150,52 @@ def test_tempo_backend_by_url_attaches_without_starting_anything(backend_process
         assert (tempo.kind, tempo.tempo_url) == ("tempo-url", backend_process.tempo_url)
     with TempoClient(backend_process.tempo_url) as client:
         assert client.ready()  # left running: it was not ours
+
+
+def test_check_passes_propagation_for_a_trace_started_by_the_callers_traceparent(
+    backend_process: Backend, reported_trace: str
+) -> None:
+    url = backend_process.tempo_url
+    given = hoptrace(
+        "check", "--tempo-url", url, "--traceparent", f"00-{reported_trace}-00000000000000aa-01",
+        "--expect-propagation", "--expect-chain", CHAIN,
+    )  # fmt: skip
+    assert given.returncode == 0, given.stdout + given.stderr
+    assert f"ok: trace {reported_trace}, 7 spans" in given.stdout
+    explicit = hoptrace(
+        "check", "--tempo-url", url, "--trace-id", reported_trace, "--caller-span-id", "00000000000000aa",
+        "--expect-propagation",
+    )  # fmt: skip
+    assert explicit.returncode == 0, explicit.stdout
+    inferred = hoptrace("check", "--tempo-url", url, "--trace-id", reported_trace, "--expect-propagation")
+    assert inferred.returncode == 0, inferred.stdout
+
+
+def test_check_fails_fast_once_a_complete_trace_is_wrong(
+    backend_process: Backend, reported_trace: str
+) -> None:
+    # --timeout far beyond hoptrace()'s own 60 s limit: only failing fast lets these return.
+    url = backend_process.tempo_url
+    wrong_caller = hoptrace(
+        "check", "--tempo-url", url, "--traceparent", f"00-{reported_trace}-00000000000000bb-01",
+        "--expect-propagation", "--timeout", "600",
+    )  # fmt: skip
+    assert wrong_caller.returncode == 1
+    assert "orphan api:SERVER" in wrong_caller.stdout
+    assert "is complete" in wrong_caller.stdout
+    wrong_tenant = hoptrace(
+        "check", "--tempo-url", url, "--trace-id", reported_trace, "--expect-attr", "tenant.id=globex",
+        "--timeout", "600",
+    )  # fmt: skip
+    assert wrong_tenant.returncode == 1
+    assert "7 of 7 span(s) lack it" in wrong_tenant.stdout
+
+
+def test_check_rejects_a_malformed_traceparent_or_caller(backend_process: Backend) -> None:
+    url = backend_process.tempo_url
+    bad = hoptrace("check", "--tempo-url", url, "--traceparent", "00-abc-def-01")
+    assert bad.returncode == 2
+    assert "--traceparent wants 00-<32 hex trace id>" in bad.stderr
+    caller = hoptrace("check", "--tempo-url", url, "--trace-id", "1" * 32, "--caller-span-id", "xyz")
+    assert caller.returncode == 2
+    assert "--caller-span-id wants 16 hex digits" in caller.stderr
