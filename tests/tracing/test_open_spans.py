@@ -4,6 +4,7 @@ a span is reported while it is still running; a bad URL is one warning and the s
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -11,10 +12,9 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.resources import Resource
 
-from hoptrace.harness import poll_until
+from hoptrace.harness import ServiceLauncher, poll_until
 from hoptrace.harness.backend import EmbeddedBackend
 from hoptrace.tracing._open_spans import open_span_reporter_from_environment
-from tests.tracing.processes import TracedService, traced_env
 
 RESOURCE = Resource.create({"service.name": "api"})
 LONG_SPAN = textwrap.dedent(
@@ -49,9 +49,12 @@ def test_a_bad_url_is_one_warning_and_no_reporter(caplog: pytest.LogCaptureFixtu
 
 
 def test_hoptrace_run_reports_a_span_while_it_runs(backend: EmbeddedBackend) -> None:
-    env = traced_env(backend, HOPTRACE_OPEN_SPANS_URL=backend.open_spans_url)
-    with TracedService("job-runner", [sys.executable, "-c", LONG_SPAN], env) as service:
-        trace_id = service.wait_for_line(r"^[0-9a-f]{32}$").group(0)
+    with ServiceLauncher(backend.otlp_grpc_endpoint, open_spans_url=backend.open_spans_url) as launcher:
+        service = launcher.start(
+            "job-runner", [sys.executable, "-c", LONG_SPAN], ready_log=r"(?m)^[0-9a-f]{32}$"
+        )
+        trace_id = re.findall(r"(?m)^[0-9a-f]{32}$", service.log())[0]
         records = poll_until(lambda: backend.open_spans.started(trace_id), timeout=10, what="a record")
         assert [(r.name, r.service_name) for r in records] == [("long job", "job-runner")]
         assert backend.store.get_trace(trace_id) == []  # still running: nothing finished was exported
+    launcher.remove_logs()
