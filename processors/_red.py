@@ -301,10 +301,15 @@ class RedMetricsSpanProcessor(SpanProcessor):
         (:meth:`share_in`), the series of all its processes, summed by label set. Thread-safe."""
         return self._read()[0]
 
-    def _read(self) -> tuple[list[SeriesSnapshot], int]:
+    def local_snapshot(self) -> list[SeriesSnapshot]:
+        """Return the series this process measured, even in a shared directory: what a per-process
+        export (OTLP, where each process is its own resource) must send. Thread-safe."""
+        return self._read(local=True)[0]
+
+    def _read(self, *, local: bool = False) -> tuple[list[SeriesSnapshot], int]:
         with self._lock:
             directory = self._store.shared_directory
-            if directory is None:
+            if directory is None or local:
                 series = [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]
                 copies = [
                     (

@@ -42,9 +42,11 @@ def red_metrics_data(
     processor: RedMetricsSpanProcessor, resource: Resource, start_time_unix_nano: int
 ) -> MetricsData:
     """Return ``processor``'s series as cumulative OTLP ``traces_spanmetrics_calls`` and
-    ``traces_spanmetrics_latency`` (seconds; per-bucket counts, Tempo's bounds; exemplars). Thread-safe."""
+    ``traces_spanmetrics_latency`` (seconds; per-bucket counts, Tempo's bounds; exemplars). Only this
+    process's series, also when the processor shares a directory with other processes: each exports its
+    own, under its own resource, and the metrics backend sums them. Thread-safe."""
     now = time.time_ns()
-    series = processor.snapshot()
+    series = processor.local_snapshot()
     calls = Sum(
         data_points=[
             NumberDataPoint(dict(one.labels), start_time_unix_nano, now, one.count) for one in series

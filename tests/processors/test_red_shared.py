@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
-from hoptrace.processors import RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors import RedMetricsSpanProcessor, SeriesSnapshot, red_metrics_data
 from tests.processors.test_red import MS, _span, _tracer
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked here")
@@ -119,3 +120,17 @@ def test_sharing_in_a_directory_that_cannot_be_written_raises(tmp_path: Path) ->
     with pytest.raises(OSError):
         red.share_in(str(tmp_path / "missing"))
     assert red.shared_directory is None
+
+
+def test_otlp_export_sends_only_this_process_series_never_the_shared_sum(tmp_path: Path) -> None:
+    red = RedMetricsSpanProcessor()
+    red.share_in(str(tmp_path))
+    tracer = _tracer(red)
+    pid = _forked(3, "GET /orders/{id}", tracer, then_die=False)
+    assert os.waitpid(pid, 0)[1] == 0
+    _span(tracer, "GET /orders/{id}", 1 * MS)
+    assert _counts(red) == {"GET /orders/{id}": 4}  # /metrics: the sum
+    assert [one.count for one in red.local_snapshot()] == [1]
+    data = red_metrics_data(red, Resource.create({"service.name": "api"}), 0)
+    (calls, _) = data.resource_metrics[0].scope_metrics[0].metrics
+    assert [point.value for point in calls.data.data_points] == [1]  # type: ignore[union-attr]
