@@ -270,3 +270,16 @@ def test_the_exporters_deliver_to_the_embedded_backend(
     assert [event.name for event in server.events] == ["first", "exception"]
     assert server.links[0].span_id == format(0x5678, "016x")
     assert stored["child CLIENT"].parent_span_id == server.span_id
+
+
+def test_the_http_exporter_posts_with_urllib3_unless_a_proxy_is_configured(
+    backend: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = backend.otlp_http_endpoint + "/v1/traces"
+    direct = HttpBytesSpanExporter(endpoint)
+    assert type(direct._client._transport).__name__ == "Urllib3HTTPTransport"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    proxied = HttpBytesSpanExporter(endpoint)
+    assert type(proxied._client._transport).__name__ == "RequestsHTTPTransport"  # requests honours proxies
+    for exporter in (direct, proxied):
+        exporter.shutdown()
