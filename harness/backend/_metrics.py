@@ -195,6 +195,12 @@ class BackendCollector:
             "Spans not paired because too many edges were open.",
             graph.dropped_spans,
         )
+        yield _counter(
+            "hoptrace_backend_service_graph_overflowed_edges",
+            'Edges measured in the overflow series (client and server "__overflow__") because the '
+            "service graph already had its maximum number of series.",
+            graph.overflowed_edges,
+        )
 
 
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:

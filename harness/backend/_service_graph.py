@@ -42,8 +42,13 @@ references to stored spans (about 80 bytes each), so bursts are absorbed and pai
 MAX_OPEN_EDGES = 100_000
 """Tempo's ``max_items``: past it, new edges are dropped and counted in ``dropped_spans_total``."""
 
+MAX_EDGE_SERIES = 1000
+"""Distinct ``(client, server, connection_type)`` label sets; past it, edges are measured in the
+:data:`OVERFLOW_EDGE` series (so 20k service names cost one series, not 460k exposition lines)."""
+
 EdgeLabels = tuple[str, str, str]
 """``(client, server, connection_type)``."""
+OVERFLOW_EDGE: EdgeLabels = ("__overflow__", "__overflow__", "overflow")
 
 _CLIENT_KINDS = (PbSpan.SPAN_KIND_CLIENT, PbSpan.SPAN_KIND_PRODUCER)
 _SERVER_KINDS = (PbSpan.SPAN_KIND_SERVER, PbSpan.SPAN_KIND_CONSUMER)
@@ -92,12 +97,22 @@ class ServiceGraphSnapshot:
     messaging_seconds: dict[EdgeLabels, Histogram]
     unpaired: dict[EdgeLabels, int]
     dropped_spans: int
+    overflowed_edges: int
+    """Edges measured in the :data:`OVERFLOW_EDGE` series."""
 
 
 class ServiceGraph:
     """Pairs client and server spans into edges; see the module docstring for the rules."""
 
-    def __init__(self, wait_seconds: float = 10.0, max_open_edges: int = MAX_OPEN_EDGES) -> None:
+    def __init__(
+        self,
+        wait_seconds: float = 10.0,
+        max_open_edges: int = MAX_OPEN_EDGES,
+        max_edge_series: int = MAX_EDGE_SERIES,
+    ) -> None:
+        self._series: set[EdgeLabels] = set()
+        self._max_edge_series = max_edge_series
+        self._overflowed = 0
         self.wait_seconds = wait_seconds
         self.max_open_edges = max_open_edges
         self._lock = threading.Lock()
@@ -133,6 +148,7 @@ class ServiceGraph:
                 {k: Histogram(list(v.counts), v.total) for k, v in self._messaging_seconds.items()},
                 dict(self._unpaired),
                 self._dropped,
+                self._overflowed,
             )
 
     def _process_pending(self, at_least: int | None = None) -> None:
@@ -224,8 +240,18 @@ class ServiceGraph:
         address = f"{host}:{port}" if host and port else host
         edge.server = peer or find("server.address") or address or db_name or ""
 
-    def _complete(self, edge: _Edge) -> None:
+    def _labels(self, edge: _Edge) -> EdgeLabels:
         labels = (edge.client, edge.server, edge.connection_type)
+        if labels in self._series:
+            return labels
+        if len(self._series) < self._max_edge_series:
+            self._series.add(labels)
+            return labels
+        self._overflowed += 1
+        return OVERFLOW_EDGE
+
+    def _complete(self, edge: _Edge) -> None:
+        labels = self._labels(edge)
         self._requests[labels] = self._requests.get(labels, 0) + 1
         if edge.failed:
             self._failed[labels] = self._failed.get(labels, 0) + 1
@@ -240,7 +266,7 @@ class ServiceGraph:
         expired = [key for key, edge in self._edges.items() if now - edge.created >= self.wait_seconds]
         for key in expired:
             edge = self._edges.pop(key)
-            labels = (edge.client, edge.server, edge.connection_type)
+            labels = self._labels(edge)
             self._unpaired[labels] = self._unpaired.get(labels, 0) + 1
             if edge.client and not edge.server and edge.peer:
                 edge.server, edge.connection_type = edge.peer, "virtual_node"

@@ -31,8 +31,13 @@ from hoptrace.harness.backend._decode import decode_attributes, decode_span
 from hoptrace.harness.backend._errors import PayloadTooLarge, StoreFull
 from hoptrace.harness.backend._query_gate import QueryGate
 
-SPAN_OVERHEAD_BYTES = 100
-"""Bytes counted per span on top of its protobuf size: the bytes object, its tuple and its list slot."""
+SPAN_OVERHEAD_BYTES = 120
+"""Bytes counted per span on top of its protobuf size: the bytes object's header and allocator rounding,
+its record tuple and its list slot."""
+TRACE_OVERHEAD_BYTES = 250
+"""Bytes counted per stored trace: its id, its entry in the ordered index, its record list. With both,
+the count matches the process's resident memory per stored span (measured with 200,000 spans of 230
+bytes, 10 per trace: 379 bytes resident, 378 counted; before, 333 were counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,28 +140,35 @@ class TraceStore:
         would evict a trace younger than the retention floor (unless ``replaying`` a log at start, when
         the oldest traces make room whatever their age).
         """
-        added_bytes = sum(len(span) for _, _, span in spans) + SPAN_OVERHEAD_BYTES * len(spans)
+        span_bytes = sum(len(span) for _, _, span in spans) + SPAN_OVERHEAD_BYTES * len(spans)
+        trace_ids = {trace_id for trace_id, _, _ in spans}
         limits = self.limits
-        if len(spans) > limits.max_spans or added_bytes > limits.max_bytes:
+        most_bytes = span_bytes + TRACE_OVERHEAD_BYTES * len(trace_ids)
+        if len(spans) > limits.max_spans or most_bytes > limits.max_bytes:
             raise PayloadTooLarge(
-                f"{len(spans)} spans ({added_bytes} bytes) exceed the whole store "
+                f"{len(spans)} spans ({most_bytes} bytes) exceed the whole store "
                 f"({limits.max_spans} spans, {limits.max_bytes} bytes); send smaller batches"
             )
         now = time.monotonic()
         with self._lock:
-            self._make_room(len(spans), added_bytes, now, keep_recent=not replaying)
             traces = self._traces
+            new_traces = sum(1 for trace_id in trace_ids if trace_id not in traces)
+            added_bytes = span_bytes + TRACE_OVERHEAD_BYTES * new_traces
+            self._make_room(len(spans), added_bytes, now, keep_recent=not replaying)
+            created = 0
             for trace_id, origin, span in spans:
                 stored = traces.get(trace_id)
                 if stored is None:
                     stored = traces[trace_id] = _StoredTrace()
+                    stored.byte_count = TRACE_OVERHEAD_BYTES
+                    created += 1
                 elif stored.last_write != now:
                     traces.move_to_end(trace_id)
                 stored.records.append((origin, span))
                 stored.byte_count += len(span) + SPAN_OVERHEAD_BYTES
                 stored.last_write = now
             self._span_count += len(spans)
-            self._byte_count += added_bytes
+            self._byte_count += span_bytes + TRACE_OVERHEAD_BYTES * created
 
     def _make_room(self, span_count: int, byte_count: int, now: float, keep_recent: bool) -> None:
         limits = self.limits

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 import hoptrace.harness.backend._service_graph as service_graph_module
 from hoptrace.harness.backend import EmbeddedBackend
-from hoptrace.harness.backend._service_graph import MAX_PENDING_SPANS
+from hoptrace.harness.backend._service_graph import MAX_PENDING_SPANS, OVERFLOW_EDGE, ServiceGraph
+from hoptrace.harness.backend._store import SpanOrigin
 
 from .conftest import ServiceFactory
 
@@ -170,3 +173,21 @@ def test_backend_counters_are_on_metrics(service: ServiceFactory, backend: Embed
     assert samples[("hoptrace_backend_traces_stored", ())] == 2
     assert samples[("hoptrace_backend_spans_stored", ())] == 9
     assert samples[("hoptrace_backend_stored_bytes", ())] > 9 * 100
+
+
+def test_edge_series_are_bounded_and_the_rest_counted_in_one_overflow_series() -> None:
+    graph = ServiceGraph(max_edge_series=100)
+    spans = []
+    for index in range(20_000):  # 20k service names, each the server of a root span: an edge from "user"
+        resource = Resource()
+        resource.attributes.add(key="service.name").value.string_value = f"service-{index}"
+        origin = SpanOrigin(resource.SerializeToString(), "", b"", "")
+        span = PbSpan(trace_id=index.to_bytes(16, "big"), span_id=b"\x01" * 8, kind=PbSpan.SPAN_KIND_SERVER)
+        spans.append((span.trace_id, origin, span.SerializeToString()))
+    graph.add(spans)
+
+    snapshot = graph.snapshot()
+
+    assert len(snapshot.requests) == 101
+    assert snapshot.requests[OVERFLOW_EDGE] == 20_000 - 100 == snapshot.overflowed_edges
+    assert sum(snapshot.requests.values()) == 20_000
