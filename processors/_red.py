@@ -130,8 +130,9 @@ class RedMetricsSpanProcessor(SpanProcessor):
     ``otel_metric_overflow="true"`` and :attr:`overflowed_spans` counts them.
 
     Constructing it starts nothing: expose it with :class:`hoptrace.processors.RedMetricsCollector` /
-    :func:`hoptrace.processors.start_metrics_endpoint`. ``on_end`` never raises and takes one short lock;
-    thread-safe. Raises ``ValueError`` for ``max_series < 2``.
+    :func:`hoptrace.processors.start_metrics_endpoint`. For a service of several processes, each calls
+    :meth:`share_in` with one directory, and the one serving ``/metrics`` reports their sum. ``on_end``
+    never raises and takes one short lock; thread-safe. Raises ``ValueError`` for ``max_series < 2``.
     """
 
     def __init__(self, *, max_series: int = DEFAULT_MAX_SERIES) -> None:

@@ -79,8 +79,9 @@ class MemoryStore:
 class FileStore:
     """Series cells in ``<directory>/<pid>-<random>.red``, memory-mapped. Not thread-safe (see above).
 
-    Raises ``OSError`` when the file cannot be created. The file grows by doubling; cells handed out
-    before a growth stay valid (earlier mappings of the same file are kept).
+    Raises ``OSError`` when the file cannot be created or grown (a full disk: the processor then counts
+    the span as failed). The file grows by doubling; cells handed out before a growth stay valid
+    (earlier mappings of the same file are kept).
     """
 
     def __init__(self, directory: str) -> None:
@@ -95,6 +96,9 @@ class FileStore:
         self._header[_USED] = _HEADER_CELLS * _CELL
 
     def _grow(self, size: int) -> None:
+        # Blocks reserved now: a full disk is an OSError here, not a SIGBUS on a later write to the map.
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(self._fd, 0, size)
         os.ftruncate(self._fd, size)
         mapping = mmap.mmap(self._fd, size)
         self._mappings.append(mapping)

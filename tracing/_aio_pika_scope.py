@@ -101,16 +101,22 @@ class MessageScopes:
         except Exception as exc:
             instrumentation_failed(where, exc)
             return start()
-        return self._receive(scope, start(), queue, where)
+        return self._receive(owner, scope, start(), queue, where)
 
     async def _receive(
         self,
+        owner: object,
         scope: MessageScope,
         pull: Awaitable[AbstractIncomingMessage | None],
         queue: AbstractQueue,
         where: str,
     ) -> AbstractIncomingMessage | None:
-        message = await pull
+        try:
+            message = await pull
+        except BaseException:  # no message (closed, timed out, cancelled): nothing to keep current
+            if self._by_owner.get(owner) is scope:
+                self.end(owner)
+            raise
         if message is not None:
             scope.fill(message, queue, where)
             if scope.message is not None:  # settling it (ack, reject, nack) can end the scope
