@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -117,6 +118,11 @@ def test_uvicorn_workers_are_summed_exactly_with_exemplars(launcher: tuple[Servi
     shop.order_until(lambda: len(shop.served) == 3)  # every worker served some
     exposition = shop.wait_until_counted_exactly()
     assert _exemplar_trace_ids(exposition)
+    text = httpx.get(shop.metrics_url, timeout=10).text  # the summed Prometheus text, as promtool lints it
+    lint = subprocess.run(
+        ["/usr/bin/promtool", "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
 
 
 def test_gunicorn_workers_are_summed_exactly_and_a_killed_worker_loses_nothing(
