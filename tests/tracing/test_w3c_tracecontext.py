@@ -6,12 +6,18 @@ no test suite is vendored.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from hoptrace.tracing import TracingMiddleware
 from hoptrace.tracing._propagation import mapping_getter
 from hoptrace.tracing._w3c.tracecontext import TraceContextPropagator
+from tests.tracing.conftest import FinishedSpans
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -124,3 +130,15 @@ def test_nothing_is_injected_without_a_valid_span() -> None:
     propagator.inject(carrier, Context())
     assert carrier == {}
     assert propagator.fields == {"traceparent", "tracestate"}
+
+
+async def test_a_server_receiving_two_traceparent_headers_starts_a_new_trace(spans: FinishedSpans) -> None:
+    app = Starlette(routes=[Route("/orders/{order_id}", lambda request: PlainTextResponse("ok"))])
+    transport = httpx.ASGITransport(app=TracingMiddleware(app))
+    headers = [("traceparent", PARENT), ("traceparent", f"00-{'1' * 32}-{SPAN_ID}-01"), ("tracestate", "a=1")]
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        assert (await client.get("/orders/1", headers=headers)).status_code == 200
+    server = spans.named("GET /orders/{order_id}")
+    assert server.parent is None
+    assert format(server.context.trace_id, "032x") not in (TRACE_ID, "1" * 32)
+    assert not server.context.trace_state
