@@ -5,31 +5,32 @@ a closed port, one request at a time, for ``--seconds``) and prints how many log
 produced (what the service would print without hoptrace's counting: 20-33 a minute measured) against the
 warning lines hoptrace printed. Goal: 1 line, whatever the exporter produced.
 
-    .venv/bin/python bench/backend_outage.py [--seconds 60]
+    .venv/bin/python bench/backend_outage.py [--seconds 60] [--protocol grpc|http/protobuf]
 
-The test suite runs the same scenario for as long as it takes the exporter to produce 8 records (a few
-seconds with ``OTEL_EXPORTER_OTLP_TIMEOUT=2``); this is the full-minute version.
+The test suite runs the same scenario until the exporter has produced ``EXPORTER_RECORDS`` records (seconds,
+with ``OTEL_EXPORTER_OTLP_TIMEOUT=2``); this is the full-minute version.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hoptrace.harness import ServiceLauncher, free_port  # noqa: E402
-from tests.e2e.test_log_noise import run_outage, warning_lines  # noqa: E402
+from tests.e2e.test_log_noise import down_backend_launcher, run_outage, warning_lines  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--protocol", choices=["grpc", "http/protobuf"], default="grpc")
     args = parser.parse_args()
-    env = {"ORDERS_URL": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT)}
-    with ServiceLauncher(f"http://127.0.0.1:{free_port()}", env=env) as launcher:
+    os.chdir(ROOT)
+    with down_backend_launcher(args.protocol) as launcher:
         counts, log = run_outage(launcher, seconds=args.seconds)
     printed = warning_lines(log)
     records = counts["exporter_log_records"]

@@ -50,11 +50,11 @@ HOPTRACE_TENANT_SECRET = "HOPTRACE_TENANT_SECRET"
 """Comma-separated secrets (each at least 16 characters) shared by the hoptrace services of one deployment.
 The first signs the tenant entry every hop sends (an HMAC over the tenant and the trace id, in the baggage
 property ``hoptrace.sig``); all of them verify. To rotate, roll out ``old,new``, then ``new,old``, then
-``new``: every service verifies a key before any signs with it. Set, a tenant entry survives internal HTTP and queue hops only when hoptrace signed it; an
-unsigned or badly signed one is dropped and counted, and an edge keeps the inbound baggage of requests whose
-tenant hoptrace signed. One environment then serves every service (no per-service ``HOPTRACE_EDGE``).
-Unset: no signing; ``HOPTRACE_EDGE`` alone decides. A secret shorter than 16 characters leaves the service
-untraced with one warning line."""
+``new``: every service verifies a key before any signs with it. Set, a tenant entry survives internal HTTP
+and queue hops only when hoptrace signed it; an unsigned or badly signed one is dropped and counted, and an
+edge keeps the inbound baggage of requests whose tenant hoptrace signed. One environment then serves every
+service (no per-service ``HOPTRACE_EDGE``). Unset: no signing; ``HOPTRACE_EDGE`` alone decides. A secret
+shorter than 16 characters leaves the service untraced with one warning line."""
 
 HOPTRACE_LOG_CORRELATION = "HOPTRACE_LOG_CORRELATION"
 """``false`` leaves stdlib logging alone. Default ``true``: every ``logging.LogRecord`` gets the attributes
