@@ -115,6 +115,30 @@ class ConnectionGuard:
         self._waiting.pop(protocol, None)
 
 
+class _ClientTimer:
+    """A connection's pending timeout: when it fires, the guard counts it and the connection closes."""
+
+    def __init__(self, guard: ConnectionGuard, connection: _Guarded) -> None:
+        self._guard = guard
+        self._connection = connection
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, seconds: float) -> None:
+        self.cancel()
+        self._handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expire(self) -> None:
+        self._handle = None
+        self._guard.counters.timed_out += 1
+        self._guard.busy(self._connection)
+        self._connection.close()
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol under a :class:`ConnectionGuard` (see the module docstring)."""
 
@@ -122,7 +146,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = _ClientTimer(self.guard, self)
         self._phase = "waiting"
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -143,19 +167,19 @@ class GuardedH11Protocol(H11Protocol):
             self._follow_request()  # a pipelined request may already be under way
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self.guard.release(self)
         super().connection_lost(exc)
 
     def close(self) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         if not self.transport.is_closing():
             self.transport.close()
 
     def _await_request(self) -> None:
         self._phase = "waiting"
         self.guard.waiting(self)
-        self._arm(self.guard.bounds.header_timeout_seconds)
+        self._timer.arm(self.guard.bounds.header_timeout_seconds)
 
     def _follow_request(self) -> None:
         state = self.conn.their_state
@@ -165,26 +189,11 @@ class GuardedH11Protocol(H11Protocol):
             if self._phase != "body":
                 self._phase = "body"
                 self.guard.busy(self)
-                self._arm(self.guard.bounds.body_timeout_seconds)
+                self._timer.arm(self.guard.bounds.body_timeout_seconds)
             return
         self._phase = "handling"  # the request is complete; the query deadline bounds the rest
         self.guard.busy(self)
-        self._cancel_timer()
-
-    def _arm(self, seconds: float) -> None:
-        self._cancel_timer()
-        self._timer = self.loop.call_later(seconds, self._expire)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
-        self.guard.counters.timed_out += 1
-        self.guard.busy(self)
-        self.transport.close()
+        self._timer.cancel()
 
 
 class GuardedFrontDoor(FrontDoorProtocol):
@@ -196,7 +205,7 @@ class GuardedFrontDoor(FrontDoorProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = _ClientTimer(self.guard, self)
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -207,36 +216,24 @@ class GuardedFrontDoor(FrontDoorProtocol):
             transport.abort()
             return
         self.guard.waiting(self)
-        self._timer = asyncio.get_running_loop().call_later(
-            self.guard.bounds.header_timeout_seconds, self._expire
-        )
+        self._timer.arm(self.guard.bounds.header_timeout_seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self.guard.release(self)
         super().connection_lost(exc)
 
     def close(self) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
     def _hand_to_http(self) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self.guard.release(self)
         super()._hand_to_http()
 
     def _open_relay(self) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self.guard.busy(self)
         super()._open_relay()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
-        self.guard.counters.timed_out += 1
-        self.close()

@@ -47,6 +47,7 @@ class QueryClock:
             raise self._gate.timeout_error()
         gate = self._gate
         if now - self._slice_started >= gate.slice_seconds and gate.ingest_active(now):
+            gate.count_pause()
             time.sleep(gate.pause_seconds)
             self._slice_started = time.monotonic()
 
@@ -72,6 +73,7 @@ class QueryGate:
         self._ingest_in_flight = 0
         self._ingest_last_end = float("-inf")
         self._timeouts = 0
+        self._pauses = 0
 
     @contextmanager
     def admit(self) -> Iterator[QueryClock]:
@@ -116,6 +118,15 @@ class QueryGate:
             f"context deadline exceeded: the query ran past the {self.timeout_seconds:g} s query timeout; "
             "narrow it (a time range, a more selective filter) or raise --query-timeout-seconds"
         )
+
+    def count_pause(self) -> None:
+        with self._lock:
+            self._pauses += 1
+
+    def pauses(self) -> int:
+        """How many times a query paused for ingest."""
+        with self._lock:
+            return self._pauses
 
     def timeouts(self) -> int:
         """How many queries timed out."""

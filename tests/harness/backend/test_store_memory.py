@@ -12,7 +12,8 @@ from hoptrace.harness.backend import StoreLimits, TraceStore
 from hoptrace.harness.backend._receiver import Receiver
 
 
-def _requests(traces: int, spans_per_trace: int) -> list[bytes]:
+def many_traces_requests(traces: int, spans_per_trace: int) -> list[bytes]:
+    """Requests of 100 traces each, ``traces`` in all, with distinct trace ids."""
     bodies = []
     for first in range(0, traces, 100):
         message = ExportTraceServiceRequest()
@@ -34,7 +35,7 @@ def _requests(traces: int, spans_per_trace: int) -> list[bytes]:
 def test_counted_bytes_match_the_memory_the_spans_take(spans_per_trace: int) -> None:
     store = TraceStore(StoreLimits(max_spans=10**7, max_bytes=10**10))
     receiver = Receiver(store)
-    bodies = _requests(20_000 // spans_per_trace, spans_per_trace)
+    bodies = many_traces_requests(20_000 // spans_per_trace, spans_per_trace)
     gc.collect()
     tracemalloc.start()
     try:
