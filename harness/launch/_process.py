@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,7 +23,6 @@ from pathlib import Path
 from hoptrace.harness._errors import ServiceFailedToStart
 from hoptrace.harness._polling import polling
 
-_PR_SET_PDEATHSIG = 1
 _LIVE: set[ManagedProcess] = set()
 _LIVE_LOCK = threading.Lock()
 
@@ -45,17 +44,21 @@ class ManagedProcess:
         directory = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hoptrace-logs-"))
         directory.mkdir(parents=True, exist_ok=True)
         self.log_path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.log"
+        executable = self.command[0]
+        if os.sep in executable and cwd is not None:
+            executable = os.path.join(cwd, executable)
+        if shutil.which(executable, path=(env or os.environ).get("PATH")) is None:  # setpriv: only exit 127
+            raise ServiceFailedToStart(f"{name}: cannot run {' '.join(self.command)}: no such executable")
         self._log = self.log_path.open("wb")
         try:
             self.process = subprocess.Popen(
-                self.command,
+                [*_DIE_WITH_PARENT, *self.command],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self._log.close()
@@ -134,15 +137,14 @@ class ManagedProcess:
         )
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux for SIGTERM when the parent dies, even by SIGKILL.
-
-    atexit does not run when the harness's process is killed, and services live in their own session, so
-    without this they would outlive a killed test run. The signal follows the thread that started the
-    child: start services from a long-lived thread (the main thread, as pytest fixtures do)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+# Services get SIGTERM when the harness's process dies, even by SIGKILL: atexit does not run then, and
+# services live in their own session, so they would outlive a killed test run. util-linux's setpriv asks
+# Linux for it (prctl PR_SET_PDEATHSIG, kept across exec) and then execs the command. Not a preexec_fn:
+# Python code between fork and exec in a process running gRPC threads (the embedded backend) can crash
+# the child (seen: SIGABRT from gRPC's fork handlers). The signal follows the thread that started the
+# child: start services from a long-lived thread (the main thread, as pytest fixtures do).
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "TERM", "--"] if _SETPRIV else []
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
