@@ -65,6 +65,7 @@ class ManagedProcess:
             raise ServiceFailedToStart(f"{name}: cannot run {' '.join(self.command)}: {exc}") from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
+        _wait_past_setpriv(self.process)
 
     @property
     def pid(self) -> int:
@@ -145,6 +146,21 @@ class ManagedProcess:
 # child: start services from a long-lived thread (the main thread, as pytest fixtures do).
 _SETPRIV = shutil.which("setpriv")
 _DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "TERM", "--"] if _SETPRIV else []
+
+
+def _wait_past_setpriv(process: subprocess.Popen[bytes]) -> None:
+    # setpriv asks for the signal after Popen returns; a harness killed in between would leave the service
+    # orphaned for good. Once setpriv has exec'd the command, the request is in place (it takes ~1 ms).
+    if not _SETPRIV:
+        return
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    for _ in polling(timeout=5.0, first=0.0005, ceiling=0.01):
+        with contextlib.suppress(OSError):
+            running = cmdline.read_bytes()  # empty while an exec is under way
+            if running and not running.startswith(_SETPRIV.encode() + b"\0"):
+                return
+        if process.poll() is not None:
+            return
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
