@@ -130,7 +130,7 @@ class Receiver:
         try:
             if spans:
                 self.store.add(spans)
-            if self._journal is not None:
+            if spans and self._journal is not None:
                 data = body if body is not None else request.SerializeToString()
                 self._journal(data)
         except (PayloadTooLarge, Unavailable) as exc:
