@@ -17,8 +17,10 @@ from enum import Enum
 from typing import Any
 
 from hoptrace.harness._model import Span
+from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._metrics_series import Exemplar, Labels, Series, SeriesSet, apply_stage, combine
 from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import (
     MISSING,
     Duration,
@@ -98,9 +100,15 @@ def _matched_spans(
     """``(span, trace, interval)`` for every span the query's pipeline keeps inside the window."""
     start, end, step = window.start_ns, window.end_ns, window.step_ns
     # Through the store's query gate: time-sliced against ingest, QueryTimeout past the deadline.
+    requirement = plan(query.pipeline)
+    index = index_for(store)
     with store.query_gate.admit() as clock:
-        for trace_id, records in store.snapshot():
+        index.refresh(wanted_attributes(requirement), clock.tick)
+        for trace_id in reversed(index.candidates(requirement, start, end)):  # oldest first
             clock.tick()
+            records = store.records(trace_id)
+            if not records:
+                continue
             spans = store.decoded(trace_id, records)
             if not any(start <= span.start_time_unix_nano < end for span in spans):
                 continue

@@ -3,8 +3,9 @@
 Each hit carries ``traceID`` (hex, leading zeros trimmed), ``rootServiceName``, ``rootTraceName``,
 ``startTimeUnixNano`` (string), ``durationMs`` (left out when 0, as gogo jsonpb does), ``spanSets``
 (and the older single ``spanSet``) listing up to ``spss`` matched spans with the attributes the query
-mentions, and ``serviceStats``. The newest traces are searched first; results are sorted by start time,
-newest first, as Tempo sorts them.
+mentions, and ``serviceStats``. The trace index (:mod:`._trace_index`) names the traces that can
+match, most recently written first, so a selective search reads only those and a broad one stops at
+``limit``; results are sorted by start time, newest first, as Tempo sorts them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness._model import Span, StatusCode
+from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import (
     MISSING,
     Attribute,
@@ -54,11 +57,20 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
     hits: list[tuple[int, dict[str, Any]]] = []
     inspected_traces = 0
     inspected_bytes = 0
+    requirement = plan(request.query)
+    index = index_for(store)
+    seconds = 1_000_000_000
     with store.query_gate.admit() as clock:
-        for trace_id, records in reversed(store.snapshot()):
+        index.refresh(wanted_attributes(requirement), clock.tick)
+        low = request.start_seconds * seconds if request.start_seconds is not None else None
+        high = (request.end_seconds + 1) * seconds if request.end_seconds is not None else None
+        for trace_id in index.candidates(requirement, low, high):
             if len(hits) >= request.limit:
                 break
             clock.tick()
+            records = store.records(trace_id)
+            if not records:
+                continue  # evicted since the index saw it
             inspected_traces += 1
             inspected_bytes += sum(len(span) for _, span in records)
             spans = store.decoded(trace_id, records)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -132,6 +132,17 @@ class TraceStore:
         self._byte_count = 0
         self._evicted_spans = 0
         self._evicted_traces = 0
+        self._watchers: list[Callable[[list[bytes], list[bytes]], None]] = []
+        self._evicted_now: list[bytes] = []
+
+    def watch(self, callback: Callable[[list[bytes], list[bytes]], None]) -> None:
+        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order.
+
+        It runs under the store's lock, so it must be quick and must not call the store (the trace index
+        only queues the ids, see ``_trace_index``).
+        """
+        with self._lock:
+            self._watchers.append(callback)
 
     def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]], *, replaying: bool = False) -> None:
         """Store ``(trace_id, origin, serialized_span)`` triples, all or none.
@@ -169,6 +180,11 @@ class TraceStore:
                 stored.last_write = now
             self._span_count += len(spans)
             self._byte_count += span_bytes + TRACE_OVERHEAD_BYTES * created
+            if self._watchers:
+                written = [trace_id for trace_id, _, _ in spans]
+                evicted, self._evicted_now = self._evicted_now, []
+                for watcher in self._watchers:
+                    watcher(written, evicted)
 
     def _make_room(self, span_count: int, byte_count: int, now: float, keep_recent: bool) -> None:
         limits = self.limits
@@ -185,6 +201,8 @@ class TraceStore:
                     retry_after_seconds=max(1, round(limits.min_retention_seconds - age + 0.5)),
                 )
             del self._traces[trace_id]
+            if self._watchers:
+                self._evicted_now.append(trace_id)
             dropped = self._decoded.pop(trace_id, None)
             if dropped is not None:
                 self._decoded_spans -= len(dropped[1])

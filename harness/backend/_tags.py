@@ -8,11 +8,12 @@ its own tag lookups to recent data.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
 from typing import Any
 
 from hoptrace.harness._model import Span
+from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.backend._trace_index import index_for, typed_value
 from hoptrace.harness.traceql import (
     INTRINSICS,
     MISSING,
@@ -33,11 +34,17 @@ _ENUMERABLE_INTRINSICS = {"name", "status", "kind", "statusMessage", "rootName",
 
 def _recent_spans(store: TraceStore, query: Pipeline | None) -> Iterator[tuple[Span, TraceView]]:
     scanned = 0
+    requirement = plan(query) if query is not None else None
+    index = index_for(store)
     with store.query_gate.admit() as clock:
-        for trace_id, records in reversed(store.snapshot()):
+        index.refresh(wanted_attributes(requirement), clock.tick)
+        for trace_id in index.candidates(requirement):
             if scanned >= MAX_SPANS_SCANNED:
                 return
             clock.tick()
+            records = store.records(trace_id)
+            if not records:
+                continue
             spans = store.decoded(trace_id, records)
             scanned += len(spans)
             trace = TraceView(spans)
@@ -50,18 +57,15 @@ SCOPES = ("resource", "span", "intrinsic")
 
 
 def tag_names(store: TraceStore, scope: str | None) -> dict[str, list[str]]:
-    """Attribute names per scope (``resource``, ``span``) plus the ``intrinsic`` names.
+    """Attribute names per scope (``resource``, ``span``) of the stored traces, plus the ``intrinsic``
+    names; read from the trace index.
 
     ``scope`` None or ``"all"`` gives every scope; otherwise it must be one of :data:`SCOPES`.
     """
-    names: dict[str, set[str]] = {"resource": set(), "span": set()}
-    seen_resources: set[int] = set()
-    for span, _ in _recent_spans(store, None):
-        names["span"].update(span.attributes)
-        if id(span.resource_attributes) not in seen_resources:
-            seen_resources.add(id(span.resource_attributes))
-            names["resource"].update(span.resource_attributes)
-    result = {name: sorted(values) for name, values in names.items()}
+    index = index_for(store)
+    with store.query_gate.admit() as clock:
+        index.refresh((), clock.tick)
+    result = index.tag_names()
     result["intrinsic"] = INTRINSIC_TAGS
     if scope is None or scope == "all":
         return result
@@ -98,6 +102,10 @@ def tag_values(
     """Distinct ``(type, value)`` pairs of ``field`` over recent spans (those ``query`` keeps, if given)."""
     if isinstance(field, Intrinsic) and field.name not in _ENUMERABLE_INTRINSICS:
         return []
+    if query is None:
+        indexed = _indexed_values(store, field)
+        if indexed is not None:
+            return indexed
     values: dict[tuple[str, str], None] = {}
     for span, trace in _recent_spans(store, query):
         value = field_value(field, span, trace)
@@ -108,29 +116,37 @@ def tag_values(
     return sorted(values)
 
 
-def _go_float(value: float) -> str:
-    """A float as Tempo (Go's ``strconv.FormatFloat``) writes a tag value: ``NaN``, ``+Inf``, ``-Inf``."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)
+_INDEXED_INTRINSICS = {
+    "name": ("name", "string"),
+    "kind": ("kind", "keyword"),
+    "status": ("status", "keyword"),
+    "rootName": ("rootName", "string"),
+    "rootServiceName": ("rootService", "string"),
+}
+
+
+def _indexed_values(store: TraceStore, field: Attribute | Intrinsic) -> list[tuple[str, str]] | None:
+    """The values the trace index knows for ``field`` (``None`` when it does not keep them)."""
+    index = index_for(store)
+    if isinstance(field, Intrinsic):
+        known = _INDEXED_INTRINSICS.get(field.name)
+        if known is None:
+            return None
+        with store.query_gate.admit() as clock:
+            index.refresh((), clock.tick)
+        posting, kind = known
+        return [(kind, value) for value in index.intrinsic_values(posting)]
+    if field.parent or field.scope not in ("", "span", "resource"):
+        return None
+    with store.query_gate.admit() as clock:
+        index.refresh((), clock.tick)
+    return index.tag_values(("span", "resource") if field.scope == "" else (field.scope,), field.name)
 
 
 def _typed(value: Value) -> tuple[str, str] | None:
     if value is MISSING or value is None:
         return None
-    if isinstance(value, Enum):
-        return "keyword", str(value.value)
-    if isinstance(value, bool):
-        return "bool", "true" if value else "false"
-    if isinstance(value, int):
-        return "int", str(value)
-    if isinstance(value, float):
-        return "float", _go_float(value)
-    if isinstance(value, str):
-        return "string", value
-    return None
+    return typed_value(value)
 
 
 def tag_values_v1(store: TraceStore, field: Attribute | Intrinsic) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from hoptrace.harness.traceql._api import TraceQLQuery, filter_spans, matches
 from hoptrace.harness.traceql._ast import (
     Attribute,
+    BinaryOperation,
     Duration,
     Field,
     Intrinsic,
@@ -32,6 +33,8 @@ from hoptrace.harness.traceql._ast import (
     MetricsRoot,
     Pipeline,
     SpansetFilter,
+    SpansetOperation,
+    Static,
     referenced_fields,
 )
 from hoptrace.harness.traceql._autocomplete import autocomplete_filter
@@ -46,6 +49,7 @@ __all__ = [
     "INTRINSICS",
     "MISSING",
     "Attribute",
+    "BinaryOperation",
     "Duration",
     "Field",
     "Intrinsic",
@@ -55,6 +59,8 @@ __all__ = [
     "Pipeline",
     "Spanset",
     "SpansetFilter",
+    "SpansetOperation",
+    "Static",
     "TraceQLQuery",
     "TraceView",
     "Value",

@@ -1,0 +1,189 @@
+"""The trace index: selective searches read only the traces that can match, broad ones stop at the
+limit, evicted traces leave it, and its plan never rules out a trace that matches."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
+from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
+from hoptrace.harness.backend._search import SearchRequest, search
+from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
+from hoptrace.harness.backend._tags import tag_names, tag_values
+from hoptrace.harness.traceql import Attribute, Intrinsic, parse_metrics_query, parse_traceql
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+
+
+def _origin(service: str) -> SpanOrigin:
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))])
+    return SpanOrigin(
+        resource.SerializeToString(), "", InstrumentationScope(name="t").SerializeToString(), ""
+    )
+
+
+ORIGINS = {name: _origin(name) for name in ("api", "db", "worker")}
+
+
+def _span(
+    trace: int, span: int, name: str, *, parent: int = 0, route: str = "", error: bool = False
+) -> bytes:
+    message = PbSpan(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=span.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=name,
+        kind=PbSpan.SPAN_KIND_SERVER if not parent else PbSpan.SPAN_KIND_CLIENT,
+        start_time_unix_nano=T0 + trace * S,
+        end_time_unix_nano=T0 + trace * S + span * 1_000_000,
+        status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET),
+    )
+    if route:
+        message.attributes.add(key="http.route", value=AnyValue(string_value=route))
+        tags = ArrayValue(values=[AnyValue(string_value="a"), AnyValue(string_value=route)])
+        message.attributes.add(key="tags", value=AnyValue(array_value=tags))
+    return message.SerializeToString()
+
+
+def _fill(store: TraceStore, traces: range) -> None:
+    """Trace n: an api root GET /n%5 (route /r<n%3>) and a db child; every 10th child fails."""
+    for n in traces:
+        store.add(
+            [
+                (n.to_bytes(16, "big"), ORIGINS["api"], _span(n, 1, f"GET /{n % 5}", route=f"/r{n % 3}")),
+                (n.to_bytes(16, "big"), ORIGINS["db"], _span(n, 2, "SELECT", parent=1, error=n % 10 == 0)),
+            ]
+        )
+
+
+def _search(store: TraceStore, query: str, limit: int = 1000) -> tuple[set[int], int]:
+    document = search(store, SearchRequest(query=parse_traceql(query), limit=limit))
+    found = {int(hit["traceID"], 16) for hit in document["traces"]}
+    return found, document["metrics"]["inspectedTraces"]
+
+
+@pytest.fixture
+def store() -> TraceStore:
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    _fill(store, range(1, 101))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ('{ name = "GET /3" }', {n for n in range(1, 101) if n % 5 == 3}),
+        ("{ status = error }", {10, 20, 30, 40, 50, 60, 70, 80, 90, 100}),
+        (
+            '{ resource.service.name = "db" && status = error } && { name = "GET /0" }',
+            {10, 20, 30, 40, 50, 60, 70, 80, 90, 100},
+        ),
+        (
+            '{ span.http.route = "/r1" && name = "GET /1" }',
+            {n for n in range(1, 101) if n % 3 == 1 and n % 5 == 1},
+        ),
+        ('{ .tags = "/r2" } >> { status = error }', {20, 50, 80}),
+        ('{ name = "nothing like it" }', set()),
+        ('{ resource.service.name = "worker" } || { name = "GET /4" && status = error }', set()),
+    ],
+)
+def test_selective_searches_read_only_the_traces_that_can_match(
+    store: TraceStore, query: str, expected: set[int]
+) -> None:
+    found, inspected = _search(store, query)
+
+    assert found == expected
+    assert inspected <= max(len(expected), 34)  # at most the traces with the rarest posting
+
+
+def test_broad_search_stops_at_the_limit_newest_first(store: TraceStore) -> None:
+    found, inspected = _search(store, "{ }", limit=5)
+
+    assert found == {96, 97, 98, 99, 100}
+    assert inspected == 5
+
+
+def test_queries_the_index_cannot_narrow_still_find_everything(store: TraceStore) -> None:
+    assert _search(store, '{ name =~ "GET /[12]" && duration > 0.5ms }')[0] == {
+        n for n in range(1, 101) if n % 5 in (1, 2)
+    }
+    assert _search(store, '{ name != "SELECT" } !> { status = error }')[0] == set()
+    assert _search(store, "{ duration >= 2ms }")[0] == set(range(1, 101))
+
+
+def test_new_spans_and_evictions_reach_the_index(store: TraceStore) -> None:
+    assert _search(store, '{ name = "late" }')[0] == set()
+    store.add(
+        [(7).to_bytes(16, "big"), ORIGINS["worker"], _span(7, 3, "late", parent=2)]
+        and [((7).to_bytes(16, "big"), ORIGINS["worker"], _span(7, 3, "late", parent=2))]
+    )
+    assert _search(store, '{ name = "late" }')[0] == {7}
+    assert tag_values(store, Attribute("resource", "service.name"), None) == [
+        ("string", "api"),
+        ("string", "db"),
+        ("string", "worker"),
+    ]
+
+    small = TraceStore(StoreLimits(max_spans=10, min_retention_seconds=0))
+    _fill(small, range(1, 3))
+    assert tag_values(small, Intrinsic("name"), None) == [
+        ("string", "GET /1"),
+        ("string", "GET /2"),
+        ("string", "SELECT"),
+    ]
+    _fill(small, range(3, 12))  # room for five traces: 1..6 are evicted
+    assert _search(small, "{ }")[0] == {7, 8, 9, 10, 11}
+    assert _search(small, '{ name = "GET /1" }')[0] == {11}
+    assert "tags" in tag_names(small, "span")["span"]
+    assert tag_values(small, Attribute("span", "http.route"), None) == [
+        ("string", "/r0"),
+        ("string", "/r1"),
+        ("string", "/r2"),
+    ]
+
+
+def test_metrics_read_only_the_traces_in_the_window(store: TraceStore) -> None:
+    query = parse_metrics_query('{ name = "SELECT" && status = error } | count_over_time()')
+    request = range_request_nanos(query, T0 + 50 * S, T0 + 80 * S, 10 * S, None)
+
+    document = query_range(store, request)
+
+    (series,) = document["series"]
+    assert sum(sample["value"] for sample in series["samples"]) == 3  # traces 50, 60, 70
+    assert document["metrics"]["inspectedTraces"] == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "requirement"),
+    [
+        ("{ }", None),
+        ('{ name = "a" }', Has(("name", "a"))),
+        ('{ "a" = name && kind = server }', AllOf((Has(("name", "a")), Has(("kind", "server"))))),
+        (
+            '{ name = "a" || .x = 1 }',
+            AnyOf(
+                (
+                    Has(("name", "a")),
+                    AnyOf((Has(("attr", "span", "x", "n1.0")), Has(("attr", "resource", "x", "n1.0")))),
+                )
+            ),
+        ),
+        ('{ name = "a" || duration > 1s }', None),
+        ('{ name != "a" }', None),
+        ('{ name = "a" } !>> { status = error }', Has(("status", "error"))),
+        (
+            '{ name = "a" } ~ { rootServiceName = "api" }',
+            AllOf((Has(("name", "a")), Has(("rootService", "api")))),
+        ),
+        ("{ duration > 2s } | count() > 3", LongerThan(2e9, False)),
+        ('({ resource.x = "y" } | count() > 1) && { }', Has(("attr", "resource", "x", "sy"))),
+        ('{ parent.name = "x" && .flag = true && span.x = nil }', None),
+    ],
+)
+def test_plan_is_what_every_matching_trace_has(query: str, requirement: object) -> None:
+    assert plan(parse_traceql(query)) == requirement
