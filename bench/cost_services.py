@@ -10,6 +10,7 @@ Both print ``ready`` once consuming, and stop cleanly on SIGTERM/SIGINT (so queu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -59,19 +60,15 @@ async def consumer() -> None:
         await asyncio.Future()
 
 
-def main() -> None:
-    role = {"worker": worker, "consumer": consumer}[sys.argv[1]]
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(role())
+async def run_until_signal(role: str) -> None:
+    """Run ``role`` until SIGTERM or SIGINT cancels it."""
+    task = asyncio.current_task()
+    assert task is not None
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        loop.run_until_complete(task)
-    except asyncio.CancelledError:
-        pass
-    finally:
-        loop.close()
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await {"worker": worker, "consumer": consumer}[role]()
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(run_until_signal(sys.argv[1]))
