@@ -36,10 +36,11 @@ from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_sup
 class MessageScope:
     """One pull's pending context in its caller, and the CONSUMER span once its message arrived."""
 
-    __slots__ = ("message", "pending", "span", "task", "token")
+    __slots__ = ("message", "original", "pending", "span", "task", "token")
 
     def __init__(self) -> None:
-        self.pending = context.Context(context.get_current())
+        self.original = context.get_current()
+        self.pending = context.Context(self.original)
         self.token: object = context.attach(self.pending)
         self.task = _task()
         self.span: Span | None = None
@@ -63,10 +64,16 @@ class MessageScope:
                 record_failure(self.span, exc)
             self.span.end()
             self.span = None
-        # A context token can only be reset in the context that set it; elsewhere the span just ends.
-        if self.token is not None and self.task is _task():
+        if self.token is None:
+            return
+        # A token can only be reset in the context that set it, and only in order: otherwise the pending
+        # context goes back to what the caller had, wherever it still is current.
+        if self.task is _task() and context.get_current() is self.pending:
             context.detach(self.token)  # type: ignore[arg-type]
-            self.token = None
+        else:
+            dict.clear(self.pending)
+            dict.update(self.pending, self.original)
+        self.token = None
 
 
 class MessageScopes:

@@ -67,6 +67,25 @@ async def test_get_scope_ends_at_the_next_get_and_an_empty_queue_makes_no_span(
     assert len([span for span in spans.all() if span.kind is SpanKind.CONSUMER]) == 1
 
 
+async def test_interleaved_gets_on_two_queues_each_keep_their_trace_and_restore_the_context(
+    spans: FinishedSpans, channel: AbstractChannel, queue: AbstractQueue
+) -> None:
+    other = await channel.declare_queue(unique_name("hoptrace-pull-"), auto_delete=True)
+    first, second = await _publish(channel, queue, "acme"), await _publish(channel, other, "globex")
+    a = await queue.get(timeout=TIMEOUT)
+    assert _work("a") == (first, "acme")
+    b = await other.get(timeout=TIMEOUT)
+    assert _work("b") == (second, "globex")
+    await a.ack()  # settled out of order: b's work still in b's trace
+    assert _work("b after a") == (second, "globex")
+    await b.ack()
+    assert trace.get_current_span().get_span_context().trace_id == 0
+    assert [span.context.trace_id for span in spans.all() if span.kind is SpanKind.CONSUMER] == [
+        first,
+        second,
+    ]
+
+
 Pull = Callable[[AbstractQueueIterator], Awaitable[AbstractIncomingMessage]]
 
 
