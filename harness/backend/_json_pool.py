@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from starlette.concurrency import run_in_threadpool
 
-from hoptrace.harness.backend._errors import InvalidPayload
+from hoptrace.harness.backend._errors import InvalidPayload, Unavailable
 from hoptrace.harness.backend._otlp_json import json_to_protobuf
 
 OFF_PROCESS_BYTES = 1024 * 1024
@@ -32,7 +32,7 @@ class JsonDecoder:
         self._closed = False
 
     async def decode(self, body: bytes) -> bytes:
-        """The binary request; raises :class:`InvalidPayload`."""
+        """The binary request; raises :class:`InvalidPayload`, or :class:`Unavailable` once closed."""
         if len(body) <= self._off_process_bytes:
             return await run_in_threadpool(json_to_protobuf, body)
         pool = self._worker_pool()
@@ -46,7 +46,7 @@ class JsonDecoder:
     def _worker_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
-                raise InvalidPayload("the backend is stopping")
+                raise Unavailable("the backend is stopping", retry_after_seconds=1)
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             return self._pool

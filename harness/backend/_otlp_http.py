@@ -46,6 +46,8 @@ def build_otlp_http_app(receiver: Receiver, json_decoder: JsonDecoder) -> Starle
             body = await _read_body(request, receiver.max_request_bytes)
             if content_type == JSON:
                 body = await json_decoder.decode(body)
+        except Unavailable as exc:
+            return _unavailable(exc, content_type)
         except ClientDisconnect:
             receiver.count_invalid()  # an incomplete request; nobody is listening for the answer
             return Response(status_code=400)
@@ -63,9 +65,7 @@ def build_otlp_http_app(receiver: Receiver, json_decoder: JsonDecoder) -> Starle
         except PayloadTooLarge as exc:
             return _status_response(413, RESOURCE_EXHAUSTED, str(exc), content_type)
         except Unavailable as exc:
-            return _status_response(
-                503, UNAVAILABLE, str(exc), content_type, {"Retry-After": str(exc.retry_after_seconds)}
-            )
+            return _unavailable(exc, content_type)
         return _message_response(200, response, content_type)
 
     return Starlette(routes=[Route("/v1/traces", export_traces, methods=["POST"])])
@@ -115,6 +115,11 @@ def gunzip(body: bytes, limit: int) -> bytes:
         remaining = decompressor.unused_data
         if not remaining.strip(b"\0"):  # trailing zero padding, as gzip(1) tolerates
             return b"".join(parts)
+
+
+def _unavailable(exc: Unavailable, content_type: str) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return _status_response(503, UNAVAILABLE, str(exc), content_type, headers)
 
 
 def _status_response(
