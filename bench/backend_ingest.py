@@ -9,7 +9,10 @@ measures, against that backend, ingest of as many spans again while 4 loops sear
 (ratio to ingest alone), and ingest into a second backend started with ``--db`` (ratio to the first).
 Run:
 
-    .venv/bin/python bench/backend_ingest.py [--spans 300000] [--reads 2000]
+    .venv/bin/python bench/backend_ingest.py [--spans 300000] [--reads 2000] [--query-latency SIZES]
+
+It ends with ``bench/backend_query_latency.py``'s report (searches, tags, tag values and a metrics
+query at 50k, 200k and 500k stored spans); ``--query-latency ""`` skips it.
 
 Goals: ingest >= 100,000 spans/s on a 2-core machine; trace-by-id p99 <= 10 ms with >= 200,000 spans;
 ingest under 4 query loops >= 0.5 x ingest alone; ingest with --db >= 0.5 x ingest without.
@@ -174,6 +177,7 @@ def main() -> int:
     )
     parser.add_argument("--spans", type=int, default=300_000)
     parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--query-latency", default="50000,200000,500000", help="sizes; empty to skip")
     args = parser.parse_args()
     rng = random.Random(42)
     requests, trace_ids = build_requests(args.spans, rng)
@@ -247,6 +251,11 @@ def main() -> int:
         f"peak memory per stored span: {(peak - rss_before) * 1024 / stored:.0f} bytes "
         f"(backend RSS {rss_before / 1024:.0f} MiB idle, peak {peak / 1024:.0f} MiB)"
     )
+    if args.query_latency:
+        from backend_query_latency import measure  # bench/ is the script's directory
+
+        for size in (int(size) for size in args.query_latency.split(",")):
+            measure(size, 30, random.Random(7))
     return 0
 
 

@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -45,7 +45,8 @@ class TraceEntry:
     start: int = 2**63
     end: int = 0
     longest: int = 0
-    postings: set[Posting] = field(default_factory=set)
+    postings: tuple[Posting, ...] = ()
+    """The trace's postings, each the index's own key object (a tuple of pointers: ~8 bytes each)."""
 
 
 def typed_value(value: Any) -> tuple[str, str] | None:
@@ -78,6 +79,7 @@ class TraceIndex:
         self._pending: list[tuple[list[bytes], list[bytes]]] = []
         self._entries: OrderedDict[bytes, TraceEntry] = OrderedDict()
         self._postings: dict[Posting, set[bytes]] = {}
+        self._canonical: dict[Posting, Posting] = {}
         self._seq = 0
         self._wanted: set[tuple[str, str]] = set()
         self._tag_names: dict[tuple[str, str], int] = {}
@@ -105,6 +107,7 @@ class TraceIndex:
             if new:
                 self._wanted |= new
                 self._postings.clear()
+                self._canonical.clear()
                 for trace_id, entry in self._entries.items():
                     self._entries[trace_id] = TraceEntry(entry.seq)
                     self._unread[trace_id] = None
@@ -151,6 +154,7 @@ class TraceIndex:
                 traces.discard(trace_id)
                 if not traces:
                     del self._postings[posting]
+                    self._canonical.pop(posting, None)
 
     def _read(self, trace_id: bytes) -> None:
         entry = self._entries.get(trace_id)
@@ -160,11 +164,22 @@ class TraceIndex:
         if not records:
             self._drop(trace_id)
             return
+        found: dict[Posting, None] = dict.fromkeys(entry.postings)
         for origin, data in records[entry.records :]:
-            self._read_span(trace_id, entry, origin, PbSpan.FromString(data))
+            self._read_span(entry, origin, PbSpan.FromString(data), found)
+        postings = self._postings
+        for posting in found:
+            traces = postings.get(posting)
+            if traces is None:
+                traces = postings[posting] = set()
+            traces.add(trace_id)
+        # Memory: one tuple of the index's key objects per trace, not a set of fresh tuples.
+        entry.postings = tuple(self._canonical.setdefault(posting, posting) for posting in found)
         entry.records = len(records)
 
-    def _read_span(self, trace_id: bytes, entry: TraceEntry, origin: SpanOrigin, span: Any) -> None:
+    def _read_span(
+        self, entry: TraceEntry, origin: SpanOrigin, span: Any, found: dict[Posting, None]
+    ) -> None:
         seq = entry.seq
         resource = origin.resource_attributes
         service = resource.get("service.name", "")
@@ -196,10 +211,7 @@ class TraceIndex:
                 self._saw("span", key, value, seq)
                 if wanted:
                     postings.append(("attr", "span", key, value_key(value)))
-        for posting in postings:
-            if posting not in entry.postings:
-                entry.postings.add(posting)
-                self._postings.setdefault(posting, set()).add(trace_id)
+        found.update(dict.fromkeys(postings))
 
     def _saw(self, scope: str, key: str, value: Any, seq: int) -> None:
         typed = typed_value(value)

@@ -1,0 +1,220 @@
+"""Embedded backend: query latency at 50k, 200k and 500k stored spans, memory per span, ingest rate.
+
+For each size it starts ``hoptrace backend`` (its own process), ingests traces of 5-10 spans from 10
+services (a few attributes each, start times spread over the last hour) over OTLP/gRPC, times the
+first query (the trace index catching up with what was ingested), then times, over HTTP, each of:
+a selective search (20 hits), a search that matches nothing, a broad ``{ }`` search (limit 20), a
+TraceQL metrics ``query_range`` over 1 h, ``/api/v2/search/tags`` and two tag-value lookups. Each figure
+is printed with its p50/p99 and as a ratio of the same run's baseline: a full scan, i.e. a search the
+index cannot narrow (a regex), which reads every stored trace as every search did before the index.
+Run (also called by ``bench/backend_ingest.py --query-latency``):
+
+    .venv/bin/python bench/backend_query_latency.py [--sizes 50000,200000,500000] [--repeat 30]
+
+Goals at 500k spans: searches, tags and tag values p99 < 50 ms; metrics query_range < 200 ms; ingest
+>= 125,000 spans/s; memory per stored span <= 645 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+SERVICES = 10
+RARE_EVERY = 150  # one trace in 150 has the rare span: a selective search with >= 20 hits
+QUERIES = {
+    "selective search (20 hits)": ("/api/search", {"q": '{ name = "checkout rare" }', "limit": "20"}),
+    "search matching nothing": (
+        "/api/search",
+        {"q": '{ resource.service.name = "svc-3" && name = "no such span" }'},
+    ),
+    "broad search { } limit 20": ("/api/search", {"q": "{ }", "limit": "20"}),
+    "tags (v2)": ("/api/v2/search/tags", {}),
+    "tag values resource.service.name": ("/api/v2/search/tag/resource.service.name/values", {}),
+    "tag values span.http.route": ("/api/v2/search/tag/span.http.route/values", {}),
+}
+METRICS = (
+    "/api/metrics/query_range",
+    {"q": "{ } | rate() by (resource.service.name)", "since": "1h", "step": "60s"},
+)
+FULL_SCAN = ("/api/search", {"q": '{ name =~ "no such span.*" }'})
+
+
+def build_requests(total_spans: int, rng: random.Random) -> list[bytes]:
+    """1000-span requests of traces with 5-10 spans (server root, client children)."""
+    requests = []
+    now = time.time_ns()
+    made = 0
+    trace_number = 0
+    while made < total_spans:
+        message = ExportTraceServiceRequest()
+        by_service: dict[int, object] = {}
+        in_request = 0
+        while in_request < 1000 and made + in_request < total_spans:
+            trace_number += 1
+            service = trace_number % SERVICES
+            scope_spans = by_service.get(service)
+            if scope_spans is None:
+                resource_spans = message.resource_spans.add()
+                resource_spans.resource.attributes.add(
+                    key="service.name", value=AnyValue(string_value=f"svc-{service}")
+                )
+                resource_spans.resource.attributes.add(key="host.name", value=AnyValue(string_value="bench"))
+                scope_spans = by_service[service] = resource_spans.scope_spans.add()
+                scope_spans.scope.name = "bench"  # type: ignore[attr-defined]
+            trace_id = rng.randbytes(16)
+            root = rng.randbytes(8)
+            start = now - rng.randrange(3_500) * 1_000_000_000
+            count = rng.randint(5, 10)
+            for index in range(count):
+                span = scope_spans.spans.add()  # type: ignore[attr-defined]
+                span.trace_id = trace_id
+                span.span_id = root if index == 0 else rng.randbytes(8)
+                if index:
+                    span.parent_span_id = root
+                route = f"/api/{['orders', 'users', 'stock', 'cart'][trace_number % 4]}"
+                if index == 0:
+                    span.name = f"GET {route}"
+                elif index == 1 and trace_number % RARE_EVERY == 0:
+                    span.name = "checkout rare"
+                else:
+                    span.name = f"SELECT {route[5:]} {index}"
+                span.kind = Span.SPAN_KIND_SERVER if index == 0 else Span.SPAN_KIND_CLIENT
+                span.start_time_unix_nano = start + index * 1000
+                span.end_time_unix_nano = start + index * 1000 + rng.randrange(100_000, 50_000_000)
+                if trace_number % 50 == 0 and index == count - 1:
+                    span.status.code = Status.STATUS_CODE_ERROR
+                span.attributes.add(key="http.route", value=AnyValue(string_value=route))
+                span.attributes.add(key="tenant.id", value=AnyValue(string_value=f"t{trace_number % 7}"))
+                span.attributes.add(key="http.response.status_code", value=AnyValue(int_value=200))
+            in_request += count
+        made += in_request
+        requests.append(message.SerializeToString())
+    return requests
+
+
+def ingest(endpoint: str, requests: list[bytes], spans: int) -> float:
+    """Spans per second accepted over gRPC with 8 requests in flight."""
+    with grpc.insecure_channel(endpoint) as channel:
+        export = channel.unary_unary(EXPORT)
+        pending: deque[grpc.Future] = deque()
+        started = time.perf_counter()
+        for body in requests:
+            if len(pending) >= 8:
+                pending.popleft().result(timeout=120)
+            pending.append(export.future(body, timeout=120))
+        while pending:
+            pending.popleft().result(timeout=120)
+        return spans / (time.perf_counter() - started)
+
+
+def rss_kib(pid: int) -> int:
+    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    assert match is not None
+    return int(match.group(1))
+
+
+@contextmanager
+def backend(spans: int) -> Iterator[tuple[int, str, str]]:
+    hoptrace = str(Path(sys.executable).parent / "hoptrace")
+    command = [hoptrace, "backend", "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
+    command += ["--max-spans", str(spans + 20_000), "--max-bytes", str(4 * 1024**3)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"tempo_api=(\S+) otlp_grpc=http://(\S+) ", line)
+        if match is None:
+            raise SystemExit(f"backend did not start: {line!r}")
+        yield process.pid, match[1], match[2]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def timed(client: httpx.Client, path: str, params: dict[str, str], repeat: int) -> list[float]:
+    """Milliseconds per call, sorted."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text
+    return sorted(times)
+
+
+def p(times: list[float], share: float) -> float:
+    return times[min(len(times) - 1, int(len(times) * share))]
+
+
+def measure(size: int, repeat: int, rng: random.Random) -> None:
+    requests = build_requests(size, rng)
+    with backend(size) as (pid, tempo_url, endpoint), httpx.Client(base_url=tempo_url, timeout=300) as client:
+        idle = rss_kib(pid)
+        rate = ingest(endpoint, requests, size)
+        store_only = (rss_kib(pid) - idle) * 1024 / size
+        started = time.perf_counter()
+        assert client.get("/api/search", params={"q": "{ }", "limit": "1"}).status_code == 200
+        catch_up = time.perf_counter() - started
+        # Learn the attribute keys the queries compare (the first query with a new key indexes it).
+        started = time.perf_counter()
+        for path, params in QUERIES.values():
+            client.get(path, params=params)
+        learn = time.perf_counter() - started
+        memory = (rss_kib(pid) - idle) * 1024 / size
+        full_scan = timed(client, *FULL_SCAN, 1)[0]
+        print(
+            f"\n== {size:,} spans stored: ingest {rate:,.0f} spans/s; index catch-up after ingest "
+            f"{catch_up * 1000:.0f} ms (+{learn * 1000:.0f} ms for the first queries); memory per stored "
+            f"span: {store_only:.0f} bytes after ingest, {memory:.0f} with the index; "
+            f"baseline full scan {full_scan:.0f} ms"
+        )
+        for name, (path, params) in QUERIES.items():
+            times = timed(client, path, params, repeat)
+            print(
+                f"{name:34} p50 {p(times, 0.5):7.1f} ms  p99 {p(times, 0.99):7.1f} ms  "
+                f"p99/full scan {p(times, 0.99) / full_scan:.3f}"
+            )
+        times = timed(client, *METRICS, max(3, repeat // 10))
+        name = "metrics query_range 1h, by service"
+        print(
+            f"{name:34} p50 {p(times, 0.5):7.1f} ms  p99 {p(times, 0.99):7.1f} ms  "
+            f"p99/full scan {p(times, 0.99) / full_scan:.3f}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="50000,200000,500000")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    for size in (int(s) for s in args.sizes.split(",")):
+        measure(size, args.repeat, rng)
+    print(
+        "\ngoals at 500k spans: searches, tags and tag values p99 < 50 ms; metrics < 200 ms; "
+        "ingest >= 125,000 spans/s; memory per span <= 645 bytes"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
