@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
-import signal
-import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import grpc
 import httpx
+from backend_ingest import rss_kib, running_backend  # bench/ is the script's directory
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -124,30 +119,6 @@ def ingest(endpoint: str, requests: list[bytes], spans: int) -> float:
         return spans / (time.perf_counter() - started)
 
 
-def rss_kib(pid: int) -> int:
-    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
-    assert match is not None
-    return int(match.group(1))
-
-
-@contextmanager
-def backend(spans: int) -> Iterator[tuple[int, str, str]]:
-    hoptrace = str(Path(sys.executable).parent / "hoptrace")
-    command = [hoptrace, "backend", "--http-port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
-    command += ["--max-spans", str(spans + 20_000), "--max-bytes", str(4 * 1024**3)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"tempo_api=(\S+) otlp_grpc=http://(\S+) ", line)
-        if match is None:
-            raise SystemExit(f"backend did not start: {line!r}")
-        yield process.pid, match[1], match[2]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-
-
 def timed(client: httpx.Client, path: str, params: dict[str, str], repeat: int) -> list[float]:
     """Milliseconds per call, sorted."""
     times = []
@@ -165,10 +136,14 @@ def p(times: list[float], share: float) -> float:
 
 def measure(size: int, repeat: int, rng: random.Random) -> None:
     requests = build_requests(size, rng)
-    with backend(size) as (pid, tempo_url, endpoint), httpx.Client(base_url=tempo_url, timeout=300) as client:
-        idle = rss_kib(pid)
+    with (
+        running_backend(size + 20_000) as (process, tempo_url, endpoint),
+        httpx.Client(base_url=tempo_url, timeout=300) as client,
+    ):
+        pid = process.pid
+        idle = rss_kib(pid, "VmRSS")
         rate = ingest(endpoint, requests, size)
-        store_only = (rss_kib(pid) - idle) * 1024 / size
+        store_only = (rss_kib(pid, "VmRSS") - idle) * 1024 / size
         started = time.perf_counter()
         assert client.get("/api/search", params={"q": "{ }", "limit": "1"}).status_code == 200
         catch_up = time.perf_counter() - started
@@ -177,7 +152,7 @@ def measure(size: int, repeat: int, rng: random.Random) -> None:
         for path, params in QUERIES.values():
             client.get(path, params=params)
         learn = time.perf_counter() - started
-        memory = (rss_kib(pid) - idle) * 1024 / size
+        memory = (rss_kib(pid, "VmRSS") - idle) * 1024 / size
         full_scan = timed(client, *FULL_SCAN, 1)[0]
         print(
             f"\n== {size:,} spans stored: ingest {rate:,.0f} spans/s; index catch-up after ingest "
