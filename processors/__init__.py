@@ -7,6 +7,9 @@ All of them work with a plain ``TracerProvider``, in the order the bootstrap ins
     provider.add_span_processor(red)
     provider.add_span_processor(RedactionSpanProcessor(BatchSpanProcessor(exporter)))
     endpoint = start_metrics_endpoint(red, port=9464)   # http://127.0.0.1:9464/metrics
+
+A service of several processes calls ``red.share_in(directory)`` in each (the bootstrap does it from
+``HOPTRACE_METRICS_PORT``): the endpoint then serves the exact sum over all of them.
 """
 
 from __future__ import annotations

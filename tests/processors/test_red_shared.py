@@ -42,7 +42,10 @@ def _forked(work: int, name: str, tracer: Tracer, *, then_die: bool) -> int:
             os._exit(0)
     os.close(write)
     with os.fdopen(read, "rb") as done:
-        assert done.read(1) == b"x"
+        if done.read(1) != b"x":  # the worker failed: never leave it behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"worker {pid} did not record its spans")
     return pid
 
 
