@@ -4,6 +4,8 @@ exporters that send them deliver to the embedded backend over gRPC and HTTP."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -30,7 +32,9 @@ from opentelemetry.trace import (
 from hoptrace import harness
 from hoptrace.harness.backend import EmbeddedBackend
 from hoptrace.tracing._otlp_encoding import encode_spans
-from hoptrace.tracing._otlp_export import GrpcBytesSpanExporter, HttpBytesSpanExporter, fast_otlp_exporter
+from hoptrace.tracing._otlp_export import fast_otlp_exporter
+from hoptrace.tracing._otlp_grpc import GrpcBytesSpanExporter
+from hoptrace.tracing._otlp_http import HttpBytesSpanExporter
 
 REMOTE_PARENT = SpanContext(
     0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "x1")])
@@ -283,3 +287,14 @@ def test_the_http_exporter_posts_with_urllib3_unless_a_proxy_is_configured(
     assert type(proxied._client._transport).__name__ == "RequestsHTTPTransport"  # requests honours proxies
     for exporter in (direct, proxied):
         exporter.shutdown()
+
+
+def test_a_grpc_service_never_imports_the_http_client_stack() -> None:
+    code = (
+        "import sys\n"
+        "from hoptrace.tracing._otlp_export import fast_otlp_exporter\n"
+        "fast_otlp_exporter('grpc', 'http://127.0.0.1:9').shutdown()\n"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
