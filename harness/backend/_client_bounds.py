@@ -139,10 +139,27 @@ class _ClientTimer:
         self._connection.close()
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol under a :class:`ConnectionGuard` (see the module docstring)."""
+class _GuardedConnection(asyncio.Protocol):
+    """What both guarded protocols share: a slot in the guard, a timer, and closing on either's behalf."""
 
     guard: ConnectionGuard
+    _timer: _ClientTimer
+    _guarded_transport: asyncio.Transport | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._timer.cancel()
+        self.guard.release(self)
+        super().connection_lost(exc)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        transport = self._guarded_transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+
+class GuardedH11Protocol(_GuardedConnection, H11Protocol):
+    """uvicorn's h11 protocol under a :class:`ConnectionGuard` (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,6 +168,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._guarded_transport = transport
         if not self.guard.admit(self):
             transport.abort()
             return
@@ -165,16 +183,6 @@ class GuardedH11Protocol(H11Protocol):
         if not self.transport.is_closing():
             self._await_request()
             self._follow_request()  # a pipelined request may already be under way
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._timer.cancel()
-        self.guard.release(self)
-        super().connection_lost(exc)
-
-    def close(self) -> None:
-        self._timer.cancel()
-        if not self.transport.is_closing():
-            self.transport.close()
 
     def _await_request(self) -> None:
         self._phase = "waiting"
@@ -196,37 +204,24 @@ class GuardedH11Protocol(H11Protocol):
         self._timer.cancel()
 
 
-class GuardedFrontDoor(FrontDoorProtocol):
+class GuardedFrontDoor(_GuardedConnection, FrontDoorProtocol):
     """The API port's front door under a :class:`ConnectionGuard`: until its first bytes decide, a
     connection holds a slot and must send within the header timeout. An HTTP/1.1 connection then gives
     its slot to the guarded h11 protocol it is handed to; a relayed gRPC connection keeps it as busy."""
 
-    guard: ConnectionGuard
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer = _ClientTimer(self.guard, self)
-        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._guarded_transport = transport
         if not self.guard.admit(self):
             transport.abort()
             return
         self.guard.waiting(self)
         self._timer.arm(self.guard.bounds.header_timeout_seconds)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._timer.cancel()
-        self.guard.release(self)
-        super().connection_lost(exc)
-
-    def close(self) -> None:
-        self._timer.cancel()
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
 
     def _hand_to_http(self) -> None:
         self._timer.cancel()

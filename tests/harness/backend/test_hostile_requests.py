@@ -140,3 +140,16 @@ def test_a_query_past_its_deadline_is_504_and_ingest_goes_on() -> None:
 
         assert client.post(otlp, content=request(0x62), headers=PROTOBUF).status_code == 200
         assert "hoptrace_backend_query_timeouts_total 3.0" in client.get(f"{backend.http_url}/metrics").text
+
+
+def test_a_backtracking_regex_search_answers_at_once_and_ingest_goes_on(
+    otlp_http: httpx.Client, tempo: httpx.Client
+) -> None:
+    # Python's re needed 2^n steps for this pattern over n characters: 4.4 s at 26, with ingest frozen.
+    body = request(0x81, name="a" * 5000 + "b")
+    assert otlp_http.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+
+    response = tempo.get("/api/search", params={"q": '{ name =~ "(a+)+$" }'})
+
+    assert response.status_code == 200 and response.json()["traces"] == []
+    assert otlp_http.post("/v1/traces", content=request(0x82), headers=PROTOBUF).status_code == 200
