@@ -31,8 +31,8 @@ Expectation = str | Callable[[Trace], object]
 """A chain expression, or a callable over the trace: it fails by raising ``AssertionError`` (as the
 ``Trace.assert_*`` methods do), by returning a failed ``Verdict``, or by returning ``False``."""
 
-_FIRST_POLL, _MAX_POLL = 0.01, 0.025
-DEFAULT_SETTLE = 0.02
+_FIRST_POLL, _MAX_POLL = 0.005, 0.02
+DEFAULT_SETTLE = 0.005
 """Seconds a trace that facts say is complete must stay unchanged before it is returned."""
 
 

@@ -9,7 +9,6 @@ Exit code 0 only when every assertion holds.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +18,11 @@ import httpx
 
 from hoptrace.harness._errors import HarnessError, TraceIncomplete, TraceNotFound
 from hoptrace.harness._model import Span, StatusCode
-from hoptrace.harness._polling import free_port
 from hoptrace.harness.assertions import _checks
 from hoptrace.harness.assertions._trace import Trace
 from hoptrace.harness.assertions._wait import wait_for_trace
 from hoptrace.harness.demo._red import red_summary
+from hoptrace.harness.demo._shop import HTTP_CHAIN, QUEUE_CHAIN, start_demo_shop
 from hoptrace.harness.demo.inventory import FAILING_ITEM
 from hoptrace.harness.launch._backends import BackendPorts, open_backend
 from hoptrace.harness.launch._foreground import run_until_stop_signal
@@ -32,8 +31,6 @@ from hoptrace.harness.launch._services import Service, ServiceLauncher
 from hoptrace.harness.launch._trace_client import TraceClient
 from hoptrace.harness.tempo._client import TempoClient
 
-HTTP_CHAIN = "api:SERVER > api:CLIENT > inventory:SERVER"
-QUEUE_CHAIN = "api:SERVER > api:PRODUCER > worker:CONSUMER > worker:CLIENT > inventory:SERVER"
 FAILED_RESERVATION = '{ resource.service.name = "inventory" && kind = server && status = error }'
 
 
@@ -144,30 +141,17 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
 
 
 def _start_services(launcher: ServiceLauncher, amqp_url: str, queue: str, options: DemoOptions) -> str:
-    """Start inventory, worker and api (in that order: each needs the previous); returns the api's URL."""
-    common = {"AMQP_URL": amqp_url, "DEMO_QUEUE": queue}
-    inventory = launcher.start_asgi(
-        "inventory",
-        "hoptrace.harness.demo.inventory:app",
-        port=options.inventory_port,
-        env={**common, "HOPTRACE_METRICS_PORT": str(free_port())},
+    """Start inventory, worker and api; returns the api's URL."""
+    shop = start_demo_shop(
+        launcher,
+        amqp_url,
+        queue,
+        metrics=True,
+        api_port=options.api_port,
+        inventory_port=options.inventory_port,
         cwd=options.cwd,
     )
-    common["DEMO_INVENTORY_URL"] = str(inventory.url)
-    worker_env = {**common, "HOPTRACE_METRICS_PORT": str(free_port())}
-    launcher.start(
-        "worker",
-        [sys.executable, "-m", "hoptrace.harness.demo.worker"],
-        ready_log="worker ready",
-        env=worker_env,
-        cwd=options.cwd,
-        consumes=queue,
-    )
-    api_env = {**common, "HOPTRACE_TENANT_HEADER": "X-Tenant-ID", "HOPTRACE_METRICS_PORT": str(free_port())}
-    api = launcher.start_asgi(
-        "api", "hoptrace.harness.demo.api:app", port=options.api_port, env=api_env, cwd=options.cwd
-    )
-    return str(api.url)
+    return str(shop.api.url)
 
 
 def _drive_and_assert(

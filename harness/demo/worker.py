@@ -2,7 +2,10 @@
 
 It contains no tracing code; under ``hoptrace run`` each message's work continues the producer's trace.
 Prints ``worker ready`` once consuming. SIGTERM/SIGINT stop it cleanly (so queued spans are flushed).
-Configuration: ``DEMO_INVENTORY_URL``, ``AMQP_URL``, ``DEMO_QUEUE``.
+Configuration: ``DEMO_INVENTORY_URL``, ``AMQP_URL``, ``DEMO_QUEUE``, ``DEMO_WORKER_FIRST_MESSAGE_DELAY_MS``
+(default 0): once the first message is queued, wait that long before taking it, a deliberately slow
+first message for the harness's own tests (none of the wait is traced: a message's span starts when it is
+taken).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ async def consume() -> None:
         await channel.set_qos(prefetch_count=10)
         queue = await channel.declare_queue(os.environ.get("DEMO_QUEUE", "orders"), auto_delete=True)
         print(f"worker ready: consuming {queue.name}", flush=True)
+        first_delay_ms = int(os.environ.get("DEMO_WORKER_FIRST_MESSAGE_DELAY_MS") or 0)
+        if first_delay_ms > 0:
+            await _slow_first_message(queue, first_delay_ms / 1000)
         async with queue.iterator() as messages:
             async for message in messages:
                 async with message.process(requeue=False):
@@ -35,6 +41,13 @@ async def consume() -> None:
                         f"order {order['order_id']}: reserve {order['item']} -> {response.status_code}",
                         flush=True,
                     )
+
+
+async def _slow_first_message(queue: aio_pika.abc.AbstractQueue, delay: float) -> None:
+    """Return ``delay`` seconds after the first message is in ``queue``, not yet taken (so not traced)."""
+    while not (await queue.declare()).message_count:  # re-declaring reports the messages waiting
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(delay)
 
 
 def main() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+from pathlib import Path
+
 import pytest
 
 from hoptrace.harness._errors import InvalidExpression, TraceAssertionError
@@ -128,3 +132,21 @@ def test_traceql_spanset_filters_select_locally() -> None:
     trace.assert_parent_child("{ kind = producer }", "{ kind = consumer }")
     with pytest.raises(InvalidExpression):
         trace.select("{ kind = }")
+
+
+def test_readme_reference_table_gives_every_assertion_its_full_signature() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    listed = set(re.findall(r"^\| `(assert_\w+\([^`]*\))` \|", readme, flags=re.MULTILINE))
+    actual = set()
+    for name in (n for n in dir(Trace) if n.startswith("assert_")):
+        params: list[str] = []
+        for parameter in list(inspect.signature(getattr(Trace, name)).parameters.values())[1:]:
+            if parameter.kind == parameter.KEYWORD_ONLY and "*" not in params:
+                params.append("*")
+            default = parameter.default
+            shown = (
+                "" if default is parameter.empty else "=ANY" if type(default) is object else f"={default!r}"
+            )
+            params.append(parameter.name + shown)
+        actual.add(f"{name}({', '.join(params)})")
+    assert listed == actual
