@@ -10,7 +10,11 @@ meanwhile (``--no-busy`` to skip). Baseline, same run: ``--baseline-shops`` more
 the old rule, a quiet period of 1.5 export delays + 20 ms (what the harness does against real Tempo, which
 keeps no open-span reports). Goals: median <= 100 ms, p99 <= 250 ms, 0 partial.
 
-Part 2. Wall time of ``hoptrace demo`` against the same three services started untraced and idle.
+Part 2. ``hoptrace check --traceparent ... --expect-propagation`` (timeout 10 s) on a complete trace of the
+first shops: with the caller's real span id (passes) and with a wrong one (broken: must fail fast, not after
+the timeout); wall time of each command.
+
+Part 3. Wall time of ``hoptrace demo`` against the same three services started untraced and idle.
 
 Run: .venv/bin/python bench/harness_wait.py [--shops 50] [--waits 6] [--baseline-shops 10] [--demo-runs 1]
 (the full run, 300 waits, takes about five minutes on a loaded 2-core machine).
@@ -56,6 +60,35 @@ def is_complete(trace: Trace) -> bool:
     return True
 
 
+HOPTRACE = str(Path(sys.executable).parent / "hoptrace")
+CHECKS: dict[str, list[float]] = {"passing": [], "broken": []}
+"""Wall seconds of ``hoptrace check`` runs, filled by :func:`run_shops`."""
+
+
+def time_checks(tempo_url: str, trace_id: str, caller: str) -> None:
+    """Run ``hoptrace check`` with the right and a wrong caller span id; record their wall times."""
+    for kind, span_id, expected in (("passing", caller, 0), ("broken", "00000000000000bb", 1)):
+        start = time.monotonic()
+        traceparent = f"00-{trace_id}-{span_id}-01"
+        result = subprocess.run(
+            [
+                HOPTRACE,
+                "check",
+                "--tempo-url",
+                tempo_url,
+                "--traceparent",
+                traceparent,
+                "--expect-propagation",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        CHECKS[kind].append(time.monotonic() - start)
+        if result.returncode != expected:
+            raise SystemExit(f"hoptrace check ({kind}) exited {result.returncode}:\n{result.stdout}")
+
+
 def run_shops(shops: int, waits: int, first_delay_ms: int, facts: bool) -> tuple[list[float], int, int]:
     """Start ``shops`` fresh shops, ``waits`` orders each; returns (ms after last end, partial, traces)."""
     after_end: list[float] = []
@@ -88,6 +121,8 @@ def run_shops(shops: int, waits: int, first_delay_ms: int, facts: bool) -> tuple
                     returned = time.time_ns()
                     after_end.append((returned - max(s.end_time_unix_nano for s in trace)) / 1e6)
                     partial += not is_complete(trace)
+                if facts and number < 3:
+                    time_checks(backend.tempo_url, response.trace_id, response.entry_span_id)
                 launcher.stop_all()
             launcher.remove_logs()
             print(
@@ -161,6 +196,13 @@ def main() -> None:
     print("  " + _line("baseline, quiet-period rule (as with real Tempo)", quiet, quiet_partial, quiet_total))
     ratio = statistics.median(facts) / max(statistics.median(quiet), 0.001)
     print(f"  median ratio facts / quiet rule: {ratio:.2f}x")
+    if CHECKS["broken"]:
+        good, bad = statistics.median(CHECKS["passing"]), statistics.median(CHECKS["broken"])
+        print(
+            f"hoptrace check --expect-propagation (--timeout 10) on a complete trace: broken (wrong caller) "
+            f"exits 1 after {bad:.2f} s; passing (the caller's span) exits 0 after {good:.2f} s; "
+            f"ratio {bad / good:.2f}x (median of {len(CHECKS['broken'])})"
+        )
     if args.demo_runs:
         demo_times, bare_times = measure_demo(args.demo_runs)
         d, b = statistics.median(demo_times), statistics.median(bare_times)
