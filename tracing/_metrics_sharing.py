@@ -26,6 +26,9 @@ from hoptrace.tracing import environment_variables as env
 
 PORT_MARKER = "port"
 """The file, in a directory hoptrace created, that holds the metrics port the directory belongs to."""
+OWNER_MARKER = "owner"
+"""The file that holds the pid of the process that created the directory (and serves the port)."""
+_PREFIX = "hoptrace-metrics-"
 
 
 def inherited_directory(environ: Mapping[str, str], port: str) -> str | None:
@@ -46,12 +49,43 @@ def inherited_directory(environ: Mapping[str, str], port: str) -> str | None:
 
 def create_directory(port: str) -> str:
     """Create the private directory of the service serving ``port``, name it in ``os.environ`` for child
-    processes, and remove it when this process exits. Raises ``OSError``."""
-    directory = tempfile.mkdtemp(prefix=f"hoptrace-metrics-{port}-")
+    processes, and remove it when this process exits. Raises ``OSError``.
+
+    A process killed without running its exit handlers (SIGKILL, or SIGTERM without a handler) leaves its
+    directory behind: directories whose creator is gone are removed here, before a new one is made."""
+    remove_abandoned_directories(tempfile.gettempdir())
+    directory = tempfile.mkdtemp(prefix=f"{_PREFIX}{port}-")
+    (Path(directory) / OWNER_MARKER).write_text(str(os.getpid()))
     (Path(directory) / PORT_MARKER).write_text(port)
     os.environ[env.HOPTRACE_METRICS_DIR] = directory
     atexit.register(_remove, directory, os.getpid())
     return directory
+
+
+def remove_abandoned_directories(parent: str) -> None:
+    """Remove the directories hoptrace created in ``parent`` whose creating process no longer runs.
+    Never raises."""
+    try:
+        entries = [entry for entry in os.scandir(parent) if entry.name.startswith(_PREFIX) and entry.is_dir()]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            owner = int((Path(entry.path) / OWNER_MARKER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or being created
+        if not _running(owner):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it runs
+        return True
+    return True
 
 
 def _remove(directory: str, owner: int) -> None:

@@ -25,8 +25,9 @@ HOPTRACE_METRICS_DIR = "HOPTRACE_METRICS_DIR"
 the process serving ``HOPTRACE_METRICS_PORT`` reports the exact sum over all of them: uvicorn ``--workers``
 and ``--reload``, gunicorn workers, any traced child process. Unset (the usual case): the process that binds
 the port creates a private temporary directory, sets this variable for its children, and removes the
-directory when it exits. Set it yourself to keep counts across restarts of the whole service (then clear it
-when you deploy, as with prometheus-client's multiprocess directory)."""
+directory when it exits (or, if it was killed, the next such process does). Set it yourself to keep counts
+across restarts of the whole service (then clear it when you deploy, as with prometheus-client's
+multiprocess directory)."""
 
 HOPTRACE_METRICS_HOST = "HOPTRACE_METRICS_HOST"
 """Bind address of the ``/metrics`` endpoint. Default ``127.0.0.1``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from hoptrace.processors import (
     TenantSpanProcessor,
 )
 from hoptrace.tracing import processors_from_environment
+from hoptrace.tracing._metrics_sharing import remove_abandoned_directories
 from tests.processors.conftest import CollectingMetricExporter
 
 RESOURCE = Resource.create({"service.name": "api"})
@@ -185,3 +188,19 @@ def test_otlp_metrics_export_builds_its_exporter_lazily_and_exports_at_shutdown(
     calls = batch.resource_metrics[0].scope_metrics[0].metrics[0]
     assert [point.value for point in calls.data.data_points] == [1]  # type: ignore[union-attr]
     assert batch.resource_metrics[0].resource.attributes["service.name"] == "api"
+
+
+def test_directories_left_by_killed_servers_are_removed_when_a_new_one_is_made(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    abandoned, alive, foreign = (
+        tmp_path / "hoptrace-metrics-1-a",
+        tmp_path / "hoptrace-metrics-2-b",
+        tmp_path / "x",
+    )
+    for directory, owner in ((abandoned, gone.stdout.strip()), (alive, str(os.getpid())), (foreign, "1")):
+        directory.mkdir()
+        (directory / "owner").write_text(owner)
+    remove_abandoned_directories(str(tmp_path))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hoptrace-metrics-2-b", "x"]
