@@ -23,8 +23,8 @@ EDGE = "tests.tracing.apps.fastapi_shop:edge"
 SECRET = "log-noise-test-secret-0123"
 EXPORTER_RECORDS = 6
 """Exporter log records (retries and failed batches) the outage test waits for, several failed batches'
-worth: upstream prints each (20-33 a minute with default settings, measured). A short export timeout gets
-there in seconds. ``bench/backend_outage.py`` keeps the backend down for a real minute."""
+worth, with the exporter's default settings (upstream prints each: 20-33 a minute, measured).
+``bench/backend_outage.py`` keeps the backend down for a real minute."""
 
 
 class Client:
