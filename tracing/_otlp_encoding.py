@@ -17,7 +17,7 @@ dropped counts), the resource's attributes and schema URL, the scope's name, ver
 URL. Attribute values: str, bool, int (int64; larger values are left out, as the SDK's encoder does),
 float, bytes, sequences (arrays) and mappings (key/value lists); ``None`` becomes an empty value. Links
 also carry their trace state and W3C trace flags. A value that cannot be encoded is left out of the span,
-never raised.
+never raised: the first such omission is logged, all are counted (:data:`left_out`).
 """
 
 from __future__ import annotations
@@ -77,6 +77,29 @@ class _Cache(dict[Any, Any]):
         return value
 
 
+class LeftOut:
+    """Counts what the encoder left out (attributes it cannot encode, spans it cannot encode at all); warns
+    once, then only counts. Thread-safe enough for counters (the GIL; an off-by-one is harmless)."""
+
+    def __init__(self) -> None:
+        self.attributes = 0
+        self.spans = 0
+
+    def record(self, what: str, name: str, exc: Exception) -> None:
+        first = self.attributes + self.spans == 0
+        if what == "span":
+            self.spans += 1
+        else:
+            self.attributes += 1
+        if first:
+            logger.warning(
+                "hoptrace: %s %r left out of the OTLP export (%s); further ones are counted", what, name, exc
+            )
+
+
+left_out = LeftOut()
+"""Process-wide counts of what :func:`encode_spans` could not encode."""
+
 _key_values = _Cache()
 _names = _Cache()
 _resources = _Cache()
@@ -134,7 +157,7 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
             else:
                 sized = _sized(_key_value(key, value))
         except (ValueError, TypeError, UnicodeError) as exc:
-            logger.debug("hoptrace: attribute %r left out of the export: %s", key, exc)
+            left_out.record("attribute", key, exc)
             continue
         parts.append(sized)
     return tag + tag.join(parts) if parts else b""
@@ -268,14 +291,15 @@ def _schema_url(url: str | None) -> bytes:
 def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
     """The serialised ``ExportTraceServiceRequest`` for ``spans``, grouped by resource, then by scope.
 
-    A span that cannot be encoded at all is left out (logged at debug level); never raises for a span.
+    A span that cannot be encoded at all is left out and counted in :data:`left_out` (as are attributes);
+    never raises for a span.
     """
     grouped: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]] = {}
     for span in spans:
         try:
             encoded = encode_span(span)
         except Exception as exc:
-            logger.debug("hoptrace: span %r left out of the export", span.name, exc_info=exc)
+            left_out.record("span", span.name, exc)
             continue
         resource, scope = span.resource, span.instrumentation_scope
         by_resource = grouped.get(id(resource))

@@ -31,7 +31,7 @@ from opentelemetry.trace import (
 
 from hoptrace import harness
 from hoptrace.harness.backend import EmbeddedBackend
-from hoptrace.tracing._otlp_encoding import encode_spans
+from hoptrace.tracing._otlp_encoding import encode_spans, left_out
 from hoptrace.tracing._otlp_export import fast_otlp_exporter
 from hoptrace.tracing._otlp_grpc import GrpcBytesSpanExporter
 from hoptrace.tracing._otlp_http import HttpBytesSpanExporter
@@ -204,7 +204,9 @@ def test_values_the_sdk_may_hold_beyond_attribute_types() -> None:
 
 @pytest.mark.parametrize("bad", [2**64, object(), "\ud800"])
 def test_a_value_that_cannot_be_encoded_is_left_out_and_the_rest_is_kept(bad: object) -> None:
+    before = left_out.attributes
     request = _decode([_readable({"before": 1, "bad": bad, "after": "x"})])
+    assert left_out.attributes == before + 1
     keys = [kv.key for kv in request.resource_spans[0].scope_spans[0].spans[0].attributes]
     assert keys == ["before", "after"]
 
@@ -298,3 +300,10 @@ def test_a_grpc_service_never_imports_the_http_client_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_span_that_cannot_be_encoded_is_left_out_counted_and_the_batch_kept() -> None:
+    before = left_out.spans
+    request = _decode([_readable({}, name="ok"), _readable({}, name="bad \ud800"), _readable({}, name="ok2")])
+    assert [s.name for s in request.resource_spans[0].scope_spans[0].spans] == ["ok", "ok2"]
+    assert left_out.spans == before + 1
