@@ -105,15 +105,19 @@ def _provider(settings: Settings) -> TracerProvider:
     from opentelemetry.sdk.trace import TracerProvider
 
     from hoptrace.tracing._open_spans import open_span_reporter_from_environment
-    from hoptrace.tracing._pipeline import build_span_processors
+    from hoptrace.tracing._pipeline import ExporterWarmUp, build_span_processors
 
     resource = Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
     provider = TracerProvider(resource=resource, sampler=_sampler(settings))
-    for processor in build_span_processors(settings, resource):
+    processors = build_span_processors(settings, resource)
+    for processor in processors:
         provider.add_span_processor(processor)
     reporter = open_span_reporter_from_environment(os.environ, resource)
-    if reporter is not None:
+    if reporter is not None:  # under the harness: its first trace is waited for, so be ready for it
         provider.add_span_processor(reporter)
+        for processor in processors:
+            if isinstance(processor, ExporterWarmUp):
+                processor.warm_up()
     return provider
 
 

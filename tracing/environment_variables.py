@@ -103,4 +103,6 @@ HOPTRACE_OPEN_SPANS_URL = "HOPTRACE_OPEN_SPANS_URL"
 """URL to which the bootstrap reports each span when it starts (an "open span" record, see
 ``hoptrace.tracing._open_spans``), so that a test harness knows which spans are still running and a trace's
 completeness is a fact, not a guess. The harness's launcher sets it to its embedded backend's
-``/hoptrace/v1/open-spans``. Unset (the default): nothing is reported. Costs one buffered append per span."""
+``/hoptrace/v1/open-spans``. Unset (the default): nothing is reported. Costs one buffered append per span.
+When set, the OTLP exporter is also built at start-up rather than at the first span, so that a fresh
+service's first trace is not late."""
