@@ -43,12 +43,13 @@ class Topology:
 
     @classmethod
     def of(cls, services: Iterable[Service]) -> Topology:
-        """The topology of running ``hoptrace.harness.Service`` objects (their ``url`` and ``consumes``)."""
+        """The topology of running ``hoptrace.harness.Service`` objects (their ``url`` and ``consumes``);
+        services started untraced make no spans and are left out."""
         from hoptrace.harness.launch._services import port_of
 
         ports: dict[int, str] = {}
         queues: dict[str, str] = {}
-        for service in services:
+        for service in (s for s in services if s.traced):
             port = port_of(service.url) if service.url else None
             if port is not None:
                 ports[port] = service.name

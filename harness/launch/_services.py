@@ -55,6 +55,8 @@ class Service:
     url: str | None = None
     metrics_url: str | None = None
     consumes: tuple[str, ...] = ()
+    traced: bool = True
+    """``False`` when started without ``hoptrace run``: it makes no spans, so no hop to it is waited for."""
 
     def log(self, tail_lines: int | None = None) -> str:
         return self.process.log(tail_lines)
@@ -147,7 +149,7 @@ class ServiceLauncher:
         argv = [*hoptrace_command(), "run", "--", *command] if traced else list(command)
         process = ManagedProcess(name, argv, env=self.service_env(name, env), cwd=cwd, log_dir=self.log_dir)
         queues = (consumes,) if isinstance(consumes, str) else tuple(consumes)
-        service = Service(name, process, consumes=queues)
+        service = Service(name, process, consumes=queues, traced=traced)
         self.services.append(service)
         self._started.append(service)
         if ready_log is not None:

@@ -27,27 +27,26 @@ def backend_process() -> Iterator[Backend]:
         yield backend
 
 
-@pytest.fixture(scope="module")
-def sent_trace(backend_process: Backend) -> str:
-    services = Services(backend_process.otlp_grpc_endpoint)
+def _send_order(backend: Backend, open_spans_url: str | None) -> str:
+    services = Services(backend.otlp_grpc_endpoint, open_spans_url)
     trace_id = new_trace_id()
     emit_order(services, trace_id, "00000000000000aa")
     services.shutdown()
-    with TempoClient(backend_process.tempo_url) as client:
+    with TempoClient(backend.tempo_url) as client:
         wait_for_trace(client, trace_id, until=lambda t: len(t) == 7)
     return trace_id
+
+
+@pytest.fixture(scope="module")
+def sent_trace(backend_process: Backend) -> str:
+    """A trace from services that report nothing when spans start, entered from caller span ...aa."""
+    return _send_order(backend_process, None)
 
 
 @pytest.fixture(scope="module")
 def reported_trace(backend_process: Backend) -> str:
     """A trace whose services reported their spans as they started, entered from caller span ...aa."""
-    services = Services(backend_process.otlp_grpc_endpoint, backend_process.open_spans_url)
-    trace_id = new_trace_id()
-    emit_order(services, trace_id, "00000000000000aa")
-    services.shutdown()
-    with TempoClient(backend_process.tempo_url) as client:
-        wait_for_trace(client, trace_id, until=lambda t: len(t) == 7)
-    return trace_id
+    return _send_order(backend_process, backend_process.open_spans_url)
 
 
 def hoptrace(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from hoptrace.harness import Service, TraceAssertionError, TraceIncomplete, poll_until, wait_for_trace
+from hoptrace.harness.assertions._completeness import Topology
 from hoptrace.harness.launch._backends import Backend
 from hoptrace.harness.launch._trace_client import new_trace_id
 from hoptrace.harness.tempo._client import TempoClient
@@ -137,3 +138,10 @@ def test_spans_that_nobody_reported_fall_back_to_the_quiet_period(
     emit_order(sdk_services, trace_id, ENTRY)
     trace = wait_for_trace(client, trace_id, entry_span_id=ENTRY, timeout=20)
     assert len(trace) >= 1  # returned by the old rule, without facts; nothing hangs
+
+
+def test_topology_leaves_out_services_started_untraced() -> None:
+    traced = Service("api", process=None, url="http://127.0.0.1:8001", consumes=("q",))  # type: ignore[arg-type]
+    bare = Service("legacy", process=None, url="http://127.0.0.1:8002", traced=False)  # type: ignore[arg-type]
+    topology = Topology.of([traced, bare])
+    assert (topology.http_ports, topology.queues) == ({8001: "api"}, {"q": "api"})
