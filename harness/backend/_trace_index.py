@@ -73,7 +73,9 @@ class TraceIndex:
     """The index of one :class:`TraceStore`; see the module docstring."""
 
     def __init__(self, store: TraceStore) -> None:
-        self._store = store
+        # Weak: the store holds this index (through its watch callback), and the registry below maps
+        # stores to indexes weakly; a strong reference back would keep every store alive forever.
+        self._store = weakref.ref(store)
         self._lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[list[bytes], list[bytes]]] = []
@@ -160,7 +162,8 @@ class TraceIndex:
         entry = self._entries.get(trace_id)
         if entry is None:
             return
-        records = self._store.records(trace_id)
+        store = self._store()
+        records = store.records(trace_id) if store is not None else []
         if not records:
             self._drop(trace_id)
             return

@@ -3,6 +3,9 @@ limit, evicted traces leave it, and its plan never rules out a trace that matche
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -187,3 +190,15 @@ def test_metrics_read_only_the_traces_in_the_window(store: TraceStore) -> None:
 )
 def test_plan_is_what_every_matching_trace_has(query: str, requirement: object) -> None:
     assert plan(parse_traceql(query)) == requirement
+
+
+def test_a_store_with_an_index_is_still_freed() -> None:
+    store = TraceStore()
+    _fill(store, range(1, 3))
+    assert _search(store, "{ }")[0] == {1, 2}
+    collected = weakref.ref(store)
+
+    del store
+    gc.collect()
+
+    assert collected() is None
