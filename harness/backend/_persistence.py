@@ -92,16 +92,21 @@ class RequestLog:
         """Every intact record of every segment, oldest first. Call before :meth:`open`."""
         for path in list(self._segments):
             with path.open("rb") as segment:
-                data = segment.read()
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, checksum = _HEADER.unpack_from(data, offset)
-                record = data[offset + _HEADER.size : offset + _HEADER.size + length]
-                if len(record) != length or zlib.crc32(record) != checksum:
-                    logger.warning("%s: ignoring a torn record at byte %d (never acknowledged)", path, offset)
-                    break
-                yield record
-                offset += _HEADER.size + length
+                size = os.fstat(segment.fileno()).st_size
+                offset = 0
+                while offset < size:
+                    header = segment.read(_HEADER.size)
+                    length, checksum = _HEADER.unpack(header) if len(header) == _HEADER.size else (-1, 0)
+                    # A length past the end of the file is a torn header: never read (or allocate) it.
+                    fits = 0 <= length <= size - offset - _HEADER.size
+                    record = segment.read(length) if fits else b""
+                    if not fits or zlib.crc32(record) != checksum:
+                        logger.warning(
+                            "%s: a torn record at byte %d ends it (never acknowledged)", path, offset
+                        )
+                        break
+                    yield record
+                    offset += _HEADER.size + length
 
     def open(self, snapshot: Callable[[], Iterable[bytes]]) -> None:
         """Start a new active segment (never appending after a possibly torn tail) and the fsync thread.
