@@ -14,7 +14,8 @@ _DEFAULT_URL = "http://127.0.0.1:3200"
 
 
 def register(subparsers: Any) -> None:
-    # HOPTRACE_TEMPO_URL (tracing/_environment.py), spelled out: command modules import only the stdlib.
+    # HOPTRACE_TEMPO_URL (see tracing/environment_variables.py), spelled out: command modules import only
+    # the stdlib.
     default_url = os.environ.get("HOPTRACE_TEMPO_URL", _DEFAULT_URL)
     check = subparsers.add_parser(
         "check",

@@ -1,4 +1,4 @@
-"""The README's table lists every HOPTRACE_* variable defined in tracing/_environment.py."""
+"""The README's table lists every HOPTRACE_* variable defined in tracing/environment_variables.py."""
 
 from __future__ import annotations
 
