@@ -45,6 +45,9 @@ class TracingMiddleware:
     def __init__(self, app: ASGIApp, policy: EdgePolicy | None = None) -> None:
         self.app = app
         self.policy = policy if policy is not None else EdgePolicy()
+        # Set once a request shows that the framework records its route (Starlette 1.x, FastAPI on it):
+        # from then on no request pays for the copy the matching fallback needs.
+        self._framework_records_route = False
         instrument_loaded_starlette()  # mount prefixes, also when the middleware is added by hand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,7 +55,8 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", "HTTP"))
-        request_scope = dict(scope)  # routers rewrite the scope as they descend: the fallback matches on this
+        # Routers rewrite the scope as they descend: the matching fallback needs it as the server passed it.
+        request_scope = None if self._framework_records_route else dict(scope)
         try:
             parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy, context.Context())
             span = hop_tracer().start_span(
@@ -81,7 +85,11 @@ class TracingMiddleware:
             span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
             raise
         finally:
-            route = route_template(scope) or matched_route_template(self.app, request_scope)
+            route = route_template(scope)
+            if route is not None:
+                self._framework_records_route = True
+            elif request_scope is not None:
+                route = matched_route_template(self.app, request_scope)
             if route is not None:
                 span.set_attribute("http.route", route)
                 span.update_name(f"{method} {route}")
