@@ -14,9 +14,9 @@ from hoptrace.tracing._errors import ConfigurationError, HoptraceError
 
 if TYPE_CHECKING:
     from hoptrace.tracing._api import span, tenant, traced
-    from hoptrace.tracing._asgi import TracingMiddleware
     from hoptrace.tracing._configure import configure
     from hoptrace.tracing._counters import counts
+    from hoptrace.tracing._http.asgi import TracingMiddleware
     from hoptrace.tracing._logging import JsonFormatter
     from hoptrace.tracing._open_spans import OpenSpanReporter
     from hoptrace.tracing._processors import InstalledProcessors, processors_from_environment
@@ -30,7 +30,7 @@ _LAZY = {
     "_propagation": ["inject", "extract"],
     "_logging": ["JsonFormatter"],
     "_open_spans": ["OpenSpanReporter"],
-    "_asgi": ["TracingMiddleware"],
+    "_http.asgi": ["TracingMiddleware"],
     "_processors": ["InstalledProcessors", "processors_from_environment"],
     "_counters": ["counts"],
     "_w3c.baggage": ["BaggagePropagator"],

@@ -43,30 +43,30 @@ def _when_imported(module_name: str, instrument: Callable[[ModuleType], None]) -
 
 
 def _instrument_httpx(_module: ModuleType) -> None:
-    from hoptrace.tracing._httpx import instrument_httpx
+    from hoptrace.tracing._http.httpx import instrument_httpx
 
     instrument_httpx()
 
 
 def _instrument_aio_pika(_module: ModuleType) -> None:
-    from hoptrace.tracing._aio_pika import instrument_aio_pika
+    from hoptrace.tracing._aio_pika.instrument import instrument_aio_pika
 
     instrument_aio_pika()
 
 
 def _instrument_fastapi(applications: ModuleType) -> None:
-    from hoptrace.tracing._fastapi import instrument_fastapi
+    from hoptrace.tracing._http.fastapi import instrument_fastapi
 
     instrument_fastapi(applications)
 
 
 def _instrument_uvicorn(config_module: ModuleType, policy: EdgePolicy) -> None:
-    from hoptrace.tracing._asgi import instrument_uvicorn
+    from hoptrace.tracing._http.asgi import instrument_uvicorn
 
     instrument_uvicorn(config_module, policy)
 
 
 def _instrument_starlette_mounts(routing_module: ModuleType) -> None:
-    from hoptrace.tracing._asgi_routes import instrument_starlette_mounts
+    from hoptrace.tracing._http.asgi_routes import instrument_starlette_mounts
 
     instrument_starlette_mounts(routing_module)

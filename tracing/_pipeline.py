@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from hoptrace.tracing._counters import export_failures
-from hoptrace.tracing._exporter_logs import count_exporter_logs, last_exporter_message
+from hoptrace.tracing._otlp.exporter_logs import count_exporter_logs, last_exporter_message
 from hoptrace.tracing._processors import processors_from_environment
 from hoptrace.tracing._settings import Settings
 
@@ -169,7 +169,7 @@ class LazyOtlpExporter(SpanExporter):
 
 
 def _otlp_exporter(settings: Settings) -> SpanExporter:
-    from hoptrace.tracing._otlp_export import fast_otlp_exporter
+    from hoptrace.tracing._otlp.export import fast_otlp_exporter
 
     endpoint = settings.endpoint
     http = settings.protocol == "http/protobuf"

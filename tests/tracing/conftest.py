@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hoptrace.processors import TenantSpanProcessor
-from hoptrace.tracing._aio_pika import instrument_aio_pika
+from hoptrace.tracing._aio_pika.instrument import instrument_aio_pika
 from hoptrace.tracing._w3c.selection import propagator_from_environment
 
 _exporter = InMemorySpanExporter()

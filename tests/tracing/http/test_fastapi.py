@@ -9,8 +9,8 @@ import fastapi.applications
 import httpx
 import pytest
 
-from hoptrace.tracing._asgi import TracingMiddleware
-from hoptrace.tracing._fastapi import TELEMETRY_OFF, instrument_fastapi
+from hoptrace.tracing._http.asgi import TracingMiddleware
+from hoptrace.tracing._http.fastapi import TELEMETRY_OFF, instrument_fastapi
 from hoptrace.tracing._propagation import EdgePolicy
 from tests.tracing.conftest import FinishedSpans
 

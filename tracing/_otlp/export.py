@@ -1,4 +1,4 @@
-"""OTLP span exporters that send :mod:`hoptrace.tracing._otlp_encoding`'s bytes over the SDK's transports.
+"""OTLP span exporters that send :mod:`hoptrace.tracing._otlp.encoding`'s bytes over the SDK's transports.
 
 They are the OpenTelemetry exporters (``opentelemetry-exporter-otlp-proto-grpc`` / ``-http``) with one
 step replaced: encoding. Everything else is theirs, so every ``OTEL_EXPORTER_OTLP_*`` setting (endpoint,
@@ -6,7 +6,7 @@ headers, timeout, compression, certificates), retries with back-off, and the kep
 channel; one HTTP connection pool) behave exactly as before. The gRPC exporter sends the pre-encoded
 request through a stub whose serializer passes bytes through; the HTTP exporter posts them.
 
-The exporters live in :mod:`hoptrace.tracing._otlp_grpc` and :mod:`hoptrace.tracing._otlp_http`.
+The exporters live in :mod:`hoptrace.tracing._otlp.grpc` and :mod:`hoptrace.tracing._otlp.http`.
 Both hook into protected members of the SDK's exporters (checked against 1.45). :func:`fast_otlp_exporter`
 builds one and checks that the hook took; if the installed SDK differs, it returns the stock exporter, so
 an SDK upgrade can only make export slower, never break it.
@@ -29,7 +29,7 @@ def fast_otlp_exporter(protocol: str, endpoint: str | None) -> SpanExporter:
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-        from hoptrace.tracing._otlp_http import HttpBytesSpanExporter
+        from hoptrace.tracing._otlp.http import HttpBytesSpanExporter
 
         http = HttpBytesSpanExporter(endpoint=endpoint)
         if http.hooked:
@@ -38,7 +38,7 @@ def fast_otlp_exporter(protocol: str, endpoint: str | None) -> SpanExporter:
         return HttpSpanExporter(endpoint=endpoint)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-    from hoptrace.tracing._otlp_grpc import GrpcBytesSpanExporter
+    from hoptrace.tracing._otlp.grpc import GrpcBytesSpanExporter
 
     grpc = GrpcBytesSpanExporter(endpoint=endpoint)
     if grpc.hooked:

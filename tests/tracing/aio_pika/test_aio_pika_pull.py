@@ -14,8 +14,8 @@ from opentelemetry.trace import SpanKind
 
 from hoptrace.processors import TENANT_KEY
 from hoptrace.tracing import tenant
+from tests.tracing.aio_pika.test_aio_pika import TIMEOUT, unique_name
 from tests.tracing.conftest import FinishedSpans
-from tests.tracing.test_aio_pika import TIMEOUT, unique_name
 
 tracer = trace.get_tracer("test")
 

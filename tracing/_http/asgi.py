@@ -18,7 +18,7 @@ import wrapt
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from hoptrace.tracing._asgi_routes import (
+from hoptrace.tracing._http.asgi_routes import (
     instrument_loaded_starlette,
     matched_route_template,
     route_template,

@@ -31,10 +31,10 @@ from opentelemetry.trace import (
 
 from hoptrace import harness
 from hoptrace.harness.backend import EmbeddedBackend
-from hoptrace.tracing._otlp_encoding import encode_spans, left_out
-from hoptrace.tracing._otlp_export import fast_otlp_exporter
-from hoptrace.tracing._otlp_grpc import GrpcBytesSpanExporter
-from hoptrace.tracing._otlp_http import HttpBytesSpanExporter
+from hoptrace.tracing._otlp.encoding import encode_spans, left_out
+from hoptrace.tracing._otlp.export import fast_otlp_exporter
+from hoptrace.tracing._otlp.grpc import GrpcBytesSpanExporter
+from hoptrace.tracing._otlp.http import HttpBytesSpanExporter
 
 REMOTE_PARENT = SpanContext(
     0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "x1")])
@@ -294,7 +294,7 @@ def test_the_http_exporter_posts_with_urllib3_unless_a_proxy_is_configured(
 def test_a_grpc_service_never_imports_the_http_client_stack() -> None:
     code = (
         "import sys\n"
-        "from hoptrace.tracing._otlp_export import fast_otlp_exporter\n"
+        "from hoptrace.tracing._otlp.export import fast_otlp_exporter\n"
         "fast_otlp_exporter('grpc', 'http://127.0.0.1:9').shutdown()\n"
         "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
     )

@@ -1,7 +1,7 @@
 """``queue.get()``: a CONSUMER span for the pulled message, and the work on it in the producer's trace.
 
 The message's context becomes current in the code that called ``get()`` (see
-:mod:`hoptrace.tracing._aio_pika_scope`) and stays current until the message is acked, rejected or
+:mod:`hoptrace.tracing._aio_pika.scope`) and stays current until the message is acked, rejected or
 nacked (``async with message.process()`` does one of them), or the next ``get()`` on the same queue
 starts. An empty queue (``fail=False`` returning ``None``, or ``QueueEmpty``) makes no span.
 """
@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.message import IncomingMessage
 from aio_pika.queue import Queue
 
-from hoptrace.tracing._aio_pika_scope import MessageScopes
+from hoptrace.tracing._aio_pika.scope import MessageScopes
 from hoptrace.tracing._tracer import instrumentation_failed
 
 _scopes = MessageScopes()

@@ -29,7 +29,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from opentelemetry import context, trace
 from opentelemetry.trace import Span
 
-from hoptrace.tracing._aio_pika_spans import record_failure, start_consumer_span
+from hoptrace.tracing._aio_pika.spans import record_failure, start_consumer_span
 from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
 
 

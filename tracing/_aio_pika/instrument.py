@@ -2,11 +2,11 @@
 
 hoptrace ships its own instrumentation rather than upstream's because upstream (contrib 0.66b1) names
 producer spans ``",orders send"`` with pre-stable messaging attributes, and loses the trace in
-``queue.iterator()`` consumers (issues #1993, #2892; fixed in :mod:`hoptrace.tracing._aio_pika_iterator`).
+``queue.iterator()`` consumers (issues #1993, #2892; fixed in :mod:`hoptrace.tracing._aio_pika.iterator`).
 Span names
 and attributes follow the current messaging semantic conventions: ``publish orders``, ``process orders``,
 with bounded names for temporary queues (one span builder for every path:
-:mod:`hoptrace.tracing._aio_pika_spans`). ``queue.get()`` is traced in :mod:`hoptrace.tracing._aio_pika_get`.
+:mod:`hoptrace.tracing._aio_pika.spans`). ``queue.get()`` is traced in :mod:`hoptrace.tracing._aio_pika.get`.
 
 Consumers extract, attach and end in a ``finally``; producers inject *inside* their span.
 """
@@ -22,7 +22,7 @@ from aio_pika.exchange import Exchange
 from aio_pika.queue import Queue, QueueIterator
 from opentelemetry import context, trace
 
-from hoptrace.tracing._aio_pika_spans import record_failure, start_consumer_span, start_producer_span
+from hoptrace.tracing._aio_pika.spans import record_failure, start_consumer_span, start_producer_span
 from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
 
 Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
@@ -32,8 +32,8 @@ def instrument_aio_pika() -> None:
     """Patch publishing, callback consumers, queue iterators and ``queue.get()``. Idempotent."""
     if getattr(Exchange, "_hoptrace_patched", False):
         return
-    from hoptrace.tracing._aio_pika_get import instrument_queue_get
-    from hoptrace.tracing._aio_pika_iterator import instrument_queue_iterators
+    from hoptrace.tracing._aio_pika.get import instrument_queue_get
+    from hoptrace.tracing._aio_pika.iterator import instrument_queue_iterators
 
     wrapt.wrap_function_wrapper(Exchange, "publish", _publish)
     wrapt.wrap_function_wrapper(Queue, "consume", _consume)
@@ -70,7 +70,7 @@ async def _consume(
 
 def _traced_callback(callback: Callback, queue: Queue) -> Callback:
     # A queue iterator consumes through its own callback, which only buffers the message: its trace is
-    # handled where the loop body runs (hoptrace.tracing._aio_pika_iterator), so it is left alone here.
+    # handled where the loop body runs (hoptrace.tracing._aio_pika.iterator), so it is left alone here.
     if isinstance(getattr(callback, "__self__", None), QueueIterator):
         return callback
 

@@ -1,5 +1,5 @@
-"""OTLP/gRPC span export of :mod:`hoptrace.tracing._otlp_encoding`'s bytes through the SDK's exporter
-(its channel, settings and retries); see :mod:`hoptrace.tracing._otlp_export`."""
+"""OTLP/gRPC span export of :mod:`hoptrace.tracing._otlp.encoding`'s bytes through the SDK's exporter
+(its channel, settings and retries); see :mod:`hoptrace.tracing._otlp.export`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace import ReadableSpan
 
-from hoptrace.tracing._otlp_encoding import encode_spans
+from hoptrace.tracing._otlp.encoding import encode_spans
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 

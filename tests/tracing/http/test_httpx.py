@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hoptrace.tracing._httpx import instrument_httpx
+from hoptrace.tracing._http.httpx import instrument_httpx
 from tests.tracing.conftest import FinishedSpans
 
 # Made before instrumentation: patching the class must cover existing clients too.
@@ -140,7 +140,7 @@ def test_an_internal_instrumentation_error_leaves_the_request_working(
     def broken_tracer() -> trace.Tracer:
         raise RuntimeError("tracer exploded")
 
-    monkeypatch.setattr("hoptrace.tracing._httpx.hop_tracer", broken_tracer)
+    monkeypatch.setattr("hoptrace.tracing._http.httpx.hop_tracer", broken_tracer)
     monkeypatch.setattr("hoptrace.tracing._tracer._reported", set())
     with httpx.Client(transport=httpx.MockTransport(_echo_traceparent)) as client:
         responses = [client.get("http://inventory.test/") for _ in range(2)]

@@ -1,5 +1,5 @@
-"""OTLP/HTTP span export of :mod:`hoptrace.tracing._otlp_encoding`'s bytes through the SDK's exporter
-(its HTTP client, settings and retries); see :mod:`hoptrace.tracing._otlp_export`."""
+"""OTLP/HTTP span export of :mod:`hoptrace.tracing._otlp.encoding`'s bytes through the SDK's exporter
+(its HTTP client, settings and retries); see :mod:`hoptrace.tracing._otlp.export`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from hoptrace.tracing._otlp_encoding import encode_spans
+from hoptrace.tracing._otlp.encoding import encode_spans
 
 logger = logging.getLogger("hoptrace.tracing")
 

@@ -9,8 +9,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry.trace import SpanKind
 
+from tests.tracing.aio_pika.test_aio_pika import TIMEOUT
 from tests.tracing.conftest import FinishedSpans
-from tests.tracing.test_aio_pika import TIMEOUT
 
 
 async def test_server_named_reply_queue_is_anonymous_in_span_names(

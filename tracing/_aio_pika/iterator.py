@@ -2,7 +2,7 @@
 
 Upstream traces the iterator's internal buffering callback, so the span ends before the loop body runs and
 the body starts a new trace (opentelemetry-python-contrib #1993, #2892). Here each ``__anext__()`` opens a
-:class:`~hoptrace.tracing._aio_pika_scope.MessageScope` in the code that asked for the message, so the
+:class:`~hoptrace.tracing._aio_pika.scope.MessageScope` in the code that asked for the message, so the
 body (and ``async with message.process()``) runs inside the message's CONSUMER span, also when the call is
 wrapped in ``asyncio.wait_for``, ``asyncio.timeout`` or a task. The span ends when the loop asks for the
 next message, or when the iterator closes or its ``async with`` exits (recording an exception that escapes
@@ -19,7 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.queue import QueueIterator
 from aio_pika.robust_queue import RobustQueueIterator
 
-from hoptrace.tracing._aio_pika_scope import MessageScopes
+from hoptrace.tracing._aio_pika.scope import MessageScopes
 
 _scopes = MessageScopes()
 
