@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -141,22 +142,41 @@ def _enum(value: object, by_number: tuple[_E, ...], prefix: str, default: _E) ->
 
 
 def _any_value(value: Mapping[str, Any]) -> AttributeValue:
+    """An OTLP/JSON ``AnyValue`` as the embedded backend decodes the same value from protobuf
+    (``hoptrace.harness.backend``): bytes as hex, kvlists as their compact JSON text, arrays as tuples of
+    their scalar members. One spelling for both backends keeps an assertion's expected value the same."""
+    if "arrayValue" in value:
+        items = (value["arrayValue"] or {}).get("values") or []
+        return tuple(v for v in (_plain(i) for i in items) if isinstance(v, str | bool | int | float))
+    if "kvlistValue" in value:
+        return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+    plain = _plain(value)
+    return plain if isinstance(plain, str | bool | int | float) else ""
+
+
+def _plain(value: Mapping[str, Any]) -> Any:
+    """``value`` as plain Python data (str, bool, int, float, list, dict, None)."""
     if "stringValue" in value:
         return str(value["stringValue"])
     if "boolValue" in value:
         return bool(value["boolValue"])
     if "intValue" in value:
-        return int(value["intValue"])
+        return int(value["intValue"])  # OTLP/JSON writes 64-bit integers as strings
     if "doubleValue" in value:
+        # protobuf's JSON mapping writes non-finite doubles as "NaN", "Infinity" and "-Infinity"; float()
+        # reads all three.
         return float(value["doubleValue"])
-    if "arrayValue" in value:
-        items = (value["arrayValue"] or {}).get("values") or []
-        return tuple(v for v in (_any_value(i) for i in items) if not isinstance(v, tuple))
     if "bytesValue" in value:
-        return str(value["bytesValue"])
+        try:
+            return base64.b64decode(str(value["bytesValue"])).hex()
+        except (binascii.Error, ValueError) as exc:
+            raise TempoJsonError(f"bytesValue {value['bytesValue']!r} is not base64") from exc
+    if "arrayValue" in value:
+        return [_plain(item) for item in (value["arrayValue"] or {}).get("values") or []]
     if "kvlistValue" in value:
-        return str(decode_attributes((value["kvlistValue"] or {}).get("values")))
-    return ""
+        pairs = (value["kvlistValue"] or {}).get("values") or []
+        return {str(pair["key"]): _plain(pair.get("value") or {}) for pair in pairs if "key" in pair}
+    return None
 
 
 def _list(value: object, what: str) -> list[Any]:

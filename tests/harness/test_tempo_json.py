@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import math
 
 import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from hoptrace.harness._model import SpanKind, StatusCode
-from hoptrace.harness.tempo._json import TempoJsonError, decode_id, decode_trace
+from hoptrace.harness.backend._decode import decode_attributes as backend_decode_attributes
+from hoptrace.harness.tempo._json import TempoJsonError, decode_attributes, decode_id, decode_trace
 
 TRACE_HEX = "0af7651916cd43dd8448eb211c80319c"
 SPAN_HEX = "b7ad6b7169203331"
@@ -109,3 +114,52 @@ def test_malformed_documents_raise_a_clear_error(document: dict[str, object], me
 
 def test_empty_document_is_an_empty_trace() -> None:
     assert decode_trace({}) == []
+
+
+def test_every_attribute_type_decodes_as_the_embedded_backend_decodes_it() -> None:
+    """An assertion's expected value must not depend on the backend: the same OTLP attributes, read from
+    Tempo's JSON (protobuf's own JSON mapping) and by the embedded backend from protobuf, are equal."""
+    attributes = [
+        KeyValue(key="text", value=AnyValue(string_value="héllo")),
+        KeyValue(key="count", value=AnyValue(int_value=-(2**62))),
+        KeyValue(key="ratio", value=AnyValue(double_value=0.25)),
+        KeyValue(key="nan", value=AnyValue(double_value=math.nan)),
+        KeyValue(key="inf", value=AnyValue(double_value=-math.inf)),
+        KeyValue(key="flag", value=AnyValue(bool_value=True)),
+        KeyValue(key="blob", value=AnyValue(bytes_value=b"\x00\xffhoptrace")),
+        KeyValue(
+            key="mixed",
+            value=AnyValue(
+                array_value=ArrayValue(
+                    values=[
+                        AnyValue(string_value="a"),
+                        AnyValue(int_value=2),
+                        AnyValue(array_value=ArrayValue()),
+                    ]
+                )
+            ),
+        ),
+        KeyValue(
+            key="nested",
+            value=AnyValue(
+                kvlist_value=KeyValueList(
+                    values=[
+                        KeyValue(key="b", value=AnyValue(bytes_value=b"\x01")),
+                        KeyValue(
+                            key="l",
+                            value=AnyValue(array_value=ArrayValue(values=[AnyValue(bool_value=False)])),
+                        ),
+                        KeyValue(key="n", value=AnyValue()),
+                    ]
+                )
+            ),
+        ),
+    ]
+    from_json = decode_attributes(json_format.MessageToDict(PbSpan(attributes=attributes))["attributes"])
+    from_protobuf = backend_decode_attributes(attributes)
+
+    assert math.isnan(from_json.pop("nan")) and math.isnan(from_protobuf.pop("nan"))  # type: ignore[arg-type]
+    assert from_json == from_protobuf
+    assert from_json["blob"] == "00ff686f707472616365"
+    assert from_json["nested"] == '{"b":"01","l":[false],"n":null}'
+    assert from_json["mixed"] == ("a", 2)
