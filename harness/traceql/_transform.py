@@ -161,10 +161,20 @@ class ToAst(lark.Transformer[lark.Token, Any]):
         return MetricsRoot(query.expression, query.second_stages, self._query, hint_pairs)
 
     def arith_root(self, meta: Any, items: list[Any]) -> MetricsRoot:
-        (expression,) = items
+        expression, *tail = items
         if not _contains_metrics(expression):
             raise _fail(meta, "a scalar expression must be compared with something, e.g. 'count() > 2'")
-        return MetricsRoot(self._metrics_math(expression, meta))
+        return MetricsRoot(self._metrics_math(expression, meta), tuple(tail[0] if tail else ()))
+
+    def filtered_math_root(self, meta: Any, items: list[Any]) -> MetricsRoot:
+        """``(metrics arithmetic) > 10 | topk(3)``: a metrics filter, then more second stages."""
+        pipeline, tail = items
+        if not isinstance(pipeline, _MetricsFilter):
+            raise _fail(meta, "topk() and bottomk() follow a metrics query, e.g. '{ } | rate() | topk(3)'")
+        return MetricsRoot(pipeline.expression, ((pipeline.op, pipeline.value), *tail))
+
+    def metrics_tail(self, meta: Any, items: list[Any]) -> list[tuple[str, float]]:
+        return list(items)
 
     def hints(self, meta: Any, items: list[Any]) -> list[tuple[str, StaticValue]]:
         return list(items)
