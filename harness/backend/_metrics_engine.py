@@ -13,20 +13,26 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from hoptrace.harness._model import Span
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._log2_histogram import log2_bucket, log2_quantile
-from hoptrace.harness.backend._metrics_series import Exemplar, Labels, Series, SeriesSet, apply_stage, combine
+from hoptrace.harness.backend._metrics_columns import Gathered, gather_from_columns
+from hoptrace.harness.backend._metrics_series import (
+    Exemplar,
+    Labels,
+    Series,
+    SeriesSet,
+    apply_stage,
+    combine,
+    label_name,
+    label_value,
+)
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import (
-    MISSING,
     Duration,
-    Field,
-    Intrinsic,
     MetricsMath,
     MetricsQuery,
     MetricsRoot,
@@ -123,25 +129,6 @@ def _matched_spans(
                     yield span, trace, (span.start_time_unix_nano - start) // step
 
 
-def label_name(field: Field) -> str:
-    """A field as Tempo names it in series labels: ``resource.service.name``, ``span.x``, ``.x``, ``name``."""
-    if isinstance(field, Intrinsic):
-        return field.name
-    return f"{'parent.' if field.parent else ''}{field.scope}.{field.name}"
-
-
-def label_value(value: Value) -> Any:
-    if value is MISSING or value is None:
-        return None
-    if isinstance(value, Duration):
-        return value.nanos / 1e9
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, tuple):
-        return ",".join(str(member) for member in value)
-    return value
-
-
 def _number(value: Value) -> float | None:
     if isinstance(value, Duration):
         return value.nanos / 1e9
@@ -151,6 +138,21 @@ def _number(value: Value) -> float | None:
 
 
 def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
+    gathered = gather_from_columns(store, query, window, seen)
+    values, exemplars = gathered if gathered is not None else _gather(store, query, window, seen)
+    if query.function == "quantile_over_time":
+        return _quantiles(query.quantiles, values, exemplars, window)
+    result: SeriesSet = {}
+    for labels, by_interval in values.items():
+        found = sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms)
+        samples = _reduce(query.function, by_interval, window)
+        result[labels] = Series(labels, samples, found)
+    return result
+
+
+def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> Gathered:
+    """Per series labels, the values each interval observed and its exemplar, from decoded traces (what
+    :func:`gather_from_columns` yields faster for the shapes it covers)."""
     function = query.function
     values: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     exemplars: dict[Labels, dict[int, Exemplar]] = defaultdict(dict)
@@ -180,14 +182,7 @@ def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: 
             exemplars[labels][interval] = Exemplar(
                 span.trace_id, span.span_id, exemplar_value, span.start_time_unix_nano // 1_000_000, labels
             )
-    if function == "quantile_over_time":
-        return _quantiles(query.quantiles, values, exemplars, window)
-    result: SeriesSet = {}
-    for labels, by_interval in values.items():
-        found = sorted(exemplars[labels].values(), key=lambda e: e.timestamp_ms)
-        samples = _reduce(function, by_interval, window)
-        result[labels] = Series(labels, samples, found)
-    return result
+    return values, exemplars
 
 
 def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsWindow) -> dict[int, float]:
@@ -218,7 +213,7 @@ def _quantiles(
     for labels, by_interval in buckets.items():
         counts = {i: Counter(v) for i, v in by_interval.items()}
         nearest: dict[int, list[Exemplar]] = defaultdict(list)
-        for exemplar in sorted(exemplars[labels].values(), key=lambda e: e.timestamp_ms):
+        for exemplar in sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms):
             distances = [abs(exemplar.value - value) for value in overall_values]
             nearest[distances.index(min(distances))].append(exemplar)
         for position, quantile in enumerate(quantiles):
