@@ -226,6 +226,7 @@ class TraceIndex:
                     self._saw("resource", key, member, seq)
                     if ("resource", key) in self._wanted:
                         postings.append(("attr", "resource", key, value_key(member)))
+            self._read_scope(origin, seq)
         for attribute in span.attributes:
             key = attribute.key
             self._tag_names[("span", key)] = seq
@@ -234,7 +235,25 @@ class TraceIndex:
                 self._saw("span", key, value, seq)
                 if wanted:
                     postings.append(("attr", "span", key, value_key(value)))
+        for owners, scope in ((span.events, "event"), (span.links, "link")):
+            for owner in owners:  # most spans have none
+                for attribute in owner.attributes:
+                    self._tag_names[(scope, attribute.key)] = seq
+                    for value in _scalars(attribute.value):
+                        self._saw(scope, attribute.key, value, seq)
         found.update(dict.fromkeys(postings))
+
+    def _read_scope(self, origin: SpanOrigin, seq: int) -> None:
+        """The instrumentation scope's attribute names and values, and its name and version (kept as the
+        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
+        name, version, attributes = origin.scope_fields
+        for key, value in attributes.items():
+            self._tag_names[("instrumentation", key)] = seq
+            for member in value if isinstance(value, tuple) else (value,):
+                self._saw("instrumentation", key, member, seq)
+        for key, text in (("instrumentation:name", name), ("instrumentation:version", version)):
+            if text:
+                self._saw("intrinsic", key, text, seq)
 
     def _saw(self, scope: str, key: str, value: Any, seq: int) -> None:
         typed = typed_value(value)
@@ -292,13 +311,14 @@ class TraceIndex:
         return set().union(*(part for part in parts if part is not None))
 
     def tag_names(self) -> dict[str, list[str]]:
-        """Attribute names per scope (``resource``, ``span``) of the stored traces."""
+        """Attribute names per scope of the stored traces: always ``resource`` and ``span``, and
+        ``event``, ``link`` and ``instrumentation`` when they have any."""
         with self._lock:
             oldest = self._oldest_seq()
             names: dict[str, list[str]] = {"resource": [], "span": []}
             for (scope, key), seq in self._tag_names.items():
                 if seq >= oldest:
-                    names[scope].append(key)
+                    names.setdefault(scope, []).append(key)
             return {scope: sorted(keys) for scope, keys in names.items()}
 
     def tag_values(self, scopes: Iterable[str], key: str) -> list[tuple[str, str]]:

@@ -19,7 +19,8 @@ from hoptrace.harness.traceql._ast import (
     UnaryOperation,
 )
 
-# Both spellings of each intrinsic map to one canonical name.
+# Both spellings of each intrinsic map to one canonical name: Tempo's own (its ``Intrinsic.String()``), which
+# is what series labels (``by(span:id)``) and search results' span attributes are keyed by.
 INTRINSICS = {
     "name": "name",
     "span:name": "name",
@@ -31,25 +32,25 @@ INTRINSICS = {
     "span:duration": "duration",
     "statusMessage": "statusMessage",
     "span:statusMessage": "statusMessage",
-    "span:id": "spanID",
-    "span:parentID": "parentID",
-    "span:childCount": "childCount",
+    "span:id": "span:id",
+    "span:parentID": "span:parentID",
+    "span:childCount": "span:childCount",
     "rootName": "rootName",
     "trace:rootName": "rootName",
     "rootServiceName": "rootServiceName",
     "trace:rootService": "rootServiceName",
     "traceDuration": "traceDuration",
     "trace:duration": "traceDuration",
-    "trace:id": "traceID",
+    "trace:id": "trace:id",
     "nestedSetLeft": "nestedSetLeft",
     "nestedSetRight": "nestedSetRight",
     "nestedSetParent": "nestedSetParent",
-    "event:name": "eventName",
-    "event:timeSinceStart": "eventTimeSinceStart",
-    "link:traceID": "linkTraceID",
-    "link:spanID": "linkSpanID",
-    "instrumentation:name": "instrumentationName",
-    "instrumentation:version": "instrumentationVersion",
+    "event:name": "event:name",
+    "event:timeSinceStart": "event:timeSinceStart",
+    "link:traceID": "link:traceID",
+    "link:spanID": "link:spanID",
+    "instrumentation:name": "instrumentation:name",
+    "instrumentation:version": "instrumentation:version",
 }
 KEYWORDS: dict[str, StaticValue] = {
     "true": True,
@@ -65,8 +66,8 @@ _INTRINSIC_TYPES = {
     "kind": "kind",
     "duration": "duration",
     "traceDuration": "duration",
-    "eventTimeSinceStart": "duration",
-    "childCount": "int",
+    "event:timeSinceStart": "duration",
+    "span:childCount": "int",
     "nestedSetLeft": "int",
     "nestedSetRight": "int",
     "nestedSetParent": "int",

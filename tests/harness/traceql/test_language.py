@@ -110,6 +110,8 @@ EVENTFUL = [
         ),
         links=(SpanLink(T2, "0000000000000009", {"link.kind": "follows"}),),
         scope_name="my.db.lib",
+        scope_version="4.2.0",
+        scope_attributes={"library.team": "storage", "library.tier": 2},
     ),
     *SPANS[4:],
 ]
@@ -124,6 +126,11 @@ EVENTFUL = [
         '{ link:traceID = "' + T2 + '" }',
         '{ link:spanID = "0000000000000009" && link.link.kind = "follows" }',
         '{ instrumentation:name = "my.db.lib" }',
+        '{ instrumentation:version = "4.2.0" }',
+        '{ instrumentation:version =~ "4[.].*" && instrumentation.library.team = "storage" }',
+        "{ instrumentation.library.tier > 1 }",
+        "{ instrumentation.library.tier != nil }",
+        '{ instrumentation:name = "my.db.lib" } | select(instrumentation:version)',
     ],
 )
 def test_event_link_and_instrumentation_scopes(query: str) -> None:
