@@ -177,6 +177,23 @@ def test_metrics_functions_compute_tempos_series(
         assert got[labels] == pytest.approx(samples), labels
 
 
+def test_non_finite_samples_are_left_out_or_spelled_as_tempo_does(
+    service: ServiceFactory, tempo: httpx.Client
+) -> None:
+    base = _send(service)
+    db = '({ resource.service.name = "db" } | count_over_time())'
+
+    (self_ratio,) = _range(tempo, f"{db} / {db}", base)  # 0/0 in the first minute: NaN
+    (over_errors,) = _range(tempo, f"{db} / ({{ status = error }} | count_over_time())", base)
+
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in self_ratio["samples"]] == [(60, 1.0)]
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in over_errors["samples"]] == [
+        (0, 0.0),
+        (60, "Infinity"),  # 2/0, in protobuf JSON's spelling
+    ]
+    assert _range(tempo, f"{db} / {db} > 1", base) == []  # no sample left: no series
+
+
 def test_exemplars_point_at_spans_and_follow_hints(service: ServiceFactory, tempo: httpx.Client) -> None:
     base = _send(service)
 
