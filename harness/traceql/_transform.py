@@ -45,6 +45,7 @@ from hoptrace.harness.traceql._fields import (
     INTRINSICS,
     KEYWORDS,
     NUMERIC,
+    id_literal,
     implied_type,
     matching_operands,
     operator_accepts,
@@ -383,6 +384,8 @@ class ToAst(lark.Transformer[lark.Token, Any]):
         if not (operator_accepts(op, left_type) and operator_accepts(op, right_type)):
             kinds = left_type if left_type == right_type else f"{left_type} and {right_type}"
             raise _fail(meta, f"{op} does not apply to {kinds}")
+        if op in ("=", "!="):
+            return BinaryOperation(op, id_literal(right, left), id_literal(left, right))
         if op not in ("=~", "!~"):
             return BinaryOperation(op, left, right)
         if not (isinstance(right, Static) and isinstance(right.value, str)):

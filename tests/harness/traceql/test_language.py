@@ -140,6 +140,22 @@ def test_event_link_and_instrumentation_scopes(query: str) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
+        # Tempo compares ids as bytes: hex in any case, leading zeros optional.
+        ('{ trace:id = "2" }', ["orphan"]),
+        ('{ trace:id = "00000000000000000000000000000002" }', ["orphan"]),
+        ('{ span:id = "4" && trace:id != "2" }', ["SELECT"]),
+        ('{ span:id = "000000000000000A" }', []),
+        ('{ span:parentID = "08" }', ["orphan"]),
+        ('{ trace:id = "not hex" }', []),
+    ],
+)
+def test_ids_compare_as_tempo_compares_them(query: str, expected: list[str]) -> None:
+    assert names(query) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
         ('{ parent.peer = "inventory" }', ["GET /stock"]),
         ('{ parent.resource.service.name = "api" && resource.service.name = "inventory" }', ["GET /stock"]),
         ("{ parent.span.retries = 3 }", []),
