@@ -131,7 +131,9 @@ class GrpcQuerier:
         return _message(tags_v1(self._store, _scope(request.scope)), tempo_pb2.SearchTagsResponse())
 
     def _tags_v2(self, request: Any) -> Message:
-        return _message(tags_v2(self._store, _scope(request.scope)), tempo_pb2.SearchTagsV2Response())
+        query = autocomplete_filter(request.query) if request.query.strip() else None
+        document = tags_v2(self._store, _scope(request.scope), query)
+        return _message(document, tempo_pb2.SearchTagsV2Response())
 
     def _tag_values(self, request: Any) -> Message:
         field = parse_tag(request.tagName)

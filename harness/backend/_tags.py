@@ -20,6 +20,7 @@ from hoptrace.harness.traceql import (
     Attribute,
     Intrinsic,
     Pipeline,
+    SpansetFilter,
     TraceView,
     Value,
     evaluate_pipeline,
@@ -67,21 +68,37 @@ SCOPES = ("resource", "span", "intrinsic", "event", "link", "instrumentation")
 _ATTRIBUTE_SCOPES = ("resource", "span", "event", "link", "instrumentation")
 
 
-def tag_names(store: TraceStore, scope: str | None) -> dict[str, list[str]]:
+def tag_names(store: TraceStore, scope: str | None, query: Pipeline | None = None) -> dict[str, list[str]]:
     """Attribute names per scope of the stored traces (``resource`` and ``span`` always, ``event``,
     ``link`` and ``instrumentation`` when any span has them), plus the ``intrinsic`` names; read from the
-    trace index.
+    trace index, or, with ``query`` (Tempo's ``q``), from the recent spans it matches.
 
     ``scope`` None or ``"all"`` gives every scope; otherwise it must be one of :data:`SCOPES`.
     """
-    index = index_for(store)
-    with store.query_gate.admit() as clock:
-        index.refresh((), clock.tick)
-    result = index.tag_names()
+    if query is None or query.stages == (SpansetFilter(None),):  # "{ }" filters nothing: the index knows
+        index = index_for(store)
+        with store.query_gate.admit() as clock:
+            index.refresh((), clock.tick)
+        result = index.tag_names()
+    else:
+        result = _names_on_matching_spans(store, query)
     result["intrinsic"] = INTRINSIC_TAGS
     if scope is None or scope == "all":
         return result
     return {scope: result.get(scope, [])}
+
+
+def _names_on_matching_spans(store: TraceStore, query: Pipeline) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {"resource": set(), "span": set()}
+    for span, _ in _recent_spans(store, query):
+        found["resource"].update(span.resource_attributes)
+        found["span"].update(span.attributes)
+        for scope, owners in (("event", span.events), ("link", span.links)):
+            for owner in owners:
+                found.setdefault(scope, set()).update(owner.attributes)
+        if span.scope_attributes:
+            found.setdefault("instrumentation", set()).update(span.scope_attributes)
+    return {scope: sorted(names) for scope, names in found.items()}
 
 
 def tags_v1(store: TraceStore, scope: str | None) -> dict[str, Any]:
@@ -92,8 +109,9 @@ def tags_v1(store: TraceStore, scope: str | None) -> dict[str, Any]:
     return {"tagNames": sorted({name for name_scope in wanted for name in names.get(name_scope, [])})}
 
 
-def tags_v2(store: TraceStore, scope: str | None) -> dict[str, Any]:
-    names = tag_names(store, scope)
+def tags_v2(store: TraceStore, scope: str | None, query: Pipeline | None = None) -> dict[str, Any]:
+    """``/api/v2/search/tags``: names per scope, of the spans ``query`` matches if given."""
+    names = tag_names(store, scope, query)
     return {"scopes": [{"name": name, "tags": tags} for name, tags in names.items()]}
 
 

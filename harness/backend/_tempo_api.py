@@ -111,7 +111,9 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         scope = request.query_params.get("scope")
         if scope not in (None, "all", *SCOPES):
             return _invalid_scope(scope)
-        return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope))
+        text = request.query_params.get("q")
+        query = autocomplete_filter(text) if text and text.strip() else None
+        return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope, query))
 
     async def values_v1(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])

@@ -160,3 +160,25 @@ def test_trace_by_id_returns_the_scope_as_sent(service: ServiceFactory, tempo: h
     assert [(kv.key, kv.value.int_value) for kv in db_scope.attributes if kv.key == "library.tier"] == [
         ("library.tier", 2)
     ]
+
+
+def test_tag_names_follow_the_query_filter(service: ServiceFactory, tempo: httpx.Client) -> None:
+    _send(service)
+    other = service("billing", "http").get_tracer("billing")
+    other.start_span("charge", attributes={"payment.provider": "acme"}).end()
+
+    def scopes(**params: str) -> dict[str, list[str]]:
+        response = tempo.get("/api/v2/search/tags", params=params)
+        assert response.status_code == 200, response.text
+        return {one["name"]: one["tags"] for one in response.json()["scopes"]}
+
+    # Tempo's q: only the names on spans the filter matches (an unfinished filter keeps what it can read).
+    billing = scopes(q='{ resource.service.name = "billing" }')
+    typing = scopes(q='{ instrumentation:name = "db.client" && span.x = ', scope="span")
+    everything = scopes(q="{ }")
+
+    assert billing["span"] == ["payment.provider"]
+    assert "instrumentation" not in billing and "event" not in billing
+    assert typing == {"span": []}
+    assert {"payment.provider"} <= set(everything["span"])
+    assert everything["instrumentation"] == ["library.team", "library.tier"]
