@@ -27,7 +27,6 @@ from hoptrace.harness.traceql._ast import (
     BinaryOperation,
     Duration,
     Field,
-    FieldExpression,
     Intrinsic,
     MetricsMath,
     MetricsQuery,
@@ -36,7 +35,6 @@ from hoptrace.harness.traceql._ast import (
     SpansetFilter,
     SpansetOperation,
     Static,
-    UnaryOperation,
     referenced_fields,
 )
 from hoptrace.harness.traceql._autocomplete import autocomplete_filter
@@ -54,7 +52,6 @@ __all__ = [
     "BinaryOperation",
     "Duration",
     "Field",
-    "FieldExpression",
     "Intrinsic",
     "MetricsMath",
     "MetricsQuery",
@@ -66,7 +63,6 @@ __all__ = [
     "Static",
     "TraceQLQuery",
     "TraceView",
-    "UnaryOperation",
     "Value",
     "autocomplete_filter",
     "evaluate_field",
