@@ -218,15 +218,19 @@ def _quantile(ordered: list[float], quantile: float) -> float:
 
 
 def _compare(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
-    """``compare(filter, topN)``: per attribute value, how many spans match ``filter`` (selection) and how
-    many do not (baseline), with the totals per attribute; the ``topN`` most frequent values of each."""
+    """``compare(filter, topN, start, end)``: per attribute value, how many spans match ``filter``
+    (selection) and how many do not (baseline), with the totals per attribute; the ``topN`` most frequent
+    values of each. With ``start`` and ``end`` (unix nanoseconds, both non-zero), only spans that start
+    after ``start`` and at or before ``end`` can be selected, as Tempo's selection window."""
     assert query.compare is not None
-    spanset_filter, top, _, _ = query.compare
+    spanset_filter, top, selection_start, selection_end = query.compare
+    windowed = selection_start > 0 and selection_end > 0
     counts: dict[tuple[str, str, Any], Counter[int]] = defaultdict(Counter)
     totals: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
     for span, trace, interval in _matched_spans(store, query, window, seen):
         expression = spanset_filter.expression
-        selected = expression is None or evaluate_field(expression, span, trace) is True
+        in_window = not windowed or selection_start < span.start_time_unix_nano <= selection_end
+        selected = in_window and (expression is None or evaluate_field(expression, span, trace) is True)
         kind = "selection" if selected else "baseline"
         for name, value in _comparable_fields(span):
             counts[(kind, name, value)][interval] += 1

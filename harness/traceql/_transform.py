@@ -301,7 +301,13 @@ class ToAst(lark.Transformer[lark.Token, Any]):
     def _compare_arguments(self, arguments: list[Any], meta: Any) -> tuple[SpansetFilter, int, int, int]:
         if not arguments or not isinstance(arguments[0], SpansetFilter) or len(arguments) not in (1, 2, 4):
             raise _fail(meta, "compare() takes a spanset filter, then optionally topN, or topN, start, end")
-        numbers = [self._metrics_number(argument, meta) for argument in arguments[1:]]
+        # Integers as written: unix nanoseconds do not survive a trip through a float.
+        numbers = [
+            argument.value
+            if isinstance(argument, Static) and type(argument.value) is int
+            else self._metrics_number(argument, meta)
+            for argument in arguments[1:]
+        ]
         if any(number != int(number) for number in numbers):
             raise _fail(meta, "compare()'s topN, start and end are integers")
         top, start, end = [int(n) for n in numbers] + [10, 0, 0][len(numbers) :]

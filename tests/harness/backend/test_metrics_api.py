@@ -191,6 +191,20 @@ def test_compare_splits_selection_from_baseline(service: ServiceFactory, tempo: 
     assert got[(("__meta_type", "selection_total"), ("resource.service.name", None))] == {0: 1.0}
 
 
+def test_compare_selects_only_inside_its_time_window(service: ServiceFactory, tempo: httpx.Client) -> None:
+    base = _send(service)
+    # Selection window (base + 60 s, base + 72 s]: GET /b (65 s) and the first SELECT (70 s).
+    start, end = (base + 60) * S, (base + 72) * S
+
+    got = _by_labels(_range(tempo, f"{{ }} | compare({{ true }}, 10, {start}, {end})", base), base)
+
+    assert got[(("__meta_type", "selection"), ("name", "GET /b"))] == {60: 1.0}
+    assert got[(("__meta_type", "selection"), ("name", "SELECT"))] == {60: 1.0}
+    assert got[(("__meta_type", "baseline"), ("name", "SELECT"))] == {60: 1.0}
+    assert got[(("__meta_type", "baseline"), ("name", "GET /a"))] == {0: 2.0}
+    assert got[(("__meta_type", "selection_total"), ("name", None))] == {60: 2.0}
+
+
 def test_instant_query_has_tempos_shape(service: ServiceFactory, tempo: httpx.Client) -> None:
     base = _send(service)
 
