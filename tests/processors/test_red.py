@@ -92,6 +92,10 @@ def test_labels_follow_kind_status_and_server_5xx_counts_as_error() -> None:
     _span(tracer, "GET /c", MS, SpanKind.SERVER, {"http.response.status_code": 404})
     _span(tracer, "GET /d", MS, SpanKind.CLIENT, {"http.response.status_code": 502})
     _span(tracer, "GET /e", MS, SpanKind.SERVER, {"http.response.status_code": 500}, StatusCode.OK)
+    _span(tracer, "GET /f", MS, SpanKind.SERVER, {"http.response.status_code": "502"})
+    _span(tracer, "GET /g", MS, SpanKind.SERVER, {"http.response.status_code": True})  # not a status
+    _span(tracer, "GET /h", MS, SpanKind.SERVER, {"http.response.status_code": 599})
+    _span(tracer, "GET /i", MS, SpanKind.SERVER, {"http.response.status_code": 600})
     _span(tracer, "orders publish", MS, SpanKind.PRODUCER, status=StatusCode.ERROR)
     _span(tracer, "orders process", MS, SpanKind.CONSUMER)
 
@@ -102,6 +106,10 @@ def test_labels_follow_kind_status_and_server_5xx_counts_as_error() -> None:
         "GET /c": ("SPAN_KIND_SERVER", "STATUS_CODE_UNSET"),
         "GET /d": ("SPAN_KIND_CLIENT", "STATUS_CODE_UNSET"),  # client status is the instrumentation's call
         "GET /e": ("SPAN_KIND_SERVER", "STATUS_CODE_OK"),  # an explicit status wins
+        "GET /f": ("SPAN_KIND_SERVER", "STATUS_CODE_ERROR"),
+        "GET /g": ("SPAN_KIND_SERVER", "STATUS_CODE_UNSET"),
+        "GET /h": ("SPAN_KIND_SERVER", "STATUS_CODE_ERROR"),
+        "GET /i": ("SPAN_KIND_SERVER", "STATUS_CODE_UNSET"),
         "orders publish": ("SPAN_KIND_PRODUCER", "STATUS_CODE_ERROR"),
         "orders process": ("SPAN_KIND_CONSUMER", "STATUS_CODE_UNSET"),
     }

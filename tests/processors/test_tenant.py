@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from opentelemetry import baggage, context
 from opentelemetry.context import Context
@@ -8,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hoptrace.processors import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
-from hoptrace.processors._span_access import FAST, baggage_value
+from hoptrace.processors._span_access import FAST, baggage_value, current_context
 from tests.processors.conftest import tenant_baggage
 
 
@@ -101,6 +104,29 @@ def test_fast_baggage_read_matches_the_api() -> None:
         assert baggage_value(TENANT_KEY, parent) == baggage.get_baggage(TENANT_KEY, parent)
     with tenant_baggage("globex"):
         assert baggage_value(TENANT_KEY, None) == "globex"
+
+
+def test_fast_current_context_matches_the_api_in_threads_and_tasks() -> None:
+    assert current_context() is context.get_current()
+    seen: list[bool] = []
+
+    def check(tenant: str) -> None:
+        token = context.attach(baggage.set_baggage(TENANT_KEY, tenant))
+        try:
+            seen.append(current_context() is context.get_current())
+            seen.append(baggage_value(TENANT_KEY, None) == tenant)
+        finally:
+            context.detach(token)
+
+    async def in_task() -> None:
+        check("task")
+
+    thread = threading.Thread(target=check, args=("thread",))
+    thread.start()
+    thread.join()
+    asyncio.run(in_task())
+    check("main")
+    assert seen == [True] * 6
 
 
 def test_non_string_baggage_tenant_is_counted_not_raised() -> None:
