@@ -13,19 +13,26 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from hoptrace.harness._model import Span
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
-from hoptrace.harness.backend._metrics_series import Exemplar, Labels, Series, SeriesSet, apply_stage, combine
+from hoptrace.harness.backend._log2_histogram import log2_bucket, log2_quantile
+from hoptrace.harness.backend._metrics_columns import Gathered, gather_from_columns
+from hoptrace.harness.backend._metrics_series import (
+    Exemplar,
+    Labels,
+    Series,
+    SeriesSet,
+    apply_stage,
+    combine,
+    label_name,
+    label_value,
+)
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import (
-    MISSING,
     Duration,
-    Field,
-    Intrinsic,
     MetricsMath,
     MetricsQuery,
     MetricsRoot,
@@ -36,6 +43,7 @@ from hoptrace.harness.traceql import (
     field_value,
 )
 
+_BUCKETED = {"histogram_over_time", "quantile_over_time"}
 _VALUE_FUNCTIONS = {"min_over_time", "max_over_time", "avg_over_time", "sum_over_time", "quantile_over_time"}
 
 
@@ -121,25 +129,6 @@ def _matched_spans(
                     yield span, trace, (span.start_time_unix_nano - start) // step
 
 
-def label_name(field: Field) -> str:
-    """A field as Tempo names it in series labels: ``resource.service.name``, ``span.x``, ``.x``, ``name``."""
-    if isinstance(field, Intrinsic):
-        return field.name
-    return f"{'parent.' if field.parent else ''}{field.scope}.{field.name}"
-
-
-def label_value(value: Value) -> Any:
-    if value is MISSING or value is None:
-        return None
-    if isinstance(value, Duration):
-        return value.nanos / 1e9
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, tuple):
-        return ",".join(str(member) for member in value)
-    return value
-
-
 def _number(value: Value) -> float | None:
     if isinstance(value, Duration):
         return value.nanos / 1e9
@@ -148,16 +137,22 @@ def _number(value: Value) -> float | None:
     return None
 
 
-def _bucket(field: Field, value: Value) -> float | None:
-    """The power-of-two bucket of ``value`` (a duration's in nanoseconds, reported in seconds)."""
-    raw = value.nanos if isinstance(value, Duration) else value
-    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw < 2:
-        return None
-    bucket = 2.0 ** math.ceil(math.log2(raw))
-    return bucket / 1e9 if isinstance(value, Duration) else bucket
-
-
 def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
+    gathered = gather_from_columns(store, query, window, seen)
+    values, exemplars = gathered if gathered is not None else _gather(store, query, window, seen)
+    if query.function == "quantile_over_time":
+        return _quantiles(query.quantiles, values, exemplars, window)
+    result: SeriesSet = {}
+    for labels, by_interval in values.items():
+        found = sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms)
+        samples = _reduce(query.function, by_interval, window)
+        result[labels] = Series(labels, samples, found)
+    return result
+
+
+def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> Gathered:
+    """Per series labels, the values each interval observed and its exemplar, from decoded traces (what
+    :func:`gather_from_columns` yields faster for the shapes it covers)."""
     function = query.function
     values: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     exemplars: dict[Labels, dict[int, Exemplar]] = defaultdict(dict)
@@ -169,11 +164,14 @@ def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: 
         exemplar_value = math.nan
         if query.attribute is not None:
             raw = field_value(query.attribute, span, trace)
-            if function == "histogram_over_time":
-                bucket = _bucket(query.attribute, raw)
+            if function in _BUCKETED:
+                bucket = log2_bucket(raw)
                 if bucket is None:
                     continue
-                labels = (*labels, ("__bucket", bucket))
+                if function == "histogram_over_time":
+                    labels = (*labels, ("__bucket", bucket))
+                else:
+                    observed, exemplar_value = bucket, _number(raw) or math.nan
             else:
                 number = _number(raw)
                 if number is None:
@@ -184,18 +182,7 @@ def _query(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: 
             exemplars[labels][interval] = Exemplar(
                 span.trace_id, span.span_id, exemplar_value, span.start_time_unix_nano // 1_000_000, labels
             )
-    result: SeriesSet = {}
-    for labels, by_interval in values.items():
-        found = sorted(exemplars[labels].values(), key=lambda e: e.timestamp_ms)
-        if function == "quantile_over_time":
-            for quantile in query.quantiles:
-                quantile_labels = (*labels, ("p", quantile))
-                samples = {i: _quantile(sorted(v), quantile) for i, v in by_interval.items()}
-                result[quantile_labels] = Series(quantile_labels, samples, found)
-            continue
-        samples = _reduce(function, by_interval, window)
-        result[labels] = Series(labels, samples, found)
-    return result
+    return values, exemplars
 
 
 def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsWindow) -> dict[int, float]:
@@ -211,10 +198,29 @@ def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsW
     return {i: sum(v) / len(v) for i, v in by_interval.items()}  # avg_over_time
 
 
-def _quantile(ordered: list[float], quantile: float) -> float:
-    """The nearest-rank quantile of sorted values (the smallest value with that share at or below it)."""
-    rank = max(1, math.ceil(quantile * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+def _quantiles(
+    quantiles: tuple[float, ...],
+    buckets: dict[Labels, dict[int, list[float]]],
+    exemplars: dict[Labels, dict[int, Exemplar]],
+    window: MetricsWindow,
+) -> SeriesSet:
+    """One series per group and quantile, from the power-of-two buckets of each interval (see
+    :mod:`._log2_histogram`). Each exemplar goes to the quantile whose value over the whole query is
+    nearest to its own, as Tempo assigns them."""
+    overall = Counter(b for by_interval in buckets.values() for v in by_interval.values() for b in v)
+    overall_values = [log2_quantile(quantile, overall) for quantile in quantiles]
+    result: SeriesSet = {}
+    for labels, by_interval in buckets.items():
+        counts = {i: Counter(v) for i, v in by_interval.items()}
+        nearest: dict[int, list[Exemplar]] = defaultdict(list)
+        for exemplar in sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms):
+            distances = [abs(exemplar.value - value) for value in overall_values]
+            nearest[distances.index(min(distances))].append(exemplar)
+        for position, quantile in enumerate(quantiles):
+            quantile_labels = (*labels, ("p", quantile))
+            samples = {i: log2_quantile(quantile, counts.get(i, {})) for i in range(window.intervals)}
+            result[quantile_labels] = Series(quantile_labels, samples, nearest[position])
+    return result
 
 
 def _compare(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:

@@ -11,7 +11,10 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
+
+from hoptrace.harness.traceql import MISSING, Duration, Field, Intrinsic, Value
 
 Label = tuple[str, Any]
 Labels = tuple[Label, ...]
@@ -34,6 +37,27 @@ class Series:
 
 
 SeriesSet = dict[Labels, Series]
+
+
+def label_name(field: Field) -> str:
+    """A field as Tempo names it in series labels: ``resource.service.name``, ``span.x``, ``.x``, ``name``."""
+    if isinstance(field, Intrinsic):
+        return field.name
+    return f"{'parent.' if field.parent else ''}{field.scope}.{field.name}"
+
+
+def label_value(value: Value) -> Any:
+    """A TraceQL value as a series label's value (``None`` when missing; durations in seconds)."""
+    if value is MISSING or value is None:
+        return None
+    if isinstance(value, Duration):
+        return value.nanos / 1e9
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, tuple):
+        return ",".join(str(member) for member in value)
+    return value
+
 
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "=": operator.eq,

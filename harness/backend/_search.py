@@ -170,7 +170,7 @@ def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]
     }
     attributes = []
     for field in fields:
-        if isinstance(field, Intrinsic) and field.name in ("name", "duration", "spanID", "traceID"):
+        if isinstance(field, Intrinsic) and field.name in ("name", "duration", "span:id", "trace:id"):
             continue  # already in the span's own fields
         value = field_value(field, span, trace)
         if value is not MISSING:

@@ -27,17 +27,16 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from hoptrace.harness._model import AttributeValue, Span
-from hoptrace.harness.backend._decode import decode_attributes, decode_span
+from hoptrace.harness.backend._decode import decode_attributes, decode_span, decoded_text
 from hoptrace.harness.backend._errors import PayloadTooLarge, StoreFull
 from hoptrace.harness.backend._query_gate import QueryGate
 
-SPAN_OVERHEAD_BYTES = 120
+SPAN_OVERHEAD_BYTES = 60
 """Bytes counted per span on top of its protobuf size: the bytes object's header and allocator rounding,
-its record tuple and its list slot."""
+and its two list slots (its origin's and its own)."""
 TRACE_OVERHEAD_BYTES = 250
-"""Bytes counted per stored trace: its id, its entry in the ordered index, its record list. With both,
-the count matches the process's resident memory per stored span (measured with 200,000 spans of 230
-bytes, 10 per trace: 379 bytes resident, 378 counted; before, 333 were counted)."""
+"""Bytes counted per stored trace: its id, its entry in the ordered index, its span list. With both,
+the count matches the memory the stored spans take (tests/harness/backend/test_store_memory.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +71,10 @@ class SpanOrigin:
         return decode_attributes(Resource.FromString(self.resource).attributes)
 
     @cached_property
-    def scope_name(self) -> str:
-        name: str = InstrumentationScope.FromString(self.scope).name
-        return name
+    def scope_fields(self) -> tuple[str, str, dict[str, AttributeValue]]:
+        """The scope's name, version and attributes, decoded once per origin (its spans share them)."""
+        scope = InstrumentationScope.FromString(self.scope)
+        return decoded_text(scope.name), decoded_text(scope.version), decode_attributes(scope.attributes)
 
 
 SpanRecord = tuple[SpanOrigin, bytes]
@@ -82,12 +82,25 @@ SpanRecord = tuple[SpanOrigin, bytes]
 
 
 class _StoredTrace:
-    __slots__ = ("byte_count", "last_write", "records")
+    __slots__ = ("byte_count", "last_write", "spans")
 
     def __init__(self) -> None:
-        self.records: list[SpanRecord] = []
+        # Memory: origins and spans interleaved (origin, span, origin, span...), two list slots per span
+        # instead of a slot and a record tuple (~64 bytes per span saved); records() pairs them again.
+        self.spans: list[SpanOrigin | bytes] = []
         self.byte_count = 0
         self.last_write = 0.0
+
+    @property
+    def span_count(self) -> int:
+        return len(self.spans) // 2
+
+    def records(self) -> list[SpanRecord]:
+        """The stored spans as records (a new list, safe to use without the store's lock)."""
+        # The list only grows, under the store's lock, by extending it with one (origin, span) pair: one
+        # step for the interpreter, so a copy taken without the lock holds whole pairs.
+        spans = self.spans[:]
+        return list(zip(spans[0::2], spans[1::2], strict=True))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +188,7 @@ class TraceStore:
                     created += 1
                 elif stored.last_write != now:
                     traces.move_to_end(trace_id)
-                stored.records.append((origin, span))
+                stored.spans += (origin, span)
                 stored.byte_count += len(span) + SPAN_OVERHEAD_BYTES
                 stored.last_write = now
             self._span_count += len(spans)
@@ -206,9 +219,9 @@ class TraceStore:
             dropped = self._decoded.pop(trace_id, None)
             if dropped is not None:
                 self._decoded_spans -= len(dropped[1])
-            self._span_count -= len(oldest.records)
+            self._span_count -= oldest.span_count
             self._byte_count -= oldest.byte_count
-            self._evicted_spans += len(oldest.records)
+            self._evicted_spans += oldest.span_count
             self._evicted_traces += 1
 
     def records(self, trace_id: bytes) -> list[SpanRecord]:
@@ -216,7 +229,7 @@ class TraceStore:
         retries cause (a copy; empty if unknown)."""
         with self._lock:
             stored = self._traces.get(trace_id)
-            records = list(stored.records) if stored is not None else []
+            records = stored.records() if stored is not None else []
         return unique_records(records)
 
     def snapshot(self) -> list[tuple[bytes, list[SpanRecord]]]:
@@ -226,9 +239,8 @@ class TraceStore:
         """
         with self._lock:
             traces = list(self._traces.items())
-        # Outside the lock, so that ingest does not wait for the copy: a record list only ever grows by
-        # append, and copying it is one step for the interpreter.
-        return [(trace_id, list(stored.records)) for trace_id, stored in traces]
+        # Outside the lock, so that ingest does not wait for the copy (see _StoredTrace.records).
+        return [(trace_id, stored.records()) for trace_id, stored in traces]
 
     def get_trace(self, trace_id: str) -> list[Span]:
         """The spans of a trace decoded into the model, ordered by start time; ``[]`` if unknown.
@@ -279,7 +291,7 @@ def unique_records(records: Sequence[SpanRecord]) -> list[SpanRecord]:
 def decode_records(records: Sequence[SpanRecord]) -> list[Span]:
     """Decode stored spans into model spans ordered by start time (then span id, for stable output)."""
     spans = [
-        decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_name)
+        decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_fields)
         for origin, span in unique_records(records)
     ]
     spans.sort(key=lambda span: (span.start_time_unix_nano, span.span_id))

@@ -31,6 +31,7 @@ from hoptrace.harness.backend._index_plan import (
     has_floor,
     value_key,
 )
+from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
 from hoptrace.harness.backend._store import SpanOrigin, TraceStore
 
 MAX_VALUES_PER_TAG = 1_000
@@ -41,6 +42,8 @@ _STATUSES = ("unset", "ok", "error")
 @dataclass(slots=True)
 class TraceEntry:
     seq: int
+    slot: int
+    """The trace's slot in the span columns."""
     records: int = 0
     start: int = 2**63
     end: int = 0
@@ -88,6 +91,7 @@ class TraceIndex:
         self._tag_values: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
         self._origin_seq: dict[int, int] = {}
         self._unread: dict[bytes, None] = {}
+        self._columns = SpanColumns()
         store.watch(self._queue)
         with self._lock:
             for trace_id, _ in store.snapshot():
@@ -110,8 +114,10 @@ class TraceIndex:
                 self._wanted |= new
                 self._postings.clear()
                 self._canonical.clear()
+                self._columns.clear()
                 for trace_id, entry in self._entries.items():
-                    self._entries[trace_id] = TraceEntry(entry.seq)
+                    slot = self._columns.new_slot(trace_id, entry.seq)
+                    self._entries[trace_id] = TraceEntry(entry.seq, slot)
                     self._unread[trace_id] = None
             with self._pending_lock:
                 pending, self._pending = self._pending, []
@@ -134,15 +140,26 @@ class TraceIndex:
                     self._unread.update(dict.fromkeys(list(dirty)[done:]))
                     raise
                 self._read(trace_id)
+            if self._columns.needs_compaction():
+                renumbered = self._columns.compact()
+                for entry in self._entries.values():
+                    entry.slot = renumbered[entry.slot]
+
+    def columns(self) -> ColumnsView | None:
+        """A copy of the span columns of every indexed trace (``None`` if they cannot answer: see
+        :attr:`SpanColumns.irregular`). Call :meth:`refresh` first."""
+        with self._lock:
+            return None if self._columns.irregular else self._columns.view()
 
     def _touch(self, trace_id: bytes) -> None:
         self._seq += 1
         entry = self._entries.get(trace_id)
         if entry is None:
-            self._entries[trace_id] = TraceEntry(self._seq)
+            self._entries[trace_id] = TraceEntry(self._seq, self._columns.new_slot(trace_id, self._seq))
             self._unread[trace_id] = None
         else:
             entry.seq = self._seq
+            self._columns.set_seq(entry.slot, self._seq)
             self._entries.move_to_end(trace_id)
 
     def _drop(self, trace_id: bytes) -> None:
@@ -150,6 +167,7 @@ class TraceIndex:
         self._unread.pop(trace_id, None)
         if entry is None:
             return
+        self._columns.drop(entry.slot)
         for posting in entry.postings:
             traces = self._postings.get(posting)
             if traces is not None:
@@ -169,7 +187,9 @@ class TraceIndex:
             return
         found: dict[Posting, None] = dict.fromkeys(entry.postings)
         for origin, data in records[entry.records :]:
-            self._read_span(entry, origin, PbSpan.FromString(data), found)
+            span = PbSpan.FromString(data)
+            self._read_span(entry, origin, span, found)
+            self._columns.add(entry.slot, SpanColumns.service_of(origin.resource_attributes), span, len(data))
         postings = self._postings
         for posting in found:
             traces = postings.get(posting)
@@ -206,6 +226,7 @@ class TraceIndex:
                     self._saw("resource", key, member, seq)
                     if ("resource", key) in self._wanted:
                         postings.append(("attr", "resource", key, value_key(member)))
+            self._read_scope(origin, seq)
         for attribute in span.attributes:
             key = attribute.key
             self._tag_names[("span", key)] = seq
@@ -214,7 +235,25 @@ class TraceIndex:
                 self._saw("span", key, value, seq)
                 if wanted:
                     postings.append(("attr", "span", key, value_key(value)))
+        for owners, scope in ((span.events, "event"), (span.links, "link")):
+            for owner in owners:  # most spans have none
+                for attribute in owner.attributes:
+                    self._tag_names[(scope, attribute.key)] = seq
+                    for value in _scalars(attribute.value):
+                        self._saw(scope, attribute.key, value, seq)
         found.update(dict.fromkeys(postings))
+
+    def _read_scope(self, origin: SpanOrigin, seq: int) -> None:
+        """The instrumentation scope's attribute names and values, and its name and version (kept as the
+        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
+        name, version, attributes = origin.scope_fields
+        for key, value in attributes.items():
+            self._tag_names[("instrumentation", key)] = seq
+            for member in value if isinstance(value, tuple) else (value,):
+                self._saw("instrumentation", key, member, seq)
+        for key, text in (("instrumentation:name", name), ("instrumentation:version", version)):
+            if text:
+                self._saw("intrinsic", key, text, seq)
 
     def _saw(self, scope: str, key: str, value: Any, seq: int) -> None:
         typed = typed_value(value)
@@ -272,13 +311,14 @@ class TraceIndex:
         return set().union(*(part for part in parts if part is not None))
 
     def tag_names(self) -> dict[str, list[str]]:
-        """Attribute names per scope (``resource``, ``span``) of the stored traces."""
+        """Attribute names per scope of the stored traces: always ``resource`` and ``span``, and
+        ``event``, ``link`` and ``instrumentation`` when they have any."""
         with self._lock:
             oldest = self._oldest_seq()
             names: dict[str, list[str]] = {"resource": [], "span": []}
             for (scope, key), seq in self._tag_names.items():
                 if seq >= oldest:
-                    names[scope].append(key)
+                    names.setdefault(scope, []).append(key)
             return {scope: sorted(keys) for scope, keys in names.items()}
 
     def tag_values(self, scopes: Iterable[str], key: str) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from hoptrace.harness.traceql._ast import (
     BinaryOperation,
     Duration,
     Field,
+    FieldExpression,
     Intrinsic,
     MetricsMath,
     MetricsQuery,
@@ -35,6 +36,7 @@ from hoptrace.harness.traceql._ast import (
     SpansetFilter,
     SpansetOperation,
     Static,
+    UnaryOperation,
     referenced_fields,
 )
 from hoptrace.harness.traceql._autocomplete import autocomplete_filter
@@ -52,6 +54,7 @@ __all__ = [
     "BinaryOperation",
     "Duration",
     "Field",
+    "FieldExpression",
     "Intrinsic",
     "MetricsMath",
     "MetricsQuery",
@@ -63,6 +66,7 @@ __all__ = [
     "Static",
     "TraceQLQuery",
     "TraceView",
+    "UnaryOperation",
     "Value",
     "autocomplete_filter",
     "evaluate_field",

@@ -45,6 +45,7 @@ from hoptrace.harness.traceql._fields import (
     INTRINSICS,
     KEYWORDS,
     NUMERIC,
+    id_literal,
     implied_type,
     matching_operands,
     operator_accepts,
@@ -161,10 +162,20 @@ class ToAst(lark.Transformer[lark.Token, Any]):
         return MetricsRoot(query.expression, query.second_stages, self._query, hint_pairs)
 
     def arith_root(self, meta: Any, items: list[Any]) -> MetricsRoot:
-        (expression,) = items
+        expression, *tail = items
         if not _contains_metrics(expression):
             raise _fail(meta, "a scalar expression must be compared with something, e.g. 'count() > 2'")
-        return MetricsRoot(self._metrics_math(expression, meta))
+        return MetricsRoot(self._metrics_math(expression, meta), tuple(tail[0] if tail else ()))
+
+    def filtered_math_root(self, meta: Any, items: list[Any]) -> MetricsRoot:
+        """``(metrics arithmetic) > 10 | topk(3)``: a metrics filter, then more second stages."""
+        pipeline, tail = items
+        if not isinstance(pipeline, _MetricsFilter):
+            raise _fail(meta, "topk() and bottomk() follow a metrics query, e.g. '{ } | rate() | topk(3)'")
+        return MetricsRoot(pipeline.expression, ((pipeline.op, pipeline.value), *tail))
+
+    def metrics_tail(self, meta: Any, items: list[Any]) -> list[tuple[str, float]]:
+        return list(items)
 
     def hints(self, meta: Any, items: list[Any]) -> list[tuple[str, StaticValue]]:
         return list(items)
@@ -379,6 +390,8 @@ class ToAst(lark.Transformer[lark.Token, Any]):
         if not (operator_accepts(op, left_type) and operator_accepts(op, right_type)):
             kinds = left_type if left_type == right_type else f"{left_type} and {right_type}"
             raise _fail(meta, f"{op} does not apply to {kinds}")
+        if op in ("=", "!="):
+            return BinaryOperation(op, id_literal(right, left), id_literal(left, right))
         if op not in ("=~", "!~"):
             return BinaryOperation(op, left, right)
         if not (isinstance(right, Static) and isinstance(right.value, str)):

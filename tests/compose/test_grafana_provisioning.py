@@ -43,6 +43,10 @@ def test_tempo_links_traces_to_metrics_service_map_node_graph_and_search() -> No
     assert settings["search"]["hide"] is False
 
 
+def test_tempo_streams_search_and_traceql_metrics() -> None:
+    assert datasources()["tempo"]["jsonData"]["streamingEnabled"] == {"search": True, "metrics": True}
+
+
 def test_datasource_urls_name_compose_services_and_their_ports() -> None:
     services = compose_model()["services"]
     for source in datasources().values():

@@ -26,6 +26,14 @@ def test_allows_grafanas_streaming_search() -> None:
     assert tempo()["stream_over_http_enabled"] is True
 
 
+def test_traceql_metrics_run_on_every_span_of_every_range() -> None:
+    """Tempo 2.x answers TraceQL metrics only with the local-blocks processor; by default it keeps only
+    server spans and does not flush, so a rate() over a queue consumer or an older range would be empty."""
+    assert "local-blocks" in tempo()["overrides"]["defaults"]["metrics_generator"]["processors"]
+    local_blocks = tempo()["metrics_generator"]["processor"]["local_blocks"]
+    assert local_blocks == {"filter_server_spans": False, "flush_to_storage": True}
+
+
 def test_stores_traces_locally_for_30_days() -> None:
     trace = tempo()["storage"]["trace"]
     assert trace["backend"] == "local"
@@ -39,7 +47,7 @@ def test_stores_traces_locally_for_30_days() -> None:
 def test_metrics_generator_remote_writes_span_metrics_and_service_graphs_to_prometheus() -> None:
     generator = tempo()["metrics_generator"]
     processors = tempo()["overrides"]["defaults"]["metrics_generator"]["processors"]
-    assert processors == ["service-graphs", "span-metrics"]
+    assert processors == ["service-graphs", "span-metrics", "local-blocks"]
     (remote_write,) = generator["storage"]["remote_write"]
     url = urlsplit(remote_write["url"])
     assert url.hostname == "prometheus" and url.path == "/api/v1/write"
@@ -78,6 +86,8 @@ DOCUMENTED_KEYS = {
     "metrics_generator.processor.span_metrics.histogram_buckets",
     "metrics_generator.processor.span_metrics.dimension_mappings[].name",
     "metrics_generator.processor.span_metrics.dimension_mappings[].source_labels",
+    "metrics_generator.processor.local_blocks.filter_server_spans",
+    "metrics_generator.processor.local_blocks.flush_to_storage",
     "storage.trace.backend",
     "storage.trace.wal.path",
     "storage.trace.local.path",

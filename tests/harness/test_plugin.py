@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytest_plugins = ["pytester"]
 
@@ -42,8 +46,9 @@ def test_plain_assert_gets_the_trace_in_the_report(sdk, wait_for_trace):
 
 
 @pytest.fixture(autouse=True)
-def _inner_ini(pytester: pytest.Pytester) -> None:
+def _inner_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the inner tests import tests.harness.otlp
 
 
 def test_options_are_in_one_hoptrace_group(pytester: pytest.Pytester) -> None:

@@ -9,6 +9,7 @@ Tempo's shape. The gRPC client is made from the backend's own ``tempo.proto``.
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +132,34 @@ def test_search_over_http_and_grpc_give_the_same_traces(
         (span,) = spanset["spans"]
         assert {"spanID", "startTimeUnixNano", "durationNanos", "attributes"} <= set(span)
     assert streamed.metrics.inspectedTraces == http["metrics"]["inspectedTraces"] == 2
+
+
+def test_grpc_search_stream_carries_non_finite_doubles(
+    service: ServiceFactory, tempo: httpx.Client, channel: grpc.Channel
+) -> None:
+    # The OpenTelemetry JS SDK exports NaN and infinite doubles; the stream carries them as doubles, the
+    # HTTP answer as protobuf JSON's "NaN" / "Infinity" / "-Infinity" strings.
+    tracer = service("js", "http").get_tracer("js")
+    for name, ratio in (("nan", math.nan), ("up", math.inf), ("down", -math.inf)):
+        tracer.start_span(name, attributes={"ratio": ratio}).end()
+    query = '{ resource.service.name = "js" } | select(span.ratio)'
+
+    (streamed,) = _stream(channel, "Search")(tempo_pb2.SearchRequest(Query=query, Limit=20))
+    http = tempo.get("/api/search", params={"q": query}, headers=GRAFANA_HEADERS).json()
+
+    got = {
+        hit.rootTraceName: {a.key: a.value for a in hit.spanSets[0].spans[0].attributes}["ratio"].double_value
+        for hit in streamed.traces
+    }
+    assert math.isnan(got.pop("nan"))
+    assert got == {"up": math.inf, "down": -math.inf}
+    spelled = {
+        hit["rootTraceName"]: {a["key"]: a["value"] for a in hit["spanSets"][0]["spans"][0]["attributes"]}
+        for hit in http["traces"]
+    }
+    assert spelled["nan"]["ratio"] == {"doubleValue": "NaN"}
+    assert spelled["up"]["ratio"] == {"doubleValue": "Infinity"}
+    assert spelled["down"]["ratio"] == {"doubleValue": "-Infinity"}
 
 
 def test_metrics_range_and_instant_over_grpc_match_http(

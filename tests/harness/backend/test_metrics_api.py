@@ -108,11 +108,18 @@ def test_grafana_frontend_request_gets_tempos_range_shape(
         ),
         ("{ } | count_over_time()", {(("__name__", "count_over_time"),): {0: 2.0, 60: 3.0}}),
         (
+            # Tempo's power-of-two buckets (see _log2_histogram): 100 ms counts in 2**27 ns, 300 ms in
+            # 2**29 ns, 50 ms in 2**26 ns; a rank that ends a bucket reads that bucket's bound.
             '{ resource.service.name = "api" } | quantile_over_time(duration, .5, 1)',
             {
-                (("__name__", "quantile_over_time"), ("p", 0.5)): {0: 0.1, 60: 0.05},
-                (("__name__", "quantile_over_time"), ("p", 1.0)): {0: 0.3, 60: 0.05},
+                (("__name__", "quantile_over_time"), ("p", 0.5)): {0: 2**27 / 1e9, 60: 2**26 / 1e9},
+                (("__name__", "quantile_over_time"), ("p", 1.0)): {0: 2**29 / 1e9, 60: 2**26 / 1e9},
             },
+        ),
+        (
+            # An interval without values reads 0, as in Tempo's series.
+            '{ resource.service.name = "db" } | quantile_over_time(duration, .5)',
+            {(("__name__", "quantile_over_time"), ("p", 0.5)): {0: 0.0, 60: 2**24 / 1e9}},
         ),
         (
             "{ } | max_over_time(duration) by (name)",
@@ -147,6 +154,12 @@ def test_grafana_frontend_request_gets_tempos_range_shape(
             },
         ),
         (
+            # Arithmetic, then more second stages: bottomk keeps the smaller series at each step, the
+            # filter then drops db's zero.
+            "({ } | count_over_time() by (resource.service.name)) * 2 | bottomk(1) > 0",
+            {(("resource.service.name", "api"),): {60: 2.0}},
+        ),
+        (
             "{ } | count_over_time() by (resource.service.name) > 1",
             {(("resource.service.name", "api"),): {0: 2.0}, (("resource.service.name", "db"),): {60: 2.0}},
         ),
@@ -162,6 +175,23 @@ def test_metrics_functions_compute_tempos_series(
     assert got.keys() == expected.keys()
     for labels, samples in expected.items():
         assert got[labels] == pytest.approx(samples), labels
+
+
+def test_non_finite_samples_are_left_out_or_spelled_as_tempo_does(
+    service: ServiceFactory, tempo: httpx.Client
+) -> None:
+    base = _send(service)
+    db = '({ resource.service.name = "db" } | count_over_time())'
+
+    (self_ratio,) = _range(tempo, f"{db} / {db}", base)  # 0/0 in the first minute: NaN
+    (over_errors,) = _range(tempo, f"{db} / ({{ status = error }} | count_over_time())", base)
+
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in self_ratio["samples"]] == [(60, 1.0)]
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in over_errors["samples"]] == [
+        (0, 0.0),
+        (60, "Infinity"),  # 2/0, in protobuf JSON's spelling
+    ]
+    assert _range(tempo, f"{db} / {db} > 1", base) == []  # no sample left: no series
 
 
 def test_exemplars_point_at_spans_and_follow_hints(service: ServiceFactory, tempo: httpx.Client) -> None:

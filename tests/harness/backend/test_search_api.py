@@ -308,4 +308,4 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
         "by(resource.service.name)"
     }
     (span,) = selected["spanSets"][0]["spans"]  # type: ignore[index]
-    assert {"key": "childCount", "value": {"intValue": "1"}} in span["attributes"]
+    assert {"key": "span:childCount", "value": {"intValue": "1"}} in span["attributes"]

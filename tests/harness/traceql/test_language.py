@@ -110,6 +110,8 @@ EVENTFUL = [
         ),
         links=(SpanLink(T2, "0000000000000009", {"link.kind": "follows"}),),
         scope_name="my.db.lib",
+        scope_version="4.2.0",
+        scope_attributes={"library.team": "storage", "library.tier": 2},
     ),
     *SPANS[4:],
 ]
@@ -124,10 +126,31 @@ EVENTFUL = [
         '{ link:traceID = "' + T2 + '" }',
         '{ link:spanID = "0000000000000009" && link.link.kind = "follows" }',
         '{ instrumentation:name = "my.db.lib" }',
+        '{ instrumentation:version = "4.2.0" }',
+        '{ instrumentation:version =~ "4[.].*" && instrumentation.library.team = "storage" }',
+        "{ instrumentation.library.tier > 1 }",
+        "{ instrumentation.library.tier != nil }",
+        '{ instrumentation:name = "my.db.lib" } | select(instrumentation:version)',
     ],
 )
 def test_event_link_and_instrumentation_scopes(query: str) -> None:
     assert [span.name for span in filter_spans(query, EVENTFUL)] == ["SELECT"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Tempo compares ids as bytes: hex in any case, leading zeros optional.
+        ('{ trace:id = "2" }', ["orphan"]),
+        ('{ trace:id = "00000000000000000000000000000002" }', ["orphan"]),
+        ('{ span:id = "4" && trace:id != "2" }', ["SELECT"]),
+        ('{ span:id = "000000000000000A" }', []),
+        ('{ span:parentID = "08" }', ["orphan"]),
+        ('{ trace:id = "not hex" }', []),
+    ],
+)
+def test_ids_compare_as_tempo_compares_them(query: str, expected: list[str]) -> None:
+    assert names(query) == expected
 
 
 @pytest.mark.parametrize(
@@ -190,6 +213,8 @@ def test_pipelines_scalar_filters_and_grouping(query: str, expected: list[str]) 
         ("coalesce() | { true }", "column 1", "cannot start with coalesce"),
         ("2 * 3", "column 1", "must be compared"),
         ("{} | rate() | topk(0)", "column 13", "at least 1"),
+        ("{ } | count() > 2 | topk(3)", "column 1", "topk() and bottomk() follow a metrics query"),
+        ("({} | rate()) * 2 | topk(0)", "column 19", "at least 1"),
         ("{} | compare({status=error}) > 10", "column 1", "compare() cannot be followed"),
         ("({} | rate()) * 10s", "column 1", "not durations"),
         ("{ trace:status = error }", "column 3", "unknown intrinsic"),
@@ -211,6 +236,8 @@ def test_metrics_queries_parse_into_their_parts() -> None:
     ranked = parse_metrics_query("{} | count_over_time() by (span.http.route) > 2 | topk(3)")
     math = parse_metrics_query("({ status = error } | rate()) / ({ } | rate()) * 100 > 5")
     compare = parse_metrics_query("{ } | compare({ status = error }, 5)")
+    math_ranked = parse_metrics_query("({ } | rate()) / ({ } | count_over_time()) | topk(3) > 1 | bottomk(2)")
+    math_filtered_ranked = parse_metrics_query("({ } | rate()) * 2 > 10 | topk(3)")
 
     assert isinstance(rate.expression, MetricsQuery)
     assert (rate.expression.function, rate.expression.by) == (
@@ -227,6 +254,9 @@ def test_metrics_queries_parse_into_their_parts() -> None:
     assert ranked.expression.second_stages == ((">", 2.0), ("topk", 3.0))
     assert isinstance(math.expression, MetricsMath) and math.second_stages == ((">", 5.0),)
     assert math.expression.op == "*" and math.expression.right == 100.0
+    assert isinstance(math_ranked.expression, MetricsMath)
+    assert math_ranked.second_stages == (("topk", 3.0), (">", 1.0), ("bottomk", 2.0))
+    assert math_filtered_ranked.second_stages == ((">", 10.0), ("topk", 3.0))
     assert isinstance(compare.expression, MetricsQuery) and compare.expression.compare is not None
     assert compare.expression.compare[1:] == (5, 0, 0)
     with pytest.raises(InvalidExpression, match="metrics query"):
