@@ -17,6 +17,7 @@ of the SDK's span class: every processor and exporter sees the same object and t
   called as usual);
 - attributes whose values are ``str``/``int``/``float``/``bool`` and fit the span limits go into the
   ``BoundedAttributes`` as they are (anything else is validated by the SDK);
+- a span gets its own event and link lists with its first event or link (most hop spans have none);
 - ``end`` hands the processors the span itself, not a copy: after ``end``, a span's name, status,
   attributes, events and links can no longer change (the SDK refuses every mutation of an ended span).
 
@@ -41,7 +42,7 @@ from time import time_ns
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context, get_current
-from opentelemetry.sdk.trace import SpanLimits, Tracer, TracerProvider, _Span, sampling
+from opentelemetry.sdk.trace import EventBase, SpanLimits, Tracer, TracerProvider, _Span, sampling
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -63,6 +64,10 @@ _ROOT_FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _PLAIN_VALUES = (str, int, float, bool)
 _UNSET = Status(StatusCode.UNSET)
+# Most hop spans get no event and no link: they share these empty lists until their first one (HopSpan's
+# _add_event/_add_link give them their own; the probe checks that events and links land there).
+_NO_EVENTS: BoundedList[EventBase] = BoundedList(None)
+_NO_LINKS: BoundedList[trace.Link] = BoundedList(None)
 
 
 class HopSpan(_Span):
@@ -94,6 +99,26 @@ class HopSpan(_Span):
                     plain[key] = value
                 return
         super().set_attribute(key, value)
+
+    def _add_event(self, event: EventBase) -> None:
+        with self._lock:
+            if self._end_time is None:
+                events = self._events
+                if events is _NO_EVENTS:  # the span's own list, on its first event
+                    events = self._events = BoundedList(self._limits.max_events)
+                events.append(event)  # type: ignore[attr-defined]
+                return
+        logger.warning("Tried calling %s on an ended span.", "_add_event")
+
+    def _add_link(self, link: trace.Link) -> None:
+        with self._lock:
+            if self._end_time is None:
+                links = self._links
+                if links is _NO_LINKS:  # the span's own list, on its first link
+                    links = self._links = BoundedList(self._limits.max_links)
+                links.append(link)  # type: ignore[attr-defined]
+                return
+        logger.warning("Tried calling %s on an ended span.", "_add_link")
 
     def end(self, end_time: int | None = None) -> None:
         with self._lock:
@@ -268,8 +293,8 @@ class FastPath:
             _start_time=start_time if start_time is not None else time_ns(),
             _end_time=None,
             _attributes=self._attributes(attributes),
-            _events=BoundedList(limits.max_events),
-            _links=BoundedList(limits.max_links),
+            _events=_NO_EVENTS,
+            _links=_NO_LINKS,
             _resource=tracer.resource,
             _status=_UNSET,
             _sampler=self._sampler,

@@ -81,6 +81,7 @@ def _shape_problem() -> str | None:
             for span in (theirs, ours):
                 span.set_attribute("probe.status", 200)
                 span.add_event("probe.event", {"probe.detail": "d"})
+                span.add_link(trace.SpanContext(3, 4, True), {"probe.added": 2})
                 span.end()
         if ended.spans[1] is not pairs[0][1] or ended.spans[3] is not pairs[1][1]:
             return "an ended hop span did not reach the processors"
@@ -123,8 +124,16 @@ def _ended_difference(theirs: ReadableSpan, ours: ReadableSpan) -> str | None:
             return f"{type(span).__name__}'s attributes, events or links are not its public ones"
     if dict(theirs.attributes or {}) != dict(ours.attributes or {}):
         return "attributes set during the span differ"
-    if [event.name for event in theirs.events] != [event.name for event in ours.events]:
-        return "events added during the span differ"
+    for field in ("_events", "_links"):
+        expected, got = vars(theirs)[field], vars(ours)[field]
+        if type(got) is not type(expected) or got is _shared_empty(field):
+            return f"{field} added during a hop span did not land in its own list"
+        if (vars(expected)["_dq"].maxlen, expected.dropped, _items(expected)) != (
+            vars(got)["_dq"].maxlen,
+            got.dropped,
+            _items(got),
+        ):
+            return f"{field} added during the span differ"
     if vars(vars(ours)["_attributes"])["_immutable"] is not True:
         return "an ended hop span's attributes stay mutable"
     return None
@@ -147,6 +156,8 @@ def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
                 getattr(expected, name) == getattr(got, name)
                 for name in ("_dict", "maxlen", "max_value_len", "dropped", "_immutable")
             )
+        elif isinstance(expected, BoundedList) and got is _shared_empty(key):
+            same = len(expected) == 0  # the span gets its own list with its first item
         elif isinstance(expected, BoundedList):
             same = (
                 vars(expected).keys() == vars(got).keys()
@@ -162,3 +173,17 @@ def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
         if not same:
             return f"Span.{key} differs"
     return None
+
+
+def _shared_empty(key: str) -> object:
+    from hoptrace.tracing._spans.hop import _NO_EVENTS, _NO_LINKS
+
+    return {"_events": _NO_EVENTS, "_links": _NO_LINKS}.get(key)
+
+
+def _items(items: BoundedList[Any]) -> list[tuple[object, ...]]:
+    """An event or link list's contents, comparable across two spans."""
+    return [
+        (getattr(item, "name", None), getattr(item, "context", None), dict(item.attributes or {}))
+        for item in items
+    ]

@@ -121,6 +121,21 @@ def test_processors_receive_the_ended_span_itself_and_it_no_longer_changes(
     assert dict(ended.attributes or {}) == {"a": 1} and ended.name == "op"
 
 
+def test_events_and_links_added_later_belong_to_their_span_only() -> None:
+    pair = Pair()
+    first, second = pair.hop.start_span("first"), pair.hop.start_span("second")
+    first.add_event("only first", {"n": 1})
+    first.add_link(REMOTE, {"l": 2})
+    first.record_exception(ValueError("boom"))
+    for span in (first, second):
+        span.end()
+    first.add_event("too late")
+    assert [event.name for event in first.events] == ["only first", "exception"]
+    assert [link.context for link in first.links] == [REMOTE]
+    assert (second.events, second.links) == ((), ())
+    assert (first.dropped_events, second.dropped_links) == (0, 0)
+
+
 def test_a_child_of_an_unsampled_parent_is_not_recorded_as_in_the_sdk() -> None:
     pair = Pair()
     unsampled = SpanContext(0xABC, 0xDEF, True, TraceFlags(TraceFlags.DEFAULT))
