@@ -267,3 +267,10 @@ def _comparable_fields(span: Span) -> Iterator[tuple[str, Any]]:
         yield f"span.{key}", label_value(value)
     for key, value in span.resource_attributes.items():
         yield f"resource.{key}", label_value(value)
+    # Tempo compares every attribute of the span, its scope's, its events' and its links' too.
+    for key, value in span.scope_attributes.items():
+        yield f"instrumentation.{key}", label_value(value)
+    for scope, owners in (("event", span.events), ("link", span.links)):
+        for owner in owners:
+            for key, value in owner.attributes.items():
+                yield f"{scope}.{key}", label_value(value)

@@ -92,6 +92,28 @@ def test_metrics_group_by_the_scope(service: ServiceFactory, tempo: httpx.Client
     }
 
 
+def test_compare_counts_scope_event_and_link_attributes(service: ServiceFactory, tempo: httpx.Client) -> None:
+    _send(service)
+    now = int(time.time())
+
+    response = tempo.get(
+        "/api/metrics/query",
+        params={"q": '{ } | compare({ name = "SELECT" })', "start": str(now - 60), "end": str(now + 60)},
+    )
+
+    assert response.status_code == 200, response.text
+    got = {
+        tuple((label["key"], next(iter(label["value"].values()), None)) for label in one["labels"]): one[
+            "value"
+        ]
+        for one in response.json()["series"]
+    }
+    assert got[(("__meta_type", "selection"), ("instrumentation.library.team", "storage"))] == 1.0
+    assert got[(("__meta_type", "selection"), ("event.retry.attempt", "2"))] == 1.0
+    assert got[(("__meta_type", "selection"), ("link.link.reason", "batch"))] == 1.0
+    assert (("__meta_type", "baseline"), ("instrumentation.library.team", "storage")) not in got
+
+
 def test_autocomplete_knows_the_instrumentation_event_and_link_scopes(
     service: ServiceFactory, tempo: httpx.Client
 ) -> None:
