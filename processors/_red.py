@@ -192,7 +192,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
         try:
             if _FAST:  # an ended span's fields never change: read them directly (see _span_access)
                 start, end, name, context = span._start_time, span._end_time, span._name, span._context
-                resource, kind, status = span._resource, span._kind._value_, span._status.status_code._value_
+                resource, kind, status = span._resource, span._kind._value_, span._status._status_code._value_
                 raw = span._attributes
                 attributes = raw._dict if raw.__class__ is BoundedAttributes else ended_span_attributes(span)
             else:
