@@ -9,6 +9,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from hoptrace.harness.backend._search import go_duration
+
 from .conftest import ServiceFactory
 
 MS = 1_000_000
@@ -296,7 +298,9 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
     checkout, _ = _send_traces(service)
 
     (hit,) = _search(tempo, "{ kind = client || kind = server } | by(resource.service.name)", spss="5")
-    (selected,) = _search(tempo, '{ name = "GET stock" } | select(span:childCount, .tenant.id)')
+    (selected,) = _search(
+        tempo, '{ name = "GET stock" } | select(span:childCount, .tenant.id, trace:duration)'
+    )
 
     assert hit["traceID"] == checkout.lstrip("0")
     groups = {
@@ -309,3 +313,22 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
     }
     (span,) = selected["spanSets"][0]["spans"]  # type: ignore[index]
     assert {"key": "span:childCount", "value": {"intValue": "1"}} in span["attributes"]
+    # Durations as Go prints them, as Tempo writes them: the checkout trace lasts 250 ms.
+    assert {"key": "traceDuration", "value": {"stringValue": "250ms"}} in span["attributes"]
+
+
+@pytest.mark.parametrize(
+    ("nanos", "text"),
+    [
+        (0, "0s"),
+        (999, "999ns"),
+        (1_500, "1.5µs"),
+        (2_000_000, "2ms"),
+        (1_500_000_000, "1.5s"),
+        (60_000_000_000, "1m0s"),
+        (3_723_004_000_000, "1h2m3.004s"),
+        (-1_500_000, "-1.5ms"),
+    ],
+)
+def test_durations_are_written_as_go_prints_them(nanos: int, text: str) -> None:
+    assert go_duration(nanos) == text
