@@ -39,6 +39,7 @@ _ENUMERABLE_INTRINSICS = {
     "rootServiceName",
     "instrumentation:name",
     "instrumentation:version",
+    "event:name",
 }
 
 
@@ -153,8 +154,8 @@ _INDEXED_INTRINSICS = {
     "rootName": ("rootName", "string"),
     "rootServiceName": ("rootService", "string"),
 }
-_SCOPE_INTRINSICS = {"instrumentation:name", "instrumentation:version"}
-"""Kept by the index as values of the ``intrinsic`` scope, per instrumentation scope."""
+_SCOPE_INTRINSICS = {"instrumentation:name", "instrumentation:version", "event:name"}
+"""Kept by the index as values of its ``intrinsic`` scope (per instrumentation scope, per event)."""
 
 
 def _indexed_values(store: TraceStore, field: Attribute | Intrinsic) -> list[tuple[str, str]] | None:

@@ -235,8 +235,10 @@ class TraceIndex:
                 self._saw("span", key, value, seq)
                 if wanted:
                     postings.append(("attr", "span", key, value_key(value)))
+        for event in span.events:  # most spans have none
+            self._saw("intrinsic", "event:name", event.name, seq)
         for owners, scope in ((span.events, "event"), (span.links, "link")):
-            for owner in owners:  # most spans have none
+            for owner in owners:
                 for attribute in owner.attributes:
                     self._tag_names[(scope, attribute.key)] = seq
                     for value in _scalars(attribute.value):

@@ -147,6 +147,7 @@ def test_autocomplete_knows_the_instrumentation_event_and_link_scopes(
         {"type": "string", "value": "plain"},
     ]
     assert _values(tempo, "event.retry.attempt") == [{"type": "int", "value": "2"}]
+    assert _values(tempo, "event:name") == [{"type": "string", "value": "retry"}]
     assert _values(tempo, "link.link.reason") == [{"type": "string", "value": "batch"}]
 
 
