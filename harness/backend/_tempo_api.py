@@ -165,8 +165,8 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         Route("/api/search", search_traces),
         Route("/api/search/tags", search_tags),
         Route("/api/v2/search/tags", search_tags_v2),
-        Route("/api/search/tag/{tag}/values", values_v1),
-        Route("/api/v2/search/tag/{tag}/values", values_v2),
+        Route("/api/search/tag/{tag:path}/values", values_v1),
+        Route("/api/v2/search/tag/{tag:path}/values", values_v2),
         Route("/api/metrics/query_range", metrics_query_range),
         Route("/api/metrics/query", metrics_query_instant),
     ]

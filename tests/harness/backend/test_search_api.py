@@ -235,6 +235,19 @@ def test_tag_values_v2_are_typed_and_filterable(service: ServiceFactory, tempo: 
     assert tempo.get("/api/search/tag/service.name/values").json() == {"tagValues": ["api", "inventory"]}
 
 
+def test_tag_names_with_a_slash_reach_tag_values(service: ServiceFactory, tempo: httpx.Client) -> None:
+    # Grafana encodes the tag twice and its proxy decodes once: the "/" arrives as %2F, and Tempo's route
+    # takes the rest of the path as the tag.
+    service("api", "grpc").get_tracer("api").start_span("GET /", attributes={"http/route": "/x"}).end()
+
+    v2 = tempo.get("/api/v2/search/tag/span.http%2Froute/values")
+    v1 = tempo.get("/api/search/tag/http%2Froute/values")
+
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["tagValues"] == [{"type": "string", "value": "/x"}]
+    assert v1.json() == {"tagValues": ["/x"]}
+
+
 def test_echo_and_buildinfo(tempo: httpx.Client) -> None:
     echo = tempo.get("/api/echo")
     assert (echo.status_code, echo.text) == (200, "echo")
