@@ -10,6 +10,7 @@ Tempo's shape. The gRPC client is made from the backend's own ``tempo.proto``.
 from __future__ import annotations
 
 import math
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -274,6 +275,15 @@ def test_one_port_serves_http1_and_h2c_side_by_side(backend: EmbeddedBackend, ch
         assert client.get("/ready").status_code == 200
 
 
+def _generator_independent(path: Path) -> list[str]:
+    """What a ``_pb2`` file says whatever protoc made it: the code without the version comment, and of a
+    stub its messages and field numbers (stub typing varies between grpcio-tools releases)."""
+    lines = path.read_text().splitlines()
+    if path.suffix == ".pyi":
+        return [line for line in lines if re.match(r"\s*(class \w+|\w+_FIELD_NUMBER: )", line)]
+    return [line for line in lines if not line.startswith("# Protobuf Python Version:")]
+
+
 def test_committed_protobuf_code_is_generated_from_our_proto_files(tmp_path: Path) -> None:
     generated = generate.generate(tmp_path)
 
@@ -285,4 +295,6 @@ def test_committed_protobuf_code_is_generated_from_our_proto_files(tmp_path: Pat
         "tempo_pb2.pyi",
     }
     for path in generated:
-        assert path.read_text() == (committed / path.name).read_text(), f"regenerate {path.name}"
+        assert _generator_independent(path) == _generator_independent(committed / path.name), (
+            f"regenerate {path.name}"
+        )
