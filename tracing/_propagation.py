@@ -49,11 +49,13 @@ class MappingGetter(Getter[Mapping[str, object]]):
         value = carrier.get(key)
         if value is None:
             for name, candidate in carrier.items():
-                if isinstance(name, str) and name.lower() == key:
+                if isinstance(name, str) and len(name) == len(key) and name.lower() == key:
                     value = candidate
                     break
-        if value is None:
-            return None
+            else:
+                return None
+        if isinstance(value, str):  # the usual case: one str value
+            return [value]
         values = value if isinstance(value, list | tuple) else [value]
         return [text for text in map(_text, values) if text is not None] or None
 

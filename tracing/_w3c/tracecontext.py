@@ -54,6 +54,9 @@ class W3CTraceState(TraceState):
         self._dict = dict(members)
 
 
+_NO_STATE = W3CTraceState()  # immutable, as every TraceState: one serves every span without tracestate
+
+
 def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
     """The remote span context of ``traceparent`` header values, or ``None`` when absent or invalid."""
     fields = _traceparent_fields(values)
@@ -94,7 +97,7 @@ def _version_allows(version: str, header: str) -> bool:
 def parse_tracestate(values: list[str] | None) -> W3CTraceState | None:
     """The members of ``tracestate`` header values, in order; ``None`` when the list is invalid."""
     if not values:
-        return W3CTraceState()
+        return _NO_STATE
     members: dict[str, str] = {}
     count = 0
     if sum(map(len, values)) > _MAX_TRACESTATE_LENGTH:
@@ -147,7 +150,7 @@ class TraceContextPropagator(textmap.TextMapPropagator):
             fields[1],
             is_remote=True,
             trace_flags=trace.TraceFlags(fields[2]),
-            trace_state=state if state is not None else W3CTraceState(),
+            trace_state=state if state is not None else _NO_STATE,
         )
         return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
 
