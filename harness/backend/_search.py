@@ -161,6 +161,13 @@ def _expression_text(expression: object) -> str:
     return "expression"
 
 
+_NOT_SPAN_ATTRIBUTES = frozenset(
+    {"name", "duration", "span:id", "trace:id", "traceDuration", "rootServiceName", "rootName"}
+)
+"""Intrinsics Tempo leaves out of a span's ``attributes`` in search results: the span's own fields, and
+the trace's (which the result carries once, not per span)."""
+
+
 def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]) -> dict[str, Any]:
     document: dict[str, Any] = {
         "spanID": span.span_id,
@@ -170,14 +177,22 @@ def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]
     }
     attributes = []
     for field in fields:
-        if isinstance(field, Intrinsic) and field.name in ("name", "duration", "span:id", "trace:id"):
-            continue  # already in the span's own fields
+        if isinstance(field, Intrinsic) and field.name in _NOT_SPAN_ATTRIBUTES:
+            continue
         value = field_value(field, span, trace)
+        if isinstance(value, tuple) and value and _per_event_or_link(field):
+            value = value[-1]  # Tempo keeps one value per name for a span: its last event's or link's
         if value is not MISSING:
             attributes.append({"key": field.name, "value": any_value_json(value)})
     if attributes:
         document["attributes"] = attributes
     return document
+
+
+def _per_event_or_link(field: Attribute | Intrinsic) -> bool:
+    if isinstance(field, Attribute):
+        return field.scope in ("event", "link")
+    return field.name.startswith(("event:", "link:"))
 
 
 def any_value_json(value: Value) -> dict[str, Any]:

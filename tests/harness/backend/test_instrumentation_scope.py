@@ -21,10 +21,13 @@ def _send(service: ServiceFactory) -> str:
     provider = service("api", "grpc")
     db = provider.get_tracer("db.client", "4.2.0", attributes={"library.team": "storage", "library.tier": 2})
     plain = provider.get_tracer("plain")
+    start = time.time_ns()
     with plain.start_as_current_span("GET /orders", kind=SpanKind.SERVER) as root:
         link = Link(root.get_span_context(), {"link.reason": "batch"})
-        with db.start_as_current_span("SELECT", kind=SpanKind.CLIENT, links=[link]) as query:
-            query.add_event("retry", {"retry.attempt": 2})
+        with db.start_as_current_span(
+            "SELECT", kind=SpanKind.CLIENT, links=[link], start_time=start
+        ) as query:
+            query.add_event("retry", {"retry.attempt": 2}, timestamp=start + 1_500_000)
     return format(root.get_span_context().trace_id, "032x")
 
 
@@ -48,7 +51,7 @@ def test_search_filters_and_selects_on_the_scope(service: ServiceFactory, tempo:
     (hit,) = _search(
         tempo,
         '{ instrumentation:version = "4.2.0" && instrumentation.library.tier >= 2 }'
-        " | select(instrumentation:name, instrumentation.library.team)",
+        " | select(instrumentation:name, instrumentation.library.team, event:timeSinceStart)",
     )
     assert _search(tempo, '{ instrumentation:version = "4.1.0" }') == []
     assert _search(tempo, '{ instrumentation.library.team = "storage" && name = "GET /orders" }') == []
@@ -63,6 +66,8 @@ def test_search_filters_and_selects_on_the_scope(service: ServiceFactory, tempo:
     assert {"key": "instrumentation:version", "value": {"stringValue": "4.2.0"}} in span["attributes"]
     assert {"key": "instrumentation:name", "value": {"stringValue": "db.client"}} in span["attributes"]
     assert {"key": "library.team", "value": {"stringValue": "storage"}} in span["attributes"]
+    # A duration as Tempo writes it: as Go prints it.
+    assert {"key": "event:timeSinceStart", "value": {"stringValue": "1.5ms"}} in span["attributes"]
 
 
 def test_metrics_group_by_the_scope(service: ServiceFactory, tempo: httpx.Client) -> None:
