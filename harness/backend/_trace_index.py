@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from hoptrace.harness.backend._index_plan import (
+    SCOPE_INTRINSICS,
     AllOf,
     Has,
     LongerThan,
@@ -115,6 +116,7 @@ class TraceIndex:
                 self._postings.clear()
                 self._canonical.clear()
                 self._columns.clear()
+                self._origin_seq.clear()  # every trace is read again, its origins' attributes too
                 for trace_id, entry in self._entries.items():
                     slot = self._columns.new_slot(trace_id, entry.seq)
                     self._entries[trace_id] = TraceEntry(entry.seq, slot)
@@ -226,7 +228,7 @@ class TraceIndex:
                     self._saw("resource", key, member, seq)
                     if ("resource", key) in self._wanted:
                         postings.append(("attr", "resource", key, value_key(member)))
-            self._read_scope(origin, seq)
+            postings += self._read_scope(origin, seq)
         for attribute in span.attributes:
             key = attribute.key
             self._tag_names[("span", key)] = seq
@@ -245,17 +247,25 @@ class TraceIndex:
                         self._saw(scope, attribute.key, value, seq)
         found.update(dict.fromkeys(postings))
 
-    def _read_scope(self, origin: SpanOrigin, seq: int) -> None:
+    def _read_scope(self, origin: SpanOrigin, seq: int) -> list[Posting]:
         """The instrumentation scope's attribute names and values, and its name and version (kept as the
-        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
+        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values); returns
+        the postings of those that queries compare."""
+        postings: list[Posting] = []
         name, version, attributes = origin.scope_fields
         for key, value in attributes.items():
             self._tag_names[("instrumentation", key)] = seq
+            wanted = ("instrumentation", key) in self._wanted
             for member in value if isinstance(value, tuple) else (value,):
                 self._saw("instrumentation", key, member, seq)
-        for key, text in (("instrumentation:name", name), ("instrumentation:version", version)):
+                if wanted:
+                    postings.append(("attr", "instrumentation", key, value_key(member)))
+        for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True):
             if text:
                 self._saw("intrinsic", key, text, seq)
+                if ("intrinsic", key) in self._wanted:
+                    postings.append(("attr", "intrinsic", key, value_key(text)))
+        return postings
 
     def _saw(self, scope: str, key: str, value: Any, seq: int) -> None:
         typed = typed_value(value)

@@ -186,10 +186,45 @@ def test_metrics_read_only_the_traces_in_the_window(store: TraceStore) -> None:
         ("{ duration > 2s } | count() > 3", LongerThan(2e9, False)),
         ('({ resource.x = "y" } | count() > 1) && { }', Has(("attr", "resource", "x", "sy"))),
         ('{ parent.name = "x" && .flag = true && span.x = nil }', None),
+        ('{ instrumentation.lib = "pg" }', Has(("attr", "instrumentation", "lib", "spg"))),
+        ('{ instrumentation:version = "2" }', Has(("attr", "intrinsic", "instrumentation:version", "s2"))),
     ],
 )
 def test_plan_is_what_every_matching_trace_has(query: str, requirement: object) -> None:
     assert plan(parse_traceql(query)) == requirement
+
+
+def test_instrumentation_filters_read_only_the_traces_of_that_scope(store: TraceStore) -> None:
+    scope = InstrumentationScope(
+        name="pg.client", version="2.0", attributes=[KeyValue(key="lib", value=AnyValue(string_value="pg"))]
+    )
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="db"))])
+    pg = SpanOrigin(resource.SerializeToString(), "", scope.SerializeToString(), "")
+    store.add([((n).to_bytes(16, "big"), pg, _span(n, 3, "query", parent=2)) for n in (101, 102)])
+
+    assert _search(store, '{ instrumentation.lib = "pg" }') == ({101, 102}, 2)
+    assert _search(store, '{ instrumentation:version = "2.0" && instrumentation:name = "pg.client" }') == (
+        {101, 102},
+        2,
+    )
+    assert _search(store, '{ instrumentation:name = "t" }')[0] == set(range(1, 101))
+
+
+def test_an_origin_of_one_trace_is_indexed_when_a_query_first_asks() -> None:
+    # The first query naming a resource attribute indexes it over every stored trace; a trace that is the
+    # only one of its origin was once left out of that second reading, so the plan ruled out a match.
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    deployment = KeyValue(key="deployment", value=AnyValue(string_value="prod"))
+    resource = Resource(
+        attributes=[KeyValue(key="service.name", value=AnyValue(string_value="x")), deployment]
+    )
+    origin = SpanOrigin(
+        resource.SerializeToString(), "", InstrumentationScope(name="t").SerializeToString(), ""
+    )
+    store.add([((1).to_bytes(16, "big"), origin, _span(1, 1, "only"))])
+
+    assert _search(store, '{ name = "only" }')[0] == {1}
+    assert _search(store, '{ resource.deployment = "prod" }')[0] == {1}
 
 
 def test_a_store_with_an_index_is_still_freed() -> None:
