@@ -31,8 +31,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor
-from hoptrace.processors._red_snapshot import Exemplar, SeriesSnapshot
+from hoptrace.processors._red import LATENCY_BUCKETS, Exemplar, RedMetricsSpanProcessor, SeriesSnapshot
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ order of installed distributions. The bootstrap resolves the list itself so the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from opentelemetry.propagators.composite import CompositePropagator
@@ -23,31 +23,14 @@ _OURS: dict[str, type[TextMapPropagator]] = {
 }
 
 
-class W3CPropagators(CompositePropagator):
-    """A composite of hoptrace's own propagators only, which read no header but their ``fields``."""
-
-    def __init__(self, propagators: Sequence[TextMapPropagator]) -> None:
-        super().__init__(propagators)
-        self.own_fields = frozenset(self.fields)
-
-
 def propagator_from_environment(environ: Mapping[str, str]) -> CompositePropagator:
-    """The propagators named by ``OTEL_PROPAGATORS`` (default ``tracecontext,baggage``), in order: a
-    :class:`W3CPropagators` when all of them are hoptrace's.
+    """The propagators named by ``OTEL_PROPAGATORS`` (default ``tracecontext,baggage``), in order.
 
     ``none`` anywhere means no propagation. Raises ``ValueError`` naming an unknown propagator."""
     names = [name.strip() for name in (environ.get("OTEL_PROPAGATORS") or DEFAULT_PROPAGATORS).split(",")]
     if any(name.lower() == "none" for name in names):
-        return W3CPropagators([])
-    propagators = [_propagator(name) for name in names if name]
-    if all(isinstance(propagator, tuple(_OURS.values())) for propagator in propagators):
-        return W3CPropagators(propagators)
-    return CompositePropagator(propagators)
-
-
-def w3c_fields(textmap: TextMapPropagator) -> frozenset[str] | None:
-    """Every header ``textmap`` may read, when it is a :class:`W3CPropagators`; else ``None`` (unknown)."""
-    return textmap.own_fields if isinstance(textmap, W3CPropagators) else None
+        return CompositePropagator([])
+    return CompositePropagator([_propagator(name) for name in names if name])
 
 
 def _propagator(name: str) -> TextMapPropagator:
