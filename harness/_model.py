@@ -73,6 +73,11 @@ class Span:
     events: tuple[SpanEvent, ...] = ()
     links: tuple[SpanLink, ...] = ()
     scope_name: str = ""
+    """The instrumentation scope's name (TraceQL's ``instrumentation:name``)."""
+    scope_version: str = ""
+    """The instrumentation scope's version (``instrumentation:version``)."""
+    scope_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    """The instrumentation scope's attributes (``instrumentation.x``), shared by the spans of one scope."""
 
     @property
     def duration_nano(self) -> int:

@@ -18,13 +18,7 @@ from typing import TYPE_CHECKING
 
 import lazy_loader
 
-from hoptrace.processors._red import (
-    DEFAULT_MAX_SERIES,
-    LATENCY_BUCKETS,
-    Exemplar,
-    RedMetricsSpanProcessor,
-    SeriesSnapshot,
-)
+from hoptrace.processors._red import DEFAULT_MAX_SERIES, LATENCY_BUCKETS, RedMetricsSpanProcessor
 from hoptrace.processors._red_labels import bounded_span_name, fold_id_parts
 from hoptrace.processors._redaction import (
     DEFAULT_SECRET_KEY_WORDS,
@@ -43,9 +37,10 @@ if TYPE_CHECKING:
         start_metrics_endpoint,
     )
     from hoptrace.processors._red_otlp import PeriodicRedMetricsExport, red_metrics_data
+    from hoptrace.processors._red_snapshot import Exemplar, SeriesSnapshot
 
-# Imported on first use: prometheus_client (~45 ms) and the metrics SDK are not needed by a service that
-# serves no /metrics endpoint, and the bootstrap's start-up time is benchmarked.
+# Imported on first use: prometheus_client (~45 ms), the metrics SDK and the snapshot dataclasses are not
+# needed by a service that serves no /metrics endpoint, and the bootstrap's start-up time is benchmarked.
 _LAZY = {
     "_red_exposition": [
         "MetricsEndpoint",
@@ -54,6 +49,7 @@ _LAZY = {
         "start_metrics_endpoint",
     ],
     "_red_otlp": ["PeriodicRedMetricsExport", "red_metrics_data"],
+    "_red_snapshot": ["Exemplar", "SeriesSnapshot"],
 }
 
 

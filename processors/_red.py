@@ -8,9 +8,9 @@ Everything expensive (label formatting, name bounding, tenant validation) happen
 exemplar hex formatting and exposition happen at scrape time. bench/processors_overhead.py measures it.
 
 Counts live in cells of a store (:mod:`hoptrace.processors._red_store`): process memory by default, or,
-after :meth:`RedMetricsSpanProcessor.share_in`, a memory-mapped file in a directory that all of a
-service's processes share, summed at scrape time. Recording costs the same either way; in a shared file
-each bucket's exemplar is also written through, at most once a second.
+after :meth:`RedMetricsSpanProcessor.share_in`, a memory-mapped file (:mod:`hoptrace.processors._red_file`)
+in a directory that all of a service's processes share, summed at scrape time. Recording costs the same
+either way; in a shared file each bucket's exemplar is also written through, at most once a second.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass
-from itertools import accumulate
+from typing import TYPE_CHECKING
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -46,14 +45,15 @@ from hoptrace.processors._red_store import (
     SEQUENCE,
     TOTAL,
     Cells,
-    FileStore,
     MemoryStore,
-    SeriesCells,
-    read_directory,
 )
 from hoptrace.processors._span_access import FAST as _FAST
 from hoptrace.processors._span_access import ended_span_attributes
 from hoptrace.processors._tenant import TENANT_KEY, validate_tenant
+
+if TYPE_CHECKING:
+    from hoptrace.processors._red_file import FileStore
+    from hoptrace.processors._red_snapshot import SeriesSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ LATENCY_BUCKETS: tuple[float, ...] = tuple(0.002 * 2**k for k in range(14))
 DEFAULT_MAX_SERIES = 2000
 """Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
 
-_NANOS_PER_SECOND = 1e9
 _EXEMPLAR_INTERVAL_NS = 1_000_000_000  # write-through of exemplars to a shared file, per bucket
 _NEVER: tuple[int, ...] = (2**63,) * BUCKETS  # exemplars due in a memory store: never (nothing to write)
 _LOW_64 = 2**64 - 1
@@ -72,38 +71,6 @@ _FIRST_BOUND_NS = _BOUNDS_NS[0]
 _SERVER = SpanKind.SERVER.value
 _UNSET = StatusCode.UNSET.value
 _ERROR = StatusCode.ERROR.value
-
-
-@dataclass(frozen=True, slots=True)
-class Exemplar:
-    """The most recent span that fell in one bucket: its own trace and span ids, duration and end time."""
-
-    trace_id: str
-    """32 lowercase hex digits."""
-    span_id: str
-    """16 lowercase hex digits."""
-    value: float
-    """The span's duration in seconds."""
-    time_unix_nano: int
-    """When the span ended."""
-
-    @property
-    def timestamp(self) -> float:
-        """When the span ended, in seconds since the epoch."""
-        return self.time_unix_nano / _NANOS_PER_SECOND
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesSnapshot:
-    """One series, copied consistently: ``count == bucket_counts[-1]`` and bucket counts are cumulative."""
-
-    labels: Mapping[str, str]
-    count: int
-    sum: float
-    bucket_counts: tuple[int, ...]
-    """Cumulative counts, one per bound in :data:`LATENCY_BUCKETS` and a last one for ``+Inf``."""
-    exemplars: tuple[Exemplar | None, ...]
-    """One slot per bucket (same indices as ``bucket_counts``)."""
 
 
 class _Series:
@@ -183,6 +150,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
         process that dies loses none. A process forked afterwards writes to a file of its own. Raises
         ``OSError`` if the file cannot be created (the processor then stays as it was). Thread-safe.
         """
+        from hoptrace.processors._red_file import FileStore  # only now: mmap, json and a dataclass
+
         store = FileStore(directory)
         with self._lock:
             self._move_to(store)
@@ -192,7 +161,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
         try:
             if _FAST:  # an ended span's fields never change: read them directly (see _span_access)
                 start, end, name, context = span._start_time, span._end_time, span._name, span._context
-                resource, kind, status = span._resource, span._kind._value_, span._status.status_code._value_
+                resource, kind, status = span._resource, span._kind._value_, span._status._status_code._value_
                 raw = span._attributes
                 attributes = raw._dict if raw.__class__ is BoundedAttributes else ended_span_attributes(span)
             else:
@@ -251,6 +220,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
             return
         # The parent's series stay in the parent's file; the child counts in a file of its own.
         self._by_key, self._by_labels, self._overflow = {}, {}, None
+        from hoptrace.processors._red_file import FileStore
+
         try:
             self._store = FileStore(directory)
         except OSError as exc:
@@ -319,6 +290,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
         return self._read(local=True)[0]
 
     def _read(self, *, local: bool = False) -> tuple[list[SeriesSnapshot], int]:
+        from hoptrace.processors._red_snapshot import from_memory, merged  # read-time code, imported then
+
         with self._lock:
             directory = self._store.shared_directory
             if directory is None or local:
@@ -331,9 +304,11 @@ class RedMetricsSpanProcessor(SpanProcessor):
                     )
                     for one in series
                 ]
-                return [_from_memory(*copy) for copy in copies], self._store.failed
+                return [from_memory(*copy) for copy in copies], self._store.failed
+        from hoptrace.processors._red_file import read_directory
+
         entries, failed = read_directory(directory)
-        return _merge(entries), failed
+        return merged(entries), failed
 
 
 def _write_exemplar(series: _Series, index: int, end: int) -> None:
@@ -349,69 +324,3 @@ def _write_exemplar(series: _Series, index: int, end: int) -> None:
     cells[at + 3] = series.durations[index]
     cells[at + 4] = end
     cells[SEQUENCE] += 1
-
-
-def _from_memory(
-    labels: Mapping[str, str],
-    cells: tuple[int, ...],
-    exemplars: tuple[tuple[SpanContext | None, int, int], ...],
-) -> SeriesSnapshot:
-    buckets = cells[FIRST_BUCKET:TOTAL]
-    return SeriesSnapshot(
-        labels=labels,
-        count=sum(buckets),
-        sum=cells[TOTAL] / _NANOS_PER_SECOND,
-        bucket_counts=tuple(accumulate(buckets)),
-        exemplars=tuple(_exemplar(*raw) for raw in exemplars),
-    )
-
-
-def _exemplar(context: SpanContext | None, duration_ns: int, end: int) -> Exemplar | None:
-    if context is None or not context.is_valid:
-        return None
-    return _exemplar_of(context.trace_id, context.span_id, duration_ns, end)
-
-
-def _exemplar_of(trace_id: int, span_id: int, duration_ns: int, end: int) -> Exemplar:
-    return Exemplar(
-        trace_id=format(trace_id, "032x"),
-        span_id=format(span_id, "016x"),
-        value=duration_ns / _NANOS_PER_SECOND,
-        time_unix_nano=end,
-    )
-
-
-def _merge(entries: list[SeriesCells]) -> list[SeriesSnapshot]:
-    """Sum the series of several processes by label set; each bucket keeps the latest exemplar."""
-    merged: dict[tuple[tuple[str, str], ...], list[int]] = {}
-    labels_of: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-    for entry in entries:
-        key = tuple(entry.labels.items())
-        total = merged.get(key)
-        if total is None:
-            merged[key], labels_of[key] = list(entry.cells), entry.labels
-            continue
-        for cell in range(FIRST_BUCKET, FIRST_EXEMPLAR):
-            total[cell] += entry.cells[cell]
-        for index in range(BUCKETS):
-            at = FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
-            if entry.cells[at + 4] > total[at + 4]:  # a later exemplar
-                total[at : at + EXEMPLAR_CELLS] = entry.cells[at : at + EXEMPLAR_CELLS]
-    return [_from_cells(labels_of[key], cells) for key, cells in merged.items()]
-
-
-def _from_cells(labels: Mapping[str, str], cells: list[int]) -> SeriesSnapshot:
-    buckets = cells[FIRST_BUCKET:TOTAL]
-    exemplars: list[Exemplar | None] = []
-    for index in range(BUCKETS):
-        at = FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
-        high, low, span_id, duration, end = cells[at : at + EXEMPLAR_CELLS]
-        valid = end and (high or low) and span_id
-        exemplars.append(_exemplar_of(high << 64 | low, span_id, duration, end) if valid else None)
-    return SeriesSnapshot(
-        labels=labels,
-        count=sum(buckets),
-        sum=cells[TOTAL] / _NANOS_PER_SECOND,
-        bucket_counts=tuple(accumulate(buckets)),
-        exemplars=tuple(exemplars),
-    )

@@ -19,8 +19,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.samples import Exemplar as PromExemplar
 from prometheus_client.utils import floatToGoString
 
-from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor
 from hoptrace.processors._red_labels import OVERFLOW_LABELS
+from hoptrace.processors._red_snapshot import SeriesSnapshot
 from hoptrace.processors._tenant import invalid_tenants
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from hoptrace.processors._red import LATENCY_BUCKETS, Exemplar, RedMetricsSpanProcessor, SeriesSnapshot
+from hoptrace.processors._red import LATENCY_BUCKETS, RedMetricsSpanProcessor
+from hoptrace.processors._red_snapshot import Exemplar, SeriesSnapshot
 
 logger = logging.getLogger(__name__)
 

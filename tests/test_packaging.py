@@ -63,6 +63,20 @@ def test_the_wheel_installs_only_under_the_hoptrace_name(wheel: Path) -> None:
     assert "hoptrace/harness/traceql/_grammar.lark" in names
 
 
+def test_the_wheel_holds_every_module_of_the_checkout(wheel: Path) -> None:
+    # A subpackage missing from pyproject's package list would be left out: the bootstrap then fails to
+    # import in every regular install (editable installs, as in this checkout, still find it).
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    missing = [
+        f"{folder}/{path.relative_to(ROOT / folder)}"
+        for folder in ("tracing", "processors", "harness")
+        for path in (ROOT / folder).rglob("*.py")
+        if f"hoptrace/{folder}/{path.relative_to(ROOT / folder)}" not in names
+    ]
+    assert missing == []
+
+
 def test_a_plain_install_brings_no_harness_dependencies(bare_venv: Path) -> None:
     installed = _run(bare_venv / "bin" / "pip", "list", "--format=freeze", "--disable-pip-version-check")
     names = {line.split("==")[0].lower().replace("_", "-") for line in installed.splitlines()}

@@ -106,9 +106,12 @@ def _provider(settings: Settings) -> TracerProvider:
 
     from hoptrace.tracing._open_spans import open_span_reporter_from_environment
     from hoptrace.tracing._pipeline import ExporterWarmUp, build_span_processors
+    from hoptrace.tracing._spans.dispatch import SpanProcessorDispatch
 
     resource = Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
-    provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+    provider = TracerProvider(
+        resource=resource, sampler=_sampler(settings), active_span_processor=SpanProcessorDispatch()
+    )
     processors = build_span_processors(settings, resource)
     for processor in processors:
         provider.add_span_processor(processor)

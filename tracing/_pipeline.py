@@ -12,7 +12,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +23,7 @@ from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._otlp.exporter_logs import count_exporter_logs, last_exporter_message
 from hoptrace.tracing._processors import processors_from_environment
 from hoptrace.tracing._settings import Settings
+from hoptrace.tracing._spans.hop import HopSpan
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
@@ -83,9 +84,39 @@ class ExporterWarmUp(SpanProcessor):
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """``BatchSpanProcessor`` that also counts, in :data:`export_failures`, the spans it drops because its
-    queue (``OTEL_BSP_MAX_QUEUE_SIZE``) is full, e.g. while the backend is down. Memory stays bounded."""
+    queue (``OTEL_BSP_MAX_QUEUE_SIZE``) is full, e.g. while the backend is down. Memory stays bounded.
+
+    Ended spans go straight into the SDK's queue (one deque append, atomic under the GIL, no lock and no
+    ``getpid`` system call per span) when its batch processor has the shape checked at construction (SDK
+    1.45); its worker thread exports them as before, waking when a batch is full or the schedule delay
+    passes. A full queue, a shut-down processor, or another SDK take the SDK's own ``on_end``. The SDK
+    also re-checks the process id on every span for forks that skip ``os.register_at_fork`` handlers: only
+    a raw ``fork`` system call does, and its handlers already reset the queue for ``os.fork``.
+    """
+
+    def __init__(self, span_exporter: SpanExporter, **options: Any) -> None:
+        super().__init__(span_exporter, **options)
+        batch = getattr(self, "_batch_processor", None)
+        queue = getattr(batch, "_queue", None)
+        self._direct = (
+            batch
+            if isinstance(queue, deque)
+            and queue.maxlen
+            and isinstance(getattr(batch, "_max_export_batch_size", None), int)
+            and isinstance(getattr(batch, "_worker_awaken", None), threading.Event)
+            and getattr(batch, "_shutdown", None) is False
+            else None
+        )
 
     def on_end(self, span: ReadableSpan) -> None:
+        batch = self._direct
+        if batch is not None and not batch._shutdown and span.__class__ is HopSpan:  # sampled, by design
+            queue = batch._queue
+            if len(queue) < queue.maxlen:
+                queue.appendleft(span)
+                if len(queue) >= batch._max_export_batch_size and not batch._worker_awaken.is_set():
+                    batch._worker_awaken.set()
+                return
         # The SDK only logs the first drop; its queue is a bounded deque (private, SDK 1.45.1).
         queue = getattr(self._batch_processor, "_queue", None)
         if isinstance(queue, deque) and queue.maxlen is not None and len(queue) >= queue.maxlen:

@@ -18,7 +18,7 @@ applies as above.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Container, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 
 from opentelemetry import baggage, propagate
@@ -29,6 +29,7 @@ from hoptrace.processors import TENANT_KEY, validate_tenant
 from hoptrace.tracing._counters import untrusted_baggage, untrusted_tenants
 from hoptrace.tracing._tenant_signature import SIGNATURE_PROPERTY, has_signed_tenant, tenant_keys
 from hoptrace.tracing._w3c.baggage import BAGGAGE, entry_properties
+from hoptrace.tracing._w3c.selection import w3c_fields
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ class MappingGetter(Getter[Mapping[str, object]]):
         value = carrier.get(key)
         if value is None:
             for name, candidate in carrier.items():
-                if isinstance(name, str) and name.lower() == key:
+                if isinstance(name, str) and len(name) == len(key) and name.lower() == key:
                     value = candidate
                     break
-        if value is None:
-            return None
+            else:
+                return None
+        if isinstance(value, str):  # the usual case: one str value
+            return [value]
         values = value if isinstance(value, list | tuple) else [value]
         return [text for text in map(_text, values) if text is not None] or None
 
@@ -68,14 +71,26 @@ def _text(value: object) -> str | None:
     return None
 
 
-class TraceOnlyGetter(MappingGetter):
-    """A :class:`MappingGetter` that hides ``baggage``: untrusted baggage is dropped before it is parsed."""
+class HeaderListsGetter(Getter[Mapping[str, list[str]]]):
+    """Reads what :func:`header_lists` made: lower-case names mapping to lists of str values, as they are
+    (no copy, no case-insensitive search: a server hop reads a few headers of every request)."""
 
-    def get(self, carrier: Mapping[str, object], key: str) -> list[str] | None:
-        return None if key == BAGGAGE else super().get(carrier, key)
+    def get(self, carrier: Mapping[str, list[str]], key: str) -> list[str] | None:
+        return carrier.get(key)
+
+    def keys(self, carrier: Mapping[str, list[str]]) -> list[str]:
+        return list(carrier)
+
+
+class TraceOnlyGetter(HeaderListsGetter):
+    """A :class:`HeaderListsGetter` hiding ``baggage``: untrusted baggage is dropped before it is parsed."""
+
+    def get(self, carrier: Mapping[str, list[str]], key: str) -> list[str] | None:
+        return None if key == BAGGAGE else carrier.get(key)
 
 
 mapping_getter = MappingGetter()
+header_lists_getter = HeaderListsGetter()
 trace_only_getter = TraceOnlyGetter()
 
 
@@ -104,7 +119,8 @@ def inbound_context(
     headers: Mapping[str, list[str]], policy: EdgePolicy, context: Context | None = None
 ) -> Context:
     """Extract the context of an inbound HTTP request, applying the edge rule and, when secrets are set,
-    the signed-tenant rule (module docstring). Never raises."""
+    the signed-tenant rule (module docstring). ``headers`` maps lower-case names to their values, as
+    :func:`header_lists` makes them. Never raises."""
     signing = tenant_keys() is not None
     drops_untrusted = policy.edge and not policy.trust_inbound_baggage
     raw_baggage = headers.get(BAGGAGE)
@@ -113,7 +129,7 @@ def inbound_context(
         untrusted_baggage.record()
         extracted = propagate.extract(headers, context=context, getter=trace_only_getter)
     else:
-        extracted = propagate.extract(headers, context=context, getter=mapping_getter)
+        extracted = propagate.extract(headers, context=context, getter=header_lists_getter)
         if signing:
             extracted, signed = _verify_signed_tenant(extracted)
             if drops_untrusted and not signed and baggage.get_all(extracted):
@@ -151,9 +167,25 @@ def sanitize_tenant(context: Context) -> Context:
     return context
 
 
-def header_lists(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
-    """Group ASGI-style ``(name, value)`` byte pairs into lower-case names mapping to their values."""
+def header_lists(
+    raw_headers: Iterable[tuple[bytes, bytes]], only: Container[bytes] | None = None
+) -> dict[str, list[str]]:
+    """Group ASGI-style ``(name, value)`` byte pairs into lower-case names mapping to their values; with
+    ``only`` (lower-case names), just those headers."""
     grouped: dict[str, list[str]] = {}
     for name, value in raw_headers:
-        grouped.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        name = name.lower()
+        if only is None or name in only:
+            grouped.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
     return grouped
+
+
+def inbound_header_names(policy: EdgePolicy) -> frozenset[bytes] | None:
+    """The lower-case names of every header :func:`inbound_context` may read under ``policy`` with the
+    propagators installed now, or ``None`` when one of them may read any header (it is not one of
+    hoptrace's W3C propagators, which read only their ``fields``)."""
+    fields = w3c_fields(propagate.get_global_textmap())
+    if fields is None:
+        return None
+    names = {*fields, BAGGAGE, *((policy.tenant_header,) if policy.tenant_header else ())}
+    return frozenset(name.lower().encode("latin-1") for name in names)

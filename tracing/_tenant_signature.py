@@ -78,8 +78,10 @@ def outgoing_properties(
     are set) replaces any received one. Never raises."""
     if key != TENANT_KEY:
         return properties
-    kept = tuple(prop for prop in properties if prop.partition("=")[0] != SIGNATURE_PROPERTY)
     keys = _keys
+    if keys is None and not properties:  # the usual case: nothing received, nothing to sign
+        return properties
+    kept = tuple(prop for prop in properties if prop.partition("=")[0] != SIGNATURE_PROPERTY)
     if keys is None:
         return kept
     trace_id = trace.get_current_span(context).get_span_context().trace_id

@@ -7,15 +7,14 @@ from functools import cache
 
 from opentelemetry import context, trace
 
-_SCOPE = "hoptrace"
-_VERSION = "0.1.0"
-
 
 @cache
 def hop_tracer() -> trace.Tracer:
-    """Return the tracer for hop spans. Made before a provider is installed, it is the API's proxy
-    tracer, which follows the global provider once set."""
-    return trace.get_tracer(_SCOPE, _VERSION)
+    """Return the tracer for hop spans (:class:`hoptrace.tracing._spans.hop.HopTracer`). It follows the
+    global tracer provider, installed before or after this call."""
+    from hoptrace.tracing._spans.hop import HopTracer
+
+    return HopTracer()
 
 
 def instrumentation_suppressed() -> bool:

@@ -74,7 +74,8 @@ def _bounded(items: Sequence[Any], limit: int) -> Sequence[Any]:
     return items
 
 
-def _text(text: str) -> str:
+def decoded_text(text: str) -> str:
+    """``text`` cut to :data:`MAX_VALUE_CHARS` (and the cut counted)."""
     if len(text) > MAX_VALUE_CHARS:
         _count_truncation()
         return text[:MAX_VALUE_CHARS]
@@ -92,7 +93,7 @@ def decode_any_value(value: AnyValue) -> AttributeValue:
         members = (_plain(member, 1) for member in _bounded(value.array_value.values, MAX_ARRAY_MEMBERS))
         return tuple(member for member in members if isinstance(member, str | bool | int | float))
     if which == "kvlist_value":
-        return _text(json.dumps(_plain(value, 0), ensure_ascii=False, separators=(",", ":")))
+        return decoded_text(json.dumps(_plain(value, 0), ensure_ascii=False, separators=(",", ":")))
     plain = _plain(value, 0)
     return plain if isinstance(plain, str | bool | int | float) else ""
 
@@ -101,7 +102,7 @@ def _plain(value: AnyValue, depth: int) -> Any:
     """``value`` as plain Python data (str, bool, int, float, list, dict, None), bounded."""
     which = value.WhichOneof("value")
     if which == "string_value":
-        return _text(value.string_value)
+        return decoded_text(value.string_value)
     if which == "int_value":
         return value.int_value
     if which == "double_value":
@@ -109,7 +110,7 @@ def _plain(value: AnyValue, depth: int) -> Any:
     if which == "bool_value":
         return value.bool_value
     if which == "bytes_value":
-        return _text(value.bytes_value[: MAX_VALUE_CHARS // 2 + 1].hex())
+        return decoded_text(value.bytes_value[: MAX_VALUE_CHARS // 2 + 1].hex())
     if which is None:
         return None
     if depth >= MAX_VALUE_DEPTH:
@@ -129,29 +130,38 @@ def decode_attributes(attributes: Iterable[KeyValue]) -> dict[str, AttributeValu
     return {attribute.key: decode_any_value(attribute.value) for attribute in _bounded(items, MAX_ATTRIBUTES)}
 
 
-def decode_span(span: PbSpan, resource_attributes: Mapping[str, AttributeValue], scope_name: str) -> Span:
-    """Build the model span from a protobuf span and its (already decoded) resource attributes."""
+def decode_span(
+    span: PbSpan,
+    resource_attributes: Mapping[str, AttributeValue],
+    scope: tuple[str, str, Mapping[str, AttributeValue]] = ("", "", {}),
+) -> Span:
+    """Build the model span from a protobuf span, its (already decoded) resource attributes and its
+    instrumentation scope's ``(name, version, attributes)`` (already decoded and bounded, shared by the
+    scope's spans)."""
     service_name = resource_attributes.get("service.name", "")
+    scope_name, scope_version, scope_attributes = scope
     return Span(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
         parent_span_id=span.parent_span_id.hex() or None,
-        name=_text(span.name),
+        name=decoded_text(span.name),
         kind=_KINDS.get(span.kind, SpanKind.UNSPECIFIED),
         status=_STATUSES.get(span.status.code, StatusCode.UNSET),
-        status_message=_text(span.status.message),
+        status_message=decoded_text(span.status.message),
         start_time_unix_nano=span.start_time_unix_nano,
         end_time_unix_nano=span.end_time_unix_nano,
         service_name=service_name if isinstance(service_name, str) else str(service_name),
         attributes=decode_attributes(span.attributes),
         resource_attributes=resource_attributes,
         events=tuple(
-            SpanEvent(_text(event.name), event.time_unix_nano, decode_attributes(event.attributes))
+            SpanEvent(decoded_text(event.name), event.time_unix_nano, decode_attributes(event.attributes))
             for event in _bounded(span.events, MAX_EVENTS_OR_LINKS)
         ),
         links=tuple(
             SpanLink(link.trace_id.hex(), link.span_id.hex(), decode_attributes(link.attributes))
             for link in _bounded(span.links, MAX_EVENTS_OR_LINKS)
         ),
-        scope_name=_text(scope_name),
+        scope_name=scope_name,
+        scope_version=scope_version,
+        scope_attributes=scope_attributes,
     )

@@ -32,7 +32,7 @@ from hoptrace.harness.backend._metrics_api import (
 from hoptrace.harness.backend._query_gate import QueryTimeout
 from hoptrace.harness.backend._search import SearchRequest, search, tags_query
 from hoptrace.harness.backend._store import TraceStore
-from hoptrace.harness.backend._tags import parse_tag, tag_values_v1, tag_values_v2, tags_v1, tags_v2
+from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values_v1, tag_values_v2, tags_v1, tags_v2
 from hoptrace.harness.backend._tempo_api import MAX_SEARCH_LIMIT, MAX_SPANS_PER_SPANSET
 from hoptrace.harness.backend._tempopb import tempo_pb2
 from hoptrace.harness.backend._time_params import DEFAULT_SINCE_NANOS, default_step_nanos
@@ -131,7 +131,9 @@ class GrpcQuerier:
         return _message(tags_v1(self._store, _scope(request.scope)), tempo_pb2.SearchTagsResponse())
 
     def _tags_v2(self, request: Any) -> Message:
-        return _message(tags_v2(self._store, _scope(request.scope)), tempo_pb2.SearchTagsV2Response())
+        query = autocomplete_filter(request.query) if request.query.strip() else None
+        document = tags_v2(self._store, _scope(request.scope), query)
+        return _message(document, tempo_pb2.SearchTagsV2Response())
 
     def _tag_values(self, request: Any) -> Message:
         field = parse_tag(request.tagName)
@@ -165,6 +167,6 @@ class GrpcQuerier:
 def _scope(scope: str) -> str | None:
     if scope in ("", "all"):
         return None
-    if scope not in ("resource", "span", "intrinsic"):
-        raise ValueError(f"invalid scope {scope!r}; use resource, span, intrinsic or all")
+    if scope not in SCOPES:
+        raise ValueError(f"invalid scope {scope!r}; use {', '.join(SCOPES)} or all")
     return scope

@@ -57,6 +57,8 @@ Requirement = Has | LongerThan | AllOf | AnyOf | None
 
 _INTRINSIC_POSTINGS = {"name": "name", "kind": "kind", "status": "status", "rootName": "rootName"}
 _INTRINSIC_POSTINGS["rootServiceName"] = "rootService"
+SCOPE_INTRINSICS = ("instrumentation:name", "instrumentation:version")
+"""Indexed, when queries compare them, as ``("attr", "intrinsic", name, value)`` postings."""
 
 
 def value_key(value: object) -> str:
@@ -147,11 +149,13 @@ def _equals(field: Attribute | Intrinsic, value: object) -> Requirement:
         return None
     text: str | int = str(value.value) if isinstance(value, Enum) else value
     if isinstance(field, Intrinsic):
+        if field.name in SCOPE_INTRINSICS and isinstance(text, str):
+            return Has(("attr", "intrinsic", field.name, value_key(text)))
         name = _INTRINSIC_POSTINGS.get(field.name)
         return None if name is None or not isinstance(text, str) else Has((name, text))
     if field.parent:
         return None
-    if field.scope in ("span", "resource"):
+    if field.scope in ("span", "resource", "instrumentation"):
         return Has(("attr", field.scope, field.name, value_key(text)))
     if field.scope == "":
         return AnyOf(

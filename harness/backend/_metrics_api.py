@@ -107,13 +107,16 @@ def query_range(store: TraceStore, request: MetricsRequest) -> dict[str, Any]:
     window = request.window
     documents = []
     for labels, one in _ordered(series):
-        document: dict[str, Any] = {
-            "labels": _labels_json(labels),
-            "samples": [
-                {"timestampMs": str(window.timestamp_ms(i)), "value": value}
-                for i, value in sorted(one.samples.items())
-            ],
-        }
+        # As Tempo's series: a NaN sample (0/0 in arithmetic) is left out, and a series left without
+        # samples too; infinities stay (written "Infinity").
+        samples = [
+            {"timestampMs": str(window.timestamp_ms(i)), "value": value}
+            for i, value in sorted(one.samples.items())
+            if value == value
+        ]
+        if not samples:
+            continue
+        document: dict[str, Any] = {"labels": _labels_json(labels), "samples": samples}
         if one.exemplars and window.max_exemplars:
             document["exemplars"] = [
                 {

@@ -18,7 +18,7 @@ from typing import Any
 from hoptrace.harness._model import Span
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._log2_histogram import log2_bucket, log2_quantile
-from hoptrace.harness.backend._metrics_columns import Gathered, Observed, gather_from_columns
+from hoptrace.harness.backend._metrics_columns import Gathered, gather_from_columns
 from hoptrace.harness.backend._metrics_series import (
     Exemplar,
     Labels,
@@ -154,7 +154,7 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
     """Per series labels, the values each interval observed and its exemplar, from decoded traces (what
     :func:`gather_from_columns` yields faster for the shapes it covers)."""
     function = query.function
-    values: dict[Labels, dict[int, Observed]] = defaultdict(lambda: defaultdict(list))
+    values: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     exemplars: dict[Labels, dict[int, Exemplar]] = defaultdict(dict)
     for span, trace, interval in _matched_spans(store, query, window, seen):
         labels: Labels = tuple((label_name(f), label_value(field_value(f, span, trace))) for f in query.by)
@@ -177,9 +177,7 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
                 if number is None:
                     continue
                 observed = exemplar_value = number
-        observations = values[labels][interval]
-        assert isinstance(observations, list)
-        observations.append(observed)
+        values[labels][interval].append(observed)
         if interval not in exemplars[labels] and len(exemplars[labels]) < window.max_exemplars:
             exemplars[labels][interval] = Exemplar(
                 span.trace_id, span.span_id, exemplar_value, span.start_time_unix_nano // 1_000_000, labels
@@ -187,8 +185,7 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
     return values, exemplars
 
 
-def _reduce(function: str, by_interval: dict[int, Observed], window: MetricsWindow) -> dict[int, float]:
-    """The samples of a series from the values of each interval (lists: only quantiles count buckets)."""
+def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsWindow) -> dict[int, float]:
     if function in ("rate", "count_over_time", "histogram_over_time"):
         scale = 1e9 / window.step_ns if function == "rate" else 1.0
         return {i: len(by_interval.get(i, ())) * scale for i in range(window.intervals)}
@@ -203,24 +200,18 @@ def _reduce(function: str, by_interval: dict[int, Observed], window: MetricsWind
 
 def _quantiles(
     quantiles: tuple[float, ...],
-    buckets: dict[Labels, dict[int, Observed]],
+    buckets: dict[Labels, dict[int, list[float]]],
     exemplars: dict[Labels, dict[int, Exemplar]],
     window: MetricsWindow,
 ) -> SeriesSet:
     """One series per group and quantile, from the power-of-two buckets of each interval (see
     :mod:`._log2_histogram`). Each exemplar goes to the quantile whose value over the whole query is
     nearest to its own, as Tempo assigns them."""
-    counted = {
-        labels: {i: v if isinstance(v, Counter) else Counter(v) for i, v in by_interval.items()}
-        for labels, by_interval in buckets.items()
-    }
-    overall: Counter[float] = Counter()
-    for by_interval in counted.values():
-        for interval_counts in by_interval.values():
-            overall.update(interval_counts)
+    overall = Counter(b for by_interval in buckets.values() for v in by_interval.values() for b in v)
     overall_values = [log2_quantile(quantile, overall) for quantile in quantiles]
     result: SeriesSet = {}
-    for labels, counts in counted.items():
+    for labels, by_interval in buckets.items():
+        counts = {i: Counter(v) for i, v in by_interval.items()}
         nearest: dict[int, list[Exemplar]] = defaultdict(list)
         for exemplar in sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms):
             distances = [abs(exemplar.value - value) for value in overall_values]
@@ -233,15 +224,19 @@ def _quantiles(
 
 
 def _compare(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen: Inspected) -> SeriesSet:
-    """``compare(filter, topN)``: per attribute value, how many spans match ``filter`` (selection) and how
-    many do not (baseline), with the totals per attribute; the ``topN`` most frequent values of each."""
+    """``compare(filter, topN, start, end)``: per attribute value, how many spans match ``filter``
+    (selection) and how many do not (baseline), with the totals per attribute; the ``topN`` most frequent
+    values of each. With ``start`` and ``end`` (unix nanoseconds, both non-zero), only spans that start
+    after ``start`` and at or before ``end`` can be selected, as Tempo's selection window."""
     assert query.compare is not None
-    spanset_filter, top, _, _ = query.compare
+    spanset_filter, top, selection_start, selection_end = query.compare
+    windowed = selection_start > 0 and selection_end > 0
     counts: dict[tuple[str, str, Any], Counter[int]] = defaultdict(Counter)
     totals: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
     for span, trace, interval in _matched_spans(store, query, window, seen):
         expression = spanset_filter.expression
-        selected = expression is None or evaluate_field(expression, span, trace) is True
+        in_window = not windowed or selection_start < span.start_time_unix_nano <= selection_end
+        selected = in_window and (expression is None or evaluate_field(expression, span, trace) is True)
         kind = "selection" if selected else "baseline"
         for name, value in _comparable_fields(span):
             counts[(kind, name, value)][interval] += 1
@@ -272,3 +267,10 @@ def _comparable_fields(span: Span) -> Iterator[tuple[str, Any]]:
         yield f"span.{key}", label_value(value)
     for key, value in span.resource_attributes.items():
         yield f"resource.{key}", label_value(value)
+    # Tempo compares every attribute of the span, its scope's, its events' and its links' too.
+    for key, value in span.scope_attributes.items():
+        yield f"instrumentation.{key}", label_value(value)
+    for scope, owners in (("event", span.events), ("link", span.links)):
+        for owner in owners:
+            for key, value in owner.attributes.items():
+                yield f"{scope}.{key}", label_value(value)

@@ -161,6 +161,13 @@ def _expression_text(expression: object) -> str:
     return "expression"
 
 
+_NOT_SPAN_ATTRIBUTES = frozenset(
+    {"name", "duration", "span:id", "trace:id", "traceDuration", "rootServiceName", "rootName"}
+)
+"""Intrinsics Tempo leaves out of a span's ``attributes`` in search results: the span's own fields, and
+the trace's (which the result carries once, not per span)."""
+
+
 def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]) -> dict[str, Any]:
     document: dict[str, Any] = {
         "spanID": span.span_id,
@@ -170,14 +177,22 @@ def _span_json(span: Span, trace: TraceView, fields: list[Attribute | Intrinsic]
     }
     attributes = []
     for field in fields:
-        if isinstance(field, Intrinsic) and field.name in ("name", "duration", "spanID", "traceID"):
-            continue  # already in the span's own fields
+        if isinstance(field, Intrinsic) and field.name in _NOT_SPAN_ATTRIBUTES:
+            continue
         value = field_value(field, span, trace)
+        if isinstance(value, tuple) and value and _per_event_or_link(field):
+            value = value[-1]  # Tempo keeps one value per name for a span: its last event's or link's
         if value is not MISSING:
             attributes.append({"key": field.name, "value": any_value_json(value)})
     if attributes:
         document["attributes"] = attributes
     return document
+
+
+def _per_event_or_link(field: Attribute | Intrinsic) -> bool:
+    if isinstance(field, Attribute):
+        return field.scope in ("event", "link")
+    return field.name.startswith(("event:", "link:"))
 
 
 def any_value_json(value: Value) -> dict[str, Any]:
@@ -190,11 +205,39 @@ def any_value_json(value: Value) -> dict[str, Any]:
         return {"intValue": str(value)}
     if isinstance(value, float):
         return {"doubleValue": value}
-    if isinstance(value, Duration):
-        return {"intValue": str(int(value.nanos))}
+    if isinstance(value, Duration):  # Tempo writes a duration as Go prints it: "1.5ms", "1m30s"
+        return {"stringValue": go_duration(int(value.nanos))}
     if isinstance(value, tuple):
         return {"arrayValue": {"values": [any_value_json(member) for member in value]}}
     return {"stringValue": str(value)}
+
+
+def go_duration(nanos: int) -> str:
+    """``nanos`` as Go's ``time.Duration.String()`` writes it: ``0s``, ``999ns``, ``1.5µs``, ``2ms``,
+    ``1.5s``, ``1m0s``, ``1h2m3.004s`` (largest unit below a second, else hours, minutes and seconds)."""
+    sign, magnitude = ("-" if nanos < 0 else ""), abs(nanos)
+    if magnitude == 0:
+        return "0s"
+    if magnitude < 1_000_000_000:
+        for scale, unit in ((1_000_000, "ms"), (1_000, "µs"), (1, "ns")):
+            if magnitude >= scale:
+                return sign + _decimal(magnitude, scale) + unit
+    minutes, nanos_in_minute = divmod(magnitude, 60_000_000_000)
+    hours, minutes = divmod(minutes, 60)
+    text = _decimal(nanos_in_minute, 1_000_000_000) + "s"
+    if minutes or hours:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return sign + text
+
+
+def _decimal(value: int, scale: int) -> str:
+    """``value / scale`` in decimal, without trailing zeros in the fraction."""
+    whole, fraction = divmod(value, scale)
+    digits = len(str(scale)) - 1
+    decimals = str(fraction).rjust(digits, "0").rstrip("0") if digits else ""
+    return f"{whole}.{decimals}" if decimals else str(whole)
 
 
 def tags_query(tags: str) -> Pipeline:

@@ -27,7 +27,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from hoptrace.harness._model import AttributeValue, Span
-from hoptrace.harness.backend._decode import decode_attributes, decode_span
+from hoptrace.harness.backend._decode import decode_attributes, decode_span, decoded_text
 from hoptrace.harness.backend._errors import PayloadTooLarge, StoreFull
 from hoptrace.harness.backend._query_gate import QueryGate
 
@@ -71,9 +71,10 @@ class SpanOrigin:
         return decode_attributes(Resource.FromString(self.resource).attributes)
 
     @cached_property
-    def scope_name(self) -> str:
-        name: str = InstrumentationScope.FromString(self.scope).name
-        return name
+    def scope_fields(self) -> tuple[str, str, dict[str, AttributeValue]]:
+        """The scope's name, version and attributes, decoded once per origin (its spans share them)."""
+        scope = InstrumentationScope.FromString(self.scope)
+        return decoded_text(scope.name), decoded_text(scope.version), decode_attributes(scope.attributes)
 
 
 SpanRecord = tuple[SpanOrigin, bytes]
@@ -148,8 +149,7 @@ class TraceStore:
         self._evicted_now: list[bytes] = []
 
     def watch(self, callback: Callable[[list[bytes], list[bytes]], None]) -> None:
-        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order (each
-        written trace once per change).
+        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order.
 
         It runs under the store's lock, so it must be quick and must not call the store (the trace index
         only queues the ids, see ``_trace_index``).
@@ -194,7 +194,7 @@ class TraceStore:
             self._span_count += len(spans)
             self._byte_count += span_bytes + TRACE_OVERHEAD_BYTES * created
             if self._watchers:
-                written = list(dict.fromkeys([trace_id for trace_id, _, _ in spans]))
+                written = [trace_id for trace_id, _, _ in spans]
                 evicted, self._evicted_now = self._evicted_now, []
                 for watcher in self._watchers:
                     watcher(written, evicted)
@@ -291,7 +291,7 @@ def unique_records(records: Sequence[SpanRecord]) -> list[SpanRecord]:
 def decode_records(records: Sequence[SpanRecord]) -> list[Span]:
     """Decode stored spans into model spans ordered by start time (then span id, for stable output)."""
     spans = [
-        decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_name)
+        decode_span(PbSpan.FromString(span), origin.resource_attributes, origin.scope_fields)
         for origin, span in unique_records(records)
     ]
     spans.sort(key=lambda span: (span.start_time_unix_nano, span.span_id))

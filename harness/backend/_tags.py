@@ -20,6 +20,7 @@ from hoptrace.harness.traceql import (
     Attribute,
     Intrinsic,
     Pipeline,
+    SpansetFilter,
     TraceView,
     Value,
     evaluate_pipeline,
@@ -29,7 +30,17 @@ from hoptrace.harness.traceql import (
 MAX_SPANS_SCANNED = 50_000
 INTRINSIC_TAGS = sorted(INTRINSICS)
 """The intrinsics TraceQL understands, in both spellings, for the ``intrinsic`` scope."""
-_ENUMERABLE_INTRINSICS = {"name", "status", "kind", "statusMessage", "rootName", "rootServiceName"}
+_ENUMERABLE_INTRINSICS = {
+    "name",
+    "status",
+    "kind",
+    "statusMessage",
+    "rootName",
+    "rootServiceName",
+    "instrumentation:name",
+    "instrumentation:version",
+    "event:name",
+}
 
 
 def _recent_spans(store: TraceStore, query: Pipeline | None) -> Iterator[tuple[Span, TraceView]]:
@@ -53,35 +64,55 @@ def _recent_spans(store: TraceStore, query: Pipeline | None) -> Iterator[tuple[S
                 yield span, trace
 
 
-SCOPES = ("resource", "span", "intrinsic")
+SCOPES = ("resource", "span", "intrinsic", "event", "link", "instrumentation")
+"""The scopes ``/api/v2/search/tags?scope=`` takes, as Tempo's API documentation lists them."""
+_ATTRIBUTE_SCOPES = ("resource", "span", "event", "link", "instrumentation")
 
 
-def tag_names(store: TraceStore, scope: str | None) -> dict[str, list[str]]:
-    """Attribute names per scope (``resource``, ``span``) of the stored traces, plus the ``intrinsic``
-    names; read from the trace index.
+def tag_names(store: TraceStore, scope: str | None, query: Pipeline | None = None) -> dict[str, list[str]]:
+    """Attribute names per scope of the stored traces (``resource`` and ``span`` always, ``event``,
+    ``link`` and ``instrumentation`` when any span has them), plus the ``intrinsic`` names; read from the
+    trace index, or, with ``query`` (Tempo's ``q``), from the recent spans it matches.
 
     ``scope`` None or ``"all"`` gives every scope; otherwise it must be one of :data:`SCOPES`.
     """
-    index = index_for(store)
-    with store.query_gate.admit() as clock:
-        index.refresh((), clock.tick)
-    result = index.tag_names()
+    if query is None or query.stages == (SpansetFilter(None),):  # "{ }" filters nothing: the index knows
+        index = index_for(store)
+        with store.query_gate.admit() as clock:
+            index.refresh((), clock.tick)
+        result = index.tag_names()
+    else:
+        result = _names_on_matching_spans(store, query)
     result["intrinsic"] = INTRINSIC_TAGS
     if scope is None or scope == "all":
         return result
-    return {scope: result[scope]}
+    return {scope: result.get(scope, [])}
+
+
+def _names_on_matching_spans(store: TraceStore, query: Pipeline) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {"resource": set(), "span": set()}
+    for span, _ in _recent_spans(store, query):
+        found["resource"].update(span.resource_attributes)
+        found["span"].update(span.attributes)
+        for scope, owners in (("event", span.events), ("link", span.links)):
+            for owner in owners:
+                found.setdefault(scope, set()).update(owner.attributes)
+        if span.scope_attributes:
+            found.setdefault("instrumentation", set()).update(span.scope_attributes)
+    return {scope: sorted(names) for scope, names in found.items()}
 
 
 def tags_v1(store: TraceStore, scope: str | None) -> dict[str, Any]:
+    """``/api/search/tags``: one flat list; without a scope, the resource and span names (as Tempo's
+    documentation says), else that scope's."""
     names = tag_names(store, scope)
-    flat = sorted(
-        {name for name_scope, values in names.items() if name_scope != "intrinsic" for name in values}
-    )
-    return {"tagNames": flat}
+    wanted = ("resource", "span") if scope is None or scope == "all" else (scope,)
+    return {"tagNames": sorted({name for name_scope in wanted for name in names.get(name_scope, [])})}
 
 
-def tags_v2(store: TraceStore, scope: str | None) -> dict[str, Any]:
-    names = tag_names(store, scope)
+def tags_v2(store: TraceStore, scope: str | None, query: Pipeline | None = None) -> dict[str, Any]:
+    """``/api/v2/search/tags``: names per scope, of the spans ``query`` matches if given."""
+    names = tag_names(store, scope, query)
     return {"scopes": [{"name": name, "tags": tags} for name, tags in names.items()]}
 
 
@@ -89,7 +120,7 @@ def parse_tag(tag: str) -> Attribute | Intrinsic | None:
     """``resource.x``, ``span.x``, ``.x``, an intrinsic, or (v1 style) a bare attribute name."""
     if tag in INTRINSICS:
         return Intrinsic(INTRINSICS[tag])
-    for scope in ("resource", "span", ""):
+    for scope in (*_ATTRIBUTE_SCOPES, ""):
         prefix = f"{scope}."
         if tag.startswith(prefix) and len(tag) > len(prefix):
             return Attribute(scope, tag[len(prefix) :])
@@ -123,6 +154,8 @@ _INDEXED_INTRINSICS = {
     "rootName": ("rootName", "string"),
     "rootServiceName": ("rootService", "string"),
 }
+_SCOPE_INTRINSICS = {"instrumentation:name", "instrumentation:version", "event:name"}
+"""Kept by the index as values of its ``intrinsic`` scope (per instrumentation scope, per event)."""
 
 
 def _indexed_values(store: TraceStore, field: Attribute | Intrinsic) -> list[tuple[str, str]] | None:
@@ -130,13 +163,15 @@ def _indexed_values(store: TraceStore, field: Attribute | Intrinsic) -> list[tup
     index = index_for(store)
     if isinstance(field, Intrinsic):
         known = _INDEXED_INTRINSICS.get(field.name)
-        if known is None:
+        if known is None and field.name not in _SCOPE_INTRINSICS:
             return None
         with store.query_gate.admit() as clock:
             index.refresh((), clock.tick)
+        if known is None:
+            return index.tag_values(("intrinsic",), field.name)
         posting, kind = known
         return [(kind, value) for value in index.intrinsic_values(posting)]
-    if field.parent or field.scope not in ("", "span", "resource"):
+    if field.parent:
         return None
     with store.query_gate.admit() as clock:
         index.refresh((), clock.tick)

@@ -55,6 +55,10 @@ MAX_SPANS_PER_SPANSET = 100
 _UNIT_NANOS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
+def _invalid_scope(scope: str | None) -> Response:
+    return PlainTextResponse(f"invalid scope {scope!r}; use {', '.join(SCOPES)} or all", status_code=400)
+
+
 class BadRequest(ValueError):
     """A query parameter is malformed; the message is the 400 answer's body."""
 
@@ -99,17 +103,17 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
 
     async def search_tags(request: Request) -> Response:
         scope = request.query_params.get("scope")
-        if scope not in (None, "all", "span", "resource"):
-            return PlainTextResponse(f"invalid scope {scope!r}; use span, resource or all", status_code=400)
+        if scope not in (None, "all", *SCOPES):
+            return _invalid_scope(scope)
         return TempoJSONResponse(await run_in_threadpool(tags_v1, store, scope))
 
     async def search_tags_v2(request: Request) -> Response:
         scope = request.query_params.get("scope")
         if scope not in (None, "all", *SCOPES):
-            return PlainTextResponse(
-                f"invalid scope {scope!r}; use {', '.join(SCOPES)} or all", status_code=400
-            )
-        return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope))
+            return _invalid_scope(scope)
+        text = request.query_params.get("q")
+        query = autocomplete_filter(text) if text and text.strip() else None
+        return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope, query))
 
     async def values_v1(request: Request) -> Response:
         field = parse_tag(request.path_params["tag"])
@@ -161,8 +165,8 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         Route("/api/search", search_traces),
         Route("/api/search/tags", search_tags),
         Route("/api/v2/search/tags", search_tags_v2),
-        Route("/api/search/tag/{tag}/values", values_v1),
-        Route("/api/v2/search/tag/{tag}/values", values_v2),
+        Route("/api/search/tag/{tag:path}/values", values_v1),
+        Route("/api/v2/search/tag/{tag:path}/values", values_v2),
         Route("/api/metrics/query_range", metrics_query_range),
         Route("/api/metrics/query", metrics_query_instant),
     ]

@@ -85,12 +85,22 @@ def _iter_spans(resource_spans: Sequence[Any]) -> Iterator[Span]:
         service = resource.get("service.name", "")
         scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", rs.get("scope_spans")))
         for ss in _list(scopes, "scopeSpans"):
-            scope = ss.get("scope", ss.get("instrumentationLibrary")) or {}
+            raw_scope = ss.get("scope", ss.get("instrumentationLibrary")) or {}
+            scope = (
+                str(raw_scope.get("name", "")),
+                str(raw_scope.get("version", "")),
+                decode_attributes(raw_scope.get("attributes")),
+            )
             for raw in _list(ss.get("spans"), "spans"):
-                yield _span(raw, resource, str(service), str(scope.get("name", "")))
+                yield _span(raw, resource, str(service), scope)
 
 
-def _span(raw: Mapping[str, Any], resource: dict[str, AttributeValue], service: str, scope: str) -> Span:
+def _span(
+    raw: Mapping[str, Any],
+    resource: dict[str, AttributeValue],
+    service: str,
+    scope: tuple[str, str, dict[str, AttributeValue]],
+) -> Span:
     trace_id = decode_id(raw.get("traceId"), 16)
     span_id = decode_id(raw.get("spanId"), 8)
     if trace_id is None or span_id is None:
@@ -111,7 +121,9 @@ def _span(raw: Mapping[str, Any], resource: dict[str, AttributeValue], service: 
         resource_attributes=resource,
         events=tuple(_event(event) for event in _list(raw.get("events"), "events")),
         links=tuple(_link(link) for link in _list(raw.get("links"), "links")),
-        scope_name=scope,
+        scope_name=scope[0],
+        scope_version=scope[1],
+        scope_attributes=scope[2],
     )
 
 

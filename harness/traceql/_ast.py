@@ -50,7 +50,8 @@ class Attribute:
 
 @dataclass(frozen=True, slots=True)
 class Intrinsic:
-    """A span or trace intrinsic, by its canonical name (``name``, ``duration``, ``rootServiceName``...)."""
+    """A span or trace intrinsic, by its canonical name, Tempo's (``name`` for ``span:name`` too,
+    ``rootServiceName`` for ``trace:rootService``, ``span:id``, ``instrumentation:version``...)."""
 
     name: str
 

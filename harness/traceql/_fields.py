@@ -19,7 +19,8 @@ from hoptrace.harness.traceql._ast import (
     UnaryOperation,
 )
 
-# Both spellings of each intrinsic map to one canonical name.
+# Both spellings of each intrinsic map to one canonical name: Tempo's own (its ``Intrinsic.String()``), which
+# is what series labels (``by(span:id)``) and search results' span attributes are keyed by.
 INTRINSICS = {
     "name": "name",
     "span:name": "name",
@@ -31,25 +32,25 @@ INTRINSICS = {
     "span:duration": "duration",
     "statusMessage": "statusMessage",
     "span:statusMessage": "statusMessage",
-    "span:id": "spanID",
-    "span:parentID": "parentID",
-    "span:childCount": "childCount",
+    "span:id": "span:id",
+    "span:parentID": "span:parentID",
+    "span:childCount": "span:childCount",
     "rootName": "rootName",
     "trace:rootName": "rootName",
     "rootServiceName": "rootServiceName",
     "trace:rootService": "rootServiceName",
     "traceDuration": "traceDuration",
     "trace:duration": "traceDuration",
-    "trace:id": "traceID",
+    "trace:id": "trace:id",
     "nestedSetLeft": "nestedSetLeft",
     "nestedSetRight": "nestedSetRight",
     "nestedSetParent": "nestedSetParent",
-    "event:name": "eventName",
-    "event:timeSinceStart": "eventTimeSinceStart",
-    "link:traceID": "linkTraceID",
-    "link:spanID": "linkSpanID",
-    "instrumentation:name": "instrumentationName",
-    "instrumentation:version": "instrumentationVersion",
+    "event:name": "event:name",
+    "event:timeSinceStart": "event:timeSinceStart",
+    "link:traceID": "link:traceID",
+    "link:spanID": "link:spanID",
+    "instrumentation:name": "instrumentation:name",
+    "instrumentation:version": "instrumentation:version",
 }
 KEYWORDS: dict[str, StaticValue] = {
     "true": True,
@@ -65,12 +66,13 @@ _INTRINSIC_TYPES = {
     "kind": "kind",
     "duration": "duration",
     "traceDuration": "duration",
-    "eventTimeSinceStart": "duration",
-    "childCount": "int",
+    "event:timeSinceStart": "duration",
+    "span:childCount": "int",
     "nestedSetLeft": "int",
     "nestedSetRight": "int",
     "nestedSetParent": "int",
 }
+_ID_WIDTHS = {"trace:id": 32, "link:traceID": 32, "span:id": 16, "span:parentID": 16, "link:spanID": 16}
 NUMERIC = frozenset({"int", "float", "duration"})
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^"})
 _BOOLEAN_OPS = frozenset({"&&", "||", "=", "!=", "<", "<=", ">", ">=", "=~", "!~"})
@@ -149,3 +151,21 @@ def references_span(expression: FieldExpression | None) -> bool:
     if isinstance(expression, BinaryOperation):
         return references_span(expression.left) or references_span(expression.right)
     return False
+
+
+def id_literal(field: FieldExpression, literal: FieldExpression) -> FieldExpression:
+    """``literal`` as the id it names when ``field`` is an id intrinsic (``trace:id``, ``span:id``,
+    ``span:parentID``, ``link:traceID``, ``link:spanID``): Tempo compares ids as bytes, so ``"C0FFEE"``,
+    ``"00c0ffee"`` and the full 32-character id are one id. The span's ids are lowercase and full width,
+    so the literal is made so too; anything that is not a hex id is left as written (it matches nothing).
+    """
+    if not (isinstance(field, Intrinsic) and isinstance(literal, Static) and isinstance(literal.value, str)):
+        return literal
+    width = _ID_WIDTHS.get(field.name)
+    digits = literal.value.lower().lstrip("0") or "0"
+    if width is None or not literal.value or len(digits) > width or not all(c in _HEX for c in digits):
+        return literal
+    return Static(digits.rjust(width, "0"))
+
+
+_HEX = frozenset("0123456789abcdef")

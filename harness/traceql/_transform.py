@@ -45,6 +45,7 @@ from hoptrace.harness.traceql._fields import (
     INTRINSICS,
     KEYWORDS,
     NUMERIC,
+    id_literal,
     implied_type,
     matching_operands,
     operator_accepts,
@@ -311,7 +312,13 @@ class ToAst(lark.Transformer[lark.Token, Any]):
     def _compare_arguments(self, arguments: list[Any], meta: Any) -> tuple[SpansetFilter, int, int, int]:
         if not arguments or not isinstance(arguments[0], SpansetFilter) or len(arguments) not in (1, 2, 4):
             raise _fail(meta, "compare() takes a spanset filter, then optionally topN, or topN, start, end")
-        numbers = [self._metrics_number(argument, meta) for argument in arguments[1:]]
+        # Integers as written: unix nanoseconds do not survive a trip through a float.
+        numbers = [
+            argument.value
+            if isinstance(argument, Static) and type(argument.value) is int
+            else self._metrics_number(argument, meta)
+            for argument in arguments[1:]
+        ]
         if any(number != int(number) for number in numbers):
             raise _fail(meta, "compare()'s topN, start and end are integers")
         top, start, end = [int(n) for n in numbers] + [10, 0, 0][len(numbers) :]
@@ -383,6 +390,8 @@ class ToAst(lark.Transformer[lark.Token, Any]):
         if not (operator_accepts(op, left_type) and operator_accepts(op, right_type)):
             kinds = left_type if left_type == right_type else f"{left_type} and {right_type}"
             raise _fail(meta, f"{op} does not apply to {kinds}")
+        if op in ("=", "!="):
+            return BinaryOperation(op, id_literal(right, left), id_literal(left, right))
         if op not in ("=~", "!~"):
             return BinaryOperation(op, left, right)
         if not (isinstance(right, Static) and isinstance(right.value, str)):

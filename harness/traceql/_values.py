@@ -92,7 +92,7 @@ def _attribute(attribute: Attribute, span: Span) -> Value:
         values = tuple(o.attributes[attribute.name] for o in owners if attribute.name in o.attributes)
         return _members(values)
     if scope == "instrumentation":
-        return MISSING  # the model keeps the scope's name only
+        return span.scope_attributes.get(attribute.name, MISSING)
     if scope != "resource" and attribute.name in span.attributes:
         return span.attributes[attribute.name]
     if scope != "span" and attribute.name in span.resource_attributes:
@@ -111,17 +111,17 @@ _SPAN_INTRINSICS: dict[str, Callable[[Span], Value]] = {
     "kind": lambda span: span.kind,
     "duration": lambda span: Duration(span.duration_nano),
     "statusMessage": lambda span: span.status_message,
-    "spanID": lambda span: span.span_id,
-    "parentID": lambda span: span.parent_span_id or MISSING,
-    "traceID": lambda span: span.trace_id,
-    "eventName": lambda span: _members(tuple(event.name for event in span.events)),
-    "eventTimeSinceStart": lambda span: _members(
+    "span:id": lambda span: span.span_id,
+    "span:parentID": lambda span: span.parent_span_id or MISSING,
+    "trace:id": lambda span: span.trace_id,
+    "event:name": lambda span: _members(tuple(event.name for event in span.events)),
+    "event:timeSinceStart": lambda span: _members(
         tuple(Duration(event.time_unix_nano - span.start_time_unix_nano) for event in span.events)
     ),
-    "linkTraceID": lambda span: _members(tuple(link.trace_id for link in span.links)),
-    "linkSpanID": lambda span: _members(tuple(link.span_id for link in span.links)),
-    "instrumentationName": lambda span: span.scope_name or MISSING,
-    "instrumentationVersion": lambda span: MISSING,
+    "link:traceID": lambda span: _members(tuple(link.trace_id for link in span.links)),
+    "link:spanID": lambda span: _members(tuple(link.span_id for link in span.links)),
+    "instrumentation:name": lambda span: span.scope_name or MISSING,
+    "instrumentation:version": lambda span: span.scope_version or MISSING,
 }
 
 
@@ -136,7 +136,7 @@ def _intrinsic(name: str, span: Span, trace: TraceView) -> Value:
     if name == "rootServiceName":
         return trace.root.service_name if trace.root is not None else MISSING
     index = trace.index_of[id(span)]
-    if name == "childCount":
+    if name == "span:childCount":
         return len(trace.children[index])
     left, right = trace.nested_set
     if name == "nestedSetLeft":

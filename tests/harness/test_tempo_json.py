@@ -49,7 +49,16 @@ def tempo_span(**overrides: object) -> dict[str, object]:
 def resource_spans(*spans: dict[str, object], key: str = "scopeSpans") -> dict[str, object]:
     return {
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]},
-        key: [{"scope": {"name": "tests"}, "spans": list(spans)}],
+        key: [
+            {
+                "scope": {
+                    "name": "tests",
+                    "version": "1.2.3",
+                    "attributes": [{"key": "library.team", "value": {"stringValue": "core"}}],
+                },
+                "spans": list(spans),
+            }
+        ],
     }
 
 
@@ -72,7 +81,11 @@ def test_v2_document_with_base64_ids_decodes_every_field() -> None:
     }
     assert span.events[0].name == "exception"
     assert (span.links[0].trace_id, span.links[0].span_id) == ("1" * 32, "2" * 16)
-    assert span.scope_name == "tests"
+    assert (span.scope_name, span.scope_version, span.scope_attributes) == (
+        "tests",
+        "1.2.3",
+        {"library.team": "core"},
+    )
 
 
 def test_v1_batches_with_hex_ids_and_numeric_enums_decode() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._pipeline import CountingBatchSpanProcessor
+from hoptrace.tracing._spans.hop import HopTracer
 
 
 class _BlockedExporter(SpanExporter):
@@ -23,18 +25,44 @@ class _BlockedExporter(SpanExporter):
         return SpanExportResult.FAILURE
 
 
-def test_spans_dropped_by_a_full_queue_are_counted() -> None:
+@pytest.mark.parametrize("via", ["sdk", "hop"])
+def test_spans_dropped_by_a_full_queue_are_counted(via: str) -> None:
     exporter = _BlockedExporter()
     processor = CountingBatchSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=1)
     provider = TracerProvider()
     provider.add_span_processor(processor)
+    tracer = HopTracer(provider) if via == "hop" else provider.get_tracer("t")
     before = export_failures.spans
     try:
         for _ in range(20):
-            with provider.get_tracer("t").start_as_current_span("work"):
+            with tracer.start_as_current_span("work"):
                 pass
         # At most 4 queued and 1 held by the blocked export: at least 15 were dropped, each counted.
         assert export_failures.spans - before >= 15
     finally:
         exporter.release.set()
         provider.shutdown()
+
+
+class _Collecting(SpanExporter):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.names += [span.name for span in spans]
+        return SpanExportResult.SUCCESS
+
+
+def test_hop_spans_are_batched_and_exported_in_order() -> None:
+    exporter = _Collecting()
+    processor = CountingBatchSpanProcessor(exporter, max_queue_size=64, max_export_batch_size=4)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = HopTracer(provider)
+    for number in range(10):
+        tracer.start_span(f"span {number}").end()
+    assert provider.force_flush()
+    assert exporter.names == [f"span {number}" for number in range(10)]
+    provider.shutdown()
+    tracer.start_span("after shutdown").end()  # the SDK's own path: not exported, nothing raised
+    assert "after shutdown" not in exporter.names

@@ -15,7 +15,8 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
-from opentelemetry import context, trace
+from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from hoptrace.tracing._http.asgi_routes import (
@@ -23,7 +24,7 @@ from hoptrace.tracing._http.asgi_routes import (
     matched_route_template,
     route_template,
 )
-from hoptrace.tracing._propagation import EdgePolicy, header_lists, inbound_context
+from hoptrace.tracing._propagation import EdgePolicy, header_lists, inbound_context, inbound_header_names
 from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +49,9 @@ class TracingMiddleware:
         # Set once a request shows that the framework records its route (Starlette 1.x, FastAPI on it):
         # from then on no request pays for the copy the matching fallback needs.
         self._framework_records_route = False
+        # The headers the installed propagators read (None: all), for the textmap they were read from.
+        self._textmap: TextMapPropagator | None = None
+        self._header_names: frozenset[bytes] | None = None
         instrument_loaded_starlette()  # mount prefixes, also when the middleware is added by hand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,7 +62,11 @@ class TracingMiddleware:
         # Routers rewrite the scope as they descend: the matching fallback needs it as the server passed it.
         request_scope = None if self._framework_records_route else dict(scope)
         try:
-            parent = inbound_context(header_lists(scope.get("headers") or ()), self.policy, context.Context())
+            textmap = propagate.get_global_textmap()
+            if textmap is not self._textmap:
+                self._textmap, self._header_names = textmap, inbound_header_names(self.policy)
+            headers = header_lists(scope.get("headers") or (), self._header_names)
+            parent = inbound_context(headers, self.policy, context.Context())
             span = hop_tracer().start_span(
                 method, context=parent, kind=SpanKind.SERVER, attributes=_request_attributes(scope, method)
             )

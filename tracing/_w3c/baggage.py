@@ -22,6 +22,7 @@ Problems are counted (``malformed_baggage``), never logged per request. Never ra
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
@@ -54,8 +55,11 @@ def entry_properties(key: str, context: Context | None = None) -> tuple[str, ...
     return tuple(properties) if baggage.get_baggage(key, context) == value else ()
 
 
+@functools.lru_cache(maxsize=256)
 def parse_member(member: str) -> tuple[str, str, tuple[str, ...]] | None:
-    """``(key, decoded value, normalised properties)`` of one list-member, or ``None`` when malformed."""
+    """``(key, decoded value, normalised properties)`` of one list-member, or ``None`` when malformed.
+
+    Cached: the same members (a service's tenants) arrive on every hop. Pure function."""
     first, *raw_properties = member.split(";")
     key, equals, value = first.partition("=")
     key, value = key.strip(_OWS), value.strip(_OWS)
@@ -69,6 +73,13 @@ def parse_member(member: str) -> tuple[str, str, tuple[str, ...]] | None:
             return None
         properties.append(f"{name}={property_value}" if equals else name)
     return key, unquote(value, errors="replace"), tuple(properties)
+
+
+@functools.lru_cache(maxsize=256)
+def _member(key: str, value: str) -> str | None:
+    """``key=value`` with ``value`` percent-encoded, or ``None`` when ``key`` is not a token. Cached, as
+    :func:`parse_member`. Pure function."""
+    return f"{key}={quote(value, safe=_OCTETS)}" if _TOKEN.fullmatch(key) else None
 
 
 class BaggagePropagator(textmap.TextMapPropagator):
@@ -85,8 +96,9 @@ class BaggagePropagator(textmap.TextMapPropagator):
         values = getter.get(carrier, BAGGAGE)
         if not values:
             return context
-        header = ",".join(values)
-        if len(header) > MAX_BYTES or len(header.encode("utf-8", "replace")) > MAX_BYTES:
+        header = values[0] if len(values) == 1 else ",".join(values)
+        # A character takes at most 4 bytes in UTF-8: shorter headers need no encoding to be measured.
+        if len(header) > MAX_BYTES // 4 and len(header.encode("utf-8", "replace")) > MAX_BYTES:
             malformed_baggage.record()
             return context
         entries = dict(baggage.get_all(context))
@@ -122,12 +134,14 @@ class BaggagePropagator(textmap.TextMapPropagator):
         members: list[str] = []
         size = -1
         for key, value in entries.items():
-            if not _TOKEN.fullmatch(key):
+            text = str(value)
+            member = _member(key, text)
+            if member is None:
                 malformed_baggage.record()
                 continue
-            text = str(value)
             properties = outgoing_properties(key, text, entry_properties(key, context), context)
-            member = ";".join((f"{key}={quote(text, safe=_OCTETS)}", *properties))
+            if properties:
+                member = ";".join((member, *properties))
             length = len(member.encode())
             if size + 1 + length > MAX_BYTES or len(members) >= MAX_MEMBERS:
                 malformed_baggage.record()

@@ -54,8 +54,20 @@ class W3CTraceState(TraceState):
         self._dict = dict(members)
 
 
+_NO_STATE = W3CTraceState()  # immutable, as every TraceState: one serves every span without tracestate
+
+
 def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
     """The remote span context of ``traceparent`` header values, or ``None`` when absent or invalid."""
+    fields = _traceparent_fields(values)
+    if fields is None:
+        return None
+    trace_id, span_id, flags = fields
+    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+
+
+def _traceparent_fields(values: list[str] | None) -> tuple[int, int, int] | None:
+    """Trace id, parent id and flags of ``traceparent`` header values; ``None`` when absent or invalid."""
     if not values:
         return None
     if len(values) > 1:  # two traceparent headers: neither can be trusted
@@ -66,13 +78,12 @@ def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
     if match is None or not _version_allows(match.group(1), header):
         malformed_trace_context.record()
         return None
-    trace_id, span_id = int(match.group(2), 16), int(match.group(3), 16)
+    _version, trace_hex, span_hex, flags = match.groups()
+    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if trace_id == 0 or span_id == 0:
         malformed_trace_context.record()
         return None
-    return trace.SpanContext(
-        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(match.group(4), 16))
-    )
+    return trace_id, span_id, int(flags, 16)
 
 
 def _version_allows(version: str, header: str) -> bool:
@@ -86,7 +97,7 @@ def _version_allows(version: str, header: str) -> bool:
 def parse_tracestate(values: list[str] | None) -> W3CTraceState | None:
     """The members of ``tracestate`` header values, in order; ``None`` when the list is invalid."""
     if not values:
-        return W3CTraceState()
+        return _NO_STATE
     members: dict[str, str] = {}
     count = 0
     if sum(map(len, values)) > _MAX_TRACESTATE_LENGTH:
@@ -130,16 +141,16 @@ class TraceContextPropagator(textmap.TextMapPropagator):
         getter: textmap.Getter[textmap.CarrierT] = textmap.default_getter,
     ) -> Context:
         context = Context() if context is None else context
-        parent = parse_traceparent(getter.get(carrier, TRACEPARENT))
-        if parent is None:
+        fields = _traceparent_fields(getter.get(carrier, TRACEPARENT))
+        if fields is None:
             return context
         state = parse_tracestate(getter.get(carrier, TRACESTATE))
         parent = trace.SpanContext(
-            parent.trace_id,
-            parent.span_id,
+            fields[0],
+            fields[1],
             is_remote=True,
-            trace_flags=parent.trace_flags,
-            trace_state=state if state is not None else W3CTraceState(),
+            trace_flags=trace.TraceFlags(fields[2]),
+            trace_state=state if state is not None else _NO_STATE,
         )
         return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
 

@@ -177,6 +177,23 @@ def test_metrics_functions_compute_tempos_series(
         assert got[labels] == pytest.approx(samples), labels
 
 
+def test_non_finite_samples_are_left_out_or_spelled_as_tempo_does(
+    service: ServiceFactory, tempo: httpx.Client
+) -> None:
+    base = _send(service)
+    db = '({ resource.service.name = "db" } | count_over_time())'
+
+    (self_ratio,) = _range(tempo, f"{db} / {db}", base)  # 0/0 in the first minute: NaN
+    (over_errors,) = _range(tempo, f"{db} / ({{ status = error }} | count_over_time())", base)
+
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in self_ratio["samples"]] == [(60, 1.0)]
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in over_errors["samples"]] == [
+        (0, 0.0),
+        (60, "Infinity"),  # 2/0, in protobuf JSON's spelling
+    ]
+    assert _range(tempo, f"{db} / {db} > 1", base) == []  # no sample left: no series
+
+
 def test_exemplars_point_at_spans_and_follow_hints(service: ServiceFactory, tempo: httpx.Client) -> None:
     base = _send(service)
 
@@ -202,6 +219,20 @@ def test_compare_splits_selection_from_baseline(service: ServiceFactory, tempo: 
     assert got[(("__meta_type", "baseline"), ("name", "SELECT"))] == {60: 2.0}
     assert got[(("__meta_type", "baseline_total"), ("name", None))] == {0: 1.0, 60: 3.0}
     assert got[(("__meta_type", "selection_total"), ("resource.service.name", None))] == {0: 1.0}
+
+
+def test_compare_selects_only_inside_its_time_window(service: ServiceFactory, tempo: httpx.Client) -> None:
+    base = _send(service)
+    # Selection window (base + 60 s, base + 72 s]: GET /b (65 s) and the first SELECT (70 s).
+    start, end = (base + 60) * S, (base + 72) * S
+
+    got = _by_labels(_range(tempo, f"{{ }} | compare({{ true }}, 10, {start}, {end})", base), base)
+
+    assert got[(("__meta_type", "selection"), ("name", "GET /b"))] == {60: 1.0}
+    assert got[(("__meta_type", "selection"), ("name", "SELECT"))] == {60: 1.0}
+    assert got[(("__meta_type", "baseline"), ("name", "SELECT"))] == {60: 1.0}
+    assert got[(("__meta_type", "baseline"), ("name", "GET /a"))] == {0: 2.0}
+    assert got[(("__meta_type", "selection_total"), ("name", None))] == {60: 2.0}
 
 
 def test_instant_query_has_tempos_shape(service: ServiceFactory, tempo: httpx.Client) -> None:

@@ -9,6 +9,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from hoptrace.harness.backend._search import go_duration
+
 from .conftest import ServiceFactory
 
 MS = 1_000_000
@@ -233,6 +235,19 @@ def test_tag_values_v2_are_typed_and_filterable(service: ServiceFactory, tempo: 
     assert tempo.get("/api/search/tag/service.name/values").json() == {"tagValues": ["api", "inventory"]}
 
 
+def test_tag_names_with_a_slash_reach_tag_values(service: ServiceFactory, tempo: httpx.Client) -> None:
+    # Grafana encodes the tag twice and its proxy decodes once: the "/" arrives as %2F, and Tempo's route
+    # takes the rest of the path as the tag.
+    service("api", "grpc").get_tracer("api").start_span("GET /", attributes={"http/route": "/x"}).end()
+
+    v2 = tempo.get("/api/v2/search/tag/span.http%2Froute/values")
+    v1 = tempo.get("/api/search/tag/http%2Froute/values")
+
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["tagValues"] == [{"type": "string", "value": "/x"}]
+    assert v1.json() == {"tagValues": ["/x"]}
+
+
 def test_echo_and_buildinfo(tempo: httpx.Client) -> None:
     echo = tempo.get("/api/echo")
     assert (echo.status_code, echo.text) == (200, "echo")
@@ -296,7 +311,10 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
     checkout, _ = _send_traces(service)
 
     (hit,) = _search(tempo, "{ kind = client || kind = server } | by(resource.service.name)", spss="5")
-    (selected,) = _search(tempo, '{ name = "GET stock" } | select(span:childCount, .tenant.id)')
+    (selected,) = _search(
+        tempo,
+        '{ name = "GET stock" } | select(span:childCount, .tenant.id, trace:duration, trace:rootService)',
+    )
 
     assert hit["traceID"] == checkout.lstrip("0")
     groups = {
@@ -308,4 +326,23 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
         "by(resource.service.name)"
     }
     (span,) = selected["spanSets"][0]["spans"]  # type: ignore[index]
-    assert {"key": "childCount", "value": {"intValue": "1"}} in span["attributes"]
+    assert {"key": "span:childCount", "value": {"intValue": "1"}} in span["attributes"]
+    # Trace-level fields are the result's, not each span's (Tempo leaves them out of span attributes).
+    assert {attribute["key"] for attribute in span["attributes"]} == {"span:childCount"}
+
+
+@pytest.mark.parametrize(
+    ("nanos", "text"),
+    [
+        (0, "0s"),
+        (999, "999ns"),
+        (1_500, "1.5µs"),
+        (2_000_000, "2ms"),
+        (1_500_000_000, "1.5s"),
+        (60_000_000_000, "1m0s"),
+        (3_723_004_000_000, "1h2m3.004s"),
+        (-1_500_000, "-1.5ms"),
+    ],
+)
+def test_durations_are_written_as_go_prints_them(nanos: int, text: str) -> None:
+    assert go_duration(nanos) == text

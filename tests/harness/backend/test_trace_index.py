@@ -7,21 +7,16 @@ import gc
 import weakref
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from hoptrace.harness import poll_until
-from hoptrace.harness.backend import _trace_index
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
-from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
 from hoptrace.harness.backend._tags import tag_names, tag_values
-from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import Attribute, Intrinsic, parse_metrics_query, parse_traceql
 
 S = 1_000_000_000
@@ -191,10 +186,45 @@ def test_metrics_read_only_the_traces_in_the_window(store: TraceStore) -> None:
         ("{ duration > 2s } | count() > 3", LongerThan(2e9, False)),
         ('({ resource.x = "y" } | count() > 1) && { }', Has(("attr", "resource", "x", "sy"))),
         ('{ parent.name = "x" && .flag = true && span.x = nil }', None),
+        ('{ instrumentation.lib = "pg" }', Has(("attr", "instrumentation", "lib", "spg"))),
+        ('{ instrumentation:version = "2" }', Has(("attr", "intrinsic", "instrumentation:version", "s2"))),
     ],
 )
 def test_plan_is_what_every_matching_trace_has(query: str, requirement: object) -> None:
     assert plan(parse_traceql(query)) == requirement
+
+
+def test_instrumentation_filters_read_only_the_traces_of_that_scope(store: TraceStore) -> None:
+    scope = InstrumentationScope(
+        name="pg.client", version="2.0", attributes=[KeyValue(key="lib", value=AnyValue(string_value="pg"))]
+    )
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="db"))])
+    pg = SpanOrigin(resource.SerializeToString(), "", scope.SerializeToString(), "")
+    store.add([((n).to_bytes(16, "big"), pg, _span(n, 3, "query", parent=2)) for n in (101, 102)])
+
+    assert _search(store, '{ instrumentation.lib = "pg" }') == ({101, 102}, 2)
+    assert _search(store, '{ instrumentation:version = "2.0" && instrumentation:name = "pg.client" }') == (
+        {101, 102},
+        2,
+    )
+    assert _search(store, '{ instrumentation:name = "t" }')[0] == set(range(1, 101))
+
+
+def test_an_origin_of_one_trace_is_indexed_when_a_query_first_asks() -> None:
+    # The first query naming a resource attribute indexes it over every stored trace; a trace that is the
+    # only one of its origin was once left out of that second reading, so the plan ruled out a match.
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    deployment = KeyValue(key="deployment", value=AnyValue(string_value="prod"))
+    resource = Resource(
+        attributes=[KeyValue(key="service.name", value=AnyValue(string_value="x")), deployment]
+    )
+    origin = SpanOrigin(
+        resource.SerializeToString(), "", InstrumentationScope(name="t").SerializeToString(), ""
+    )
+    store.add([((1).to_bytes(16, "big"), origin, _span(1, 1, "only"))])
+
+    assert _search(store, '{ name = "only" }')[0] == {1}
+    assert _search(store, '{ resource.deployment = "prod" }')[0] == {1}
 
 
 def test_a_store_with_an_index_is_still_freed() -> None:
@@ -207,51 +237,3 @@ def test_a_store_with_an_index_is_still_freed() -> None:
     gc.collect()
 
     assert collected() is None
-
-
-def test_an_attribute_first_queried_is_learned_from_what_the_index_holds(
-    store: TraceStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    index = index_for(store)
-    index.refresh()
-    monkeypatch.setattr(index, "_read_again", lambda: pytest.fail("every trace read again"))
-    expected = {n for n in range(1, 101) if n % 3 == 2}
-
-    found, inspected = _search(store, '{ span.http.route = "/r2" }')
-
-    assert found == expected
-    assert inspected == len(expected)
-
-
-def test_an_attribute_with_more_values_than_autocomplete_keeps_is_read_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_trace_index, "MAX_VALUES_PER_TAG", 2)
-    store = TraceStore(StoreLimits(min_retention_seconds=0))
-    _fill(store, range(1, 31))
-    index = index_for(store)
-    index.refresh()  # /r0, /r1, /r2: the third route overflows what is kept
-    read_again = index._read_again
-    calls: list[None] = []
-    monkeypatch.setattr(index, "_read_again", lambda: calls.append(read_again()))
-
-    assert _search(store, '{ span.http.route = "/r2" }')[0] == {n for n in range(1, 31) if n % 3 == 2}
-    assert len(calls) == 1
-
-
-def test_the_receiver_has_what_it_stores_indexed_before_any_query() -> None:
-    store = TraceStore()
-    request = ExportTraceServiceRequest()
-    spans = request.resource_spans.add()
-    spans.resource.CopyFrom(Resource.FromString(ORIGINS["api"].resource))
-    spans.scope_spans.add().spans.append(PbSpan.FromString(_span(5, 1, "GET /x", route="/r9")))
-
-    Receiver(store).export(request)
-
-    index = index_for(store)  # candidates() and tag_values() answer from what is read, reading nothing
-    found = poll_until(
-        lambda: index.candidates(Has(("name", "GET /x"))), timeout=10, what="the index to catch up"
-    )
-    assert found == [(5).to_bytes(16, "big")]
-    assert index.tag_values(["span"], "http.route") == [("string", "/r9")]
-    assert index.refresh() is False

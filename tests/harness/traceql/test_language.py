@@ -110,6 +110,8 @@ EVENTFUL = [
         ),
         links=(SpanLink(T2, "0000000000000009", {"link.kind": "follows"}),),
         scope_name="my.db.lib",
+        scope_version="4.2.0",
+        scope_attributes={"library.team": "storage", "library.tier": 2},
     ),
     *SPANS[4:],
 ]
@@ -124,10 +126,31 @@ EVENTFUL = [
         '{ link:traceID = "' + T2 + '" }',
         '{ link:spanID = "0000000000000009" && link.link.kind = "follows" }',
         '{ instrumentation:name = "my.db.lib" }',
+        '{ instrumentation:version = "4.2.0" }',
+        '{ instrumentation:version =~ "4[.].*" && instrumentation.library.team = "storage" }',
+        "{ instrumentation.library.tier > 1 }",
+        "{ instrumentation.library.tier != nil }",
+        '{ instrumentation:name = "my.db.lib" } | select(instrumentation:version)',
     ],
 )
 def test_event_link_and_instrumentation_scopes(query: str) -> None:
     assert [span.name for span in filter_spans(query, EVENTFUL)] == ["SELECT"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Tempo compares ids as bytes: hex in any case, leading zeros optional.
+        ('{ trace:id = "2" }', ["orphan"]),
+        ('{ trace:id = "00000000000000000000000000000002" }', ["orphan"]),
+        ('{ span:id = "4" && trace:id != "2" }', ["SELECT"]),
+        ('{ span:id = "000000000000000A" }', []),
+        ('{ span:parentID = "08" }', ["orphan"]),
+        ('{ trace:id = "not hex" }', []),
+    ],
+)
+def test_ids_compare_as_tempo_compares_them(query: str, expected: list[str]) -> None:
+    assert names(query) == expected
 
 
 @pytest.mark.parametrize(

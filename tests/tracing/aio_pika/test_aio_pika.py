@@ -229,3 +229,19 @@ async def test_redelivered_message_is_traced_in_the_producer_trace(
         False,
         True,
     ]
+
+
+async def test_failed_publish_ends_its_span_as_an_error(
+    spans: FinishedSpans, channel: AbstractChannel
+) -> None:
+    queue = await _queue(channel)
+    exchange = channel.default_exchange
+    await channel.close()
+    with pytest.raises(Exception) as raised:
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key=queue.name)
+    span = _one(spans, SpanKind.PRODUCER)
+    assert span.name == f"publish {queue.name}"
+    assert span.status.status_code is trace.StatusCode.ERROR
+    assert span.status.description == f"{type(raised.value).__name__}: {raised.value}"
+    assert [event.name for event in span.events] == ["exception"]
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
-from opentelemetry import baggage
+from opentelemetry import baggage, propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -125,6 +130,43 @@ async def test_oversized_baggage_is_dropped(spans: FinishedSpans) -> None:
     async with _client(EdgePolicy(edge=False)) as client:
         seen = (await client.get("/orders/1", headers={"baggage": huge})).json()
     assert seen == {"tenant": None}
+
+
+class _HeaderNamesPropagator(TextMapPropagator):
+    """Not one of hoptrace's: puts the names of every header it can list into baggage (``seen``)."""
+
+    def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
+        return baggage.set_baggage("seen", ",".join(sorted(getter.keys(carrier))), context)
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        return None
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+async def _seen_headers(request: Request) -> JSONResponse:
+    return JSONResponse({"seen": baggage.get_baggage("seen"), "tenant": baggage.get_baggage(TENANT_KEY)})
+
+
+async def test_a_propagator_that_is_not_hoptraces_still_reads_every_header(spans: FinishedSpans) -> None:
+    # hoptrace's W3C propagators read only their own headers, so the middleware decodes only those; any
+    # other propagator (b3, jaeger, a user's) may list the headers, and gets them all.
+    app = Starlette(routes=[Route("/seen", _seen_headers)])
+    transport = httpx.ASGITransport(app=TracingMiddleware(app, EdgePolicy()))
+    w3c = propagate.get_global_textmap()
+    headers = {"x-custom": "1", "traceparent": TRACEPARENT, "baggage": "tenant.id=initech"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        assert (await client.get("/seen", headers=headers)).json() == {"seen": None, "tenant": "initech"}
+        propagate.set_global_textmap(CompositePropagator([w3c, _HeaderNamesPropagator()]))
+        try:
+            seen = (await client.get("/seen", headers=headers)).json()
+        finally:
+            propagate.set_global_textmap(w3c)
+    assert "x-custom" in seen["seen"].split(",") and seen["tenant"] == "initech"
+    first, second = sorted(spans.all(), key=lambda span: span.start_time or 0)
+    assert format(second.context.trace_id, "032x") == format(first.context.trace_id, "032x") == TRACE_ID
 
 
 async def test_websocket_and_lifespan_scopes_pass_through_untraced(spans: FinishedSpans) -> None:

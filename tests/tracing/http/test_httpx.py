@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -124,8 +125,24 @@ def test_error_status_and_transport_failure_mark_the_span(spans: FinishedSpans) 
     assert busy.status.status_code is StatusCode.ERROR
     assert busy.attributes is not None and busy.attributes["error.type"] == "503"
     assert down.status.status_code is StatusCode.ERROR
+    assert down.status.description == "ConnectError: connection refused"
     assert down.attributes is not None and down.attributes["error.type"] == "ConnectError"
     assert [event.name for event in down.events] == ["exception"]
+
+
+async def test_cancelled_request_ends_its_span_without_an_error_status(spans: FinishedSpans) -> None:
+    # As trace.use_span does: only an Exception (not CancelledError) is an exception event and an ERROR.
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("not reached")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as client:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.get("http://inventory.test/slow"), timeout=0.05)
+    (span,) = spans.all()
+    assert span.attributes is not None and span.attributes["error.type"] == "CancelledError"
+    assert span.status.status_code is StatusCode.UNSET and span.events == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN
 
 
 def test_credentials_are_not_recorded_in_the_url(spans: FinishedSpans) -> None:

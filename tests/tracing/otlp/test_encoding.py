@@ -25,6 +25,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    Tracer,
     TraceState,
     set_span_in_context,
 )
@@ -35,6 +36,7 @@ from hoptrace.tracing._otlp.encoding import encode_spans, left_out
 from hoptrace.tracing._otlp.export import fast_otlp_exporter
 from hoptrace.tracing._otlp.grpc import GrpcBytesSpanExporter
 from hoptrace.tracing._otlp.http import HttpBytesSpanExporter
+from hoptrace.tracing._spans.hop import HopSpan, HopTracer
 
 REMOTE_PARENT = SpanContext(
     0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "x1")])
@@ -48,16 +50,21 @@ def _decode(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest.FromString(encode_spans(spans))
 
 
-def _record(limits: SpanLimits | None = None) -> list[ReadableSpan]:
-    """Spans made through the SDK, setting every field hoptrace's instrumentation and processors set."""
+def _record(limits: SpanLimits | None = None, via: str = "sdk") -> list[ReadableSpan]:
+    """Spans made through the SDK's tracer (``via="sdk"``) or hoptrace's hop tracer (``"hop"``), setting
+    every field hoptrace's instrumentation and processors set."""
     exporter = InMemorySpanExporter()
     resource = Resource(
         {"service.name": "svc", "service.instance.id": "i-1", "deployment.count": 3}, "https://schema/1"
     )
     provider = TracerProvider(resource=resource, span_limits=limits or SpanLimits())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer(
-        "hoptrace.tracing", "0.1.0", schema_url="https://schema/2", attributes={"scope.attr": "s"}
+    tracer: Tracer = (
+        HopTracer(provider)
+        if via == "hop"
+        else provider.get_tracer(
+            "hoptrace.tracing", "0.1.0", schema_url="https://schema/2", attributes={"scope.attr": "s"}
+        )
     )
     parent = set_span_in_context(NonRecordingSpan(REMOTE_PARENT))
     attributes = {
@@ -89,7 +96,9 @@ def _record(limits: SpanLimits | None = None) -> list[ReadableSpan]:
         for kind in (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL):
             with tracer.start_as_current_span(f"child {kind.name}", kind=kind) as child:
                 child.set_status(Status(StatusCode.OK))
-    return list(exporter.get_finished_spans())
+    spans = list(exporter.get_finished_spans())
+    assert {type(span) for span in spans} == ({HopSpan} if via == "hop" else {ReadableSpan})
+    return spans
 
 
 def _without_link_extras(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
@@ -105,8 +114,9 @@ def _without_link_extras(request: ExportTraceServiceRequest) -> ExportTraceServi
     return copy
 
 
-def test_every_field_decodes_as_the_sdk_encoder_writes_it() -> None:
-    spans = _record()
+@pytest.mark.parametrize("via", ["sdk", "hop"])
+def test_every_field_decodes_as_the_sdk_encoder_writes_it(via: str) -> None:
+    spans = _record(via=via)
     ours = _decode(spans)
     assert _without_link_extras(ours) == sdk_encode_spans(spans)
 
@@ -162,9 +172,10 @@ def test_fields_decoded_one_by_one() -> None:
     assert child.status.code == 1
 
 
-def test_dropped_counts() -> None:
+@pytest.mark.parametrize("via", ["sdk", "hop"])
+def test_dropped_counts(via: str) -> None:
     limits = SpanLimits(max_span_attributes=2, max_events=1, max_links=0, max_event_attributes=1)
-    spans = [span for span in _record(limits) if span.name == "POST /orders"]
+    spans = [span for span in _record(limits, via) if span.name == "POST /orders"]
     request = _decode(spans)
     server = request.resource_spans[0].scope_spans[0].spans[0]
     assert (server.dropped_attributes_count, server.dropped_events_count, server.dropped_links_count) == (

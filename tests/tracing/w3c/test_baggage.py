@@ -97,6 +97,20 @@ def test_a_header_over_8192_bytes_is_dropped_whole_and_counted() -> None:
     assert malformed_baggage.count == before + 1
 
 
+def test_the_8192_byte_limit_counts_bytes_not_characters() -> None:
+    before = malformed_baggage.count
+    assert baggage.get_all(_received("k=" + "\u20ac" * 2731)) == {}  # 2733 characters, 8195 bytes
+    assert malformed_baggage.count == before + 1  # dropped whole: not parsed member by member
+
+
+def test_a_malformed_member_is_counted_every_time_it_arrives() -> None:
+    before = malformed_baggage.count
+    for _ in range(3):
+        assert baggage.get_all(_received("good=1,bad key=2")) == {"good": "1"}
+        propagator.inject({}, baggage.set_baggage("bad key", "x", Context()))
+    assert malformed_baggage.count == before + 6
+
+
 def test_at_most_180_list_members_are_kept() -> None:
     header = ",".join(f"k{index}=v" for index in range(181))
     entries = baggage.get_all(_received(header))
