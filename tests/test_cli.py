@@ -25,3 +25,17 @@ def test_cli_start_up_imports_no_heavy_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_run_and_sitecustomize_path_build_no_parser() -> None:
+    # Every traced process start pays for what `hoptrace run` imports before it execs (bench/startup.py):
+    # its common forms skip argparse, and the packages on the way do not import typing.
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "from hoptrace.harness.cli._main import main\n"
+        "assert main(['sitecustomize-path']) == 0\n"
+        "print(','.join(m for m in ('argparse', 'typing', 'shutil') if m in set(sys.modules) - before))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == ""  # the line after the printed path: nothing imported

@@ -2,18 +2,25 @@
 
 ``run`` is a thin ``exec``: it puts hoptrace's ``sitecustomize`` directory first on ``PYTHONPATH`` and
 replaces itself with CMD, so CMD keeps its pid, its signals and its exit status, and only one extra
-interpreter start is paid. Only argparse is imported at top level (CLI start-up is benchmarked).
+interpreter start is paid. Nothing but os and sys is imported at top level, and the common forms skip
+argparse (:func:`run_directly`): CLI start-up is benchmarked.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+
+TYPE_CHECKING = False  # not typing's (~3 ms): this module is imported by every ``hoptrace run``
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    import argparse
+
     run = subparsers.add_parser(
         "run",
         help="run CMD with the tracing bootstrap active",
@@ -25,10 +32,24 @@ def register(subparsers: Any) -> None:
     path.set_defaults(handler=_print_path)
 
 
+def run_directly(arguments: Sequence[str]) -> int | None:
+    """Run ``run -- CMD...``, ``run CMD...`` (CMD not starting with ``-``) or ``sitecustomize-path`` without
+    building a parser; return ``None`` for anything else (help, options), which the CLI then parses."""
+    if list(arguments) == ["sitecustomize-path"]:
+        return _print_path()
+    if len(arguments) > 1 and arguments[0] == "run" and (arguments[1] == "--" or arguments[1][:1] != "-"):
+        return _exec(arguments[1:])
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    return _exec(args.cmd)
+
+
+def _exec(cmd: Sequence[str]) -> int:
     from hoptrace.tracing._activation import activation_environment
 
-    command = list(args.cmd)
+    command = list(cmd)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
@@ -42,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
-def _print_path(args: argparse.Namespace) -> int:
+def _print_path(args: argparse.Namespace | None = None) -> int:
     from hoptrace.tracing._activation import SITECUSTOMIZE_DIR
 
     print(SITECUSTOMIZE_DIR)

@@ -1,16 +1,20 @@
 """The ``hoptrace`` command line.
 
 Each subcommand lives with the code it drives and registers itself through ``register(subparsers)``;
-those modules import only argparse at top level, so ``hoptrace run`` starts fast. The chosen command's
-implementation is imported when it runs.
+those modules import nothing heavy at top level, and the chosen command's implementation is imported when
+it runs. ``hoptrace run`` and ``hoptrace sitecustomize-path`` start fastest: their module's
+``run_directly(arguments)`` runs their common forms without argparse (bench/startup.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+TYPE_CHECKING = False  # not typing's: see hoptrace.harness
+if TYPE_CHECKING:
+    import argparse
 
 COMMAND_MODULES = (
     "hoptrace.tracing._command",  # run, sitecustomize-path
@@ -27,6 +31,8 @@ extra interpreter start that ``hoptrace run`` costs every traced service stays s
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     """The parser with the subcommands of ``modules`` (default: all)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="hoptrace",
         description="Zero-code OpenTelemetry tracing across HTTP and RabbitMQ hops, and tools to test it.",
@@ -44,7 +50,14 @@ HARNESS_EXTRA_MODULES = frozenset({"httpx", "aio_pika", "starlette", "uvicorn", 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2 when the command needs the harness extra)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    modules = COMMAND_MODULES[:1] if arguments[:1] and arguments[0] in RUN_COMMANDS else COMMAND_MODULES
+    modules: Sequence[str] = COMMAND_MODULES
+    if arguments[:1] and arguments[0] in RUN_COMMANDS:
+        # ``hoptrace run -- CMD`` precedes every traced service: its common forms skip argparse (and what
+        # argparse imports, ~5 ms); anything else (help, options, errors) is parsed below, with its messages.
+        direct: int | None = importlib.import_module(COMMAND_MODULES[0]).run_directly(arguments)
+        if direct is not None:
+            return direct
+        modules = COMMAND_MODULES[:1]
     args = build_parser(modules).parse_args(arguments)
     try:
         result: int = args.handler(args)

@@ -8,7 +8,6 @@ order of installed distributions. The bootstrap resolves the list itself so the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
 
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
@@ -54,6 +53,9 @@ def _propagator(name: str) -> TextMapPropagator:
     ours = _OURS.get(name)
     if ours is not None:
         return ours()
+    # Imported here: importlib.metadata costs ~10 ms at start-up, and the default propagators need none.
+    from importlib.metadata import entry_points
+
     found = list(entry_points(group="opentelemetry_propagator", name=name))
     if not found:
         raise ValueError(f"propagator {name!r} is not installed (a typo, or a missing package?)")
