@@ -10,7 +10,11 @@ TracerProviders, each ending in a BatchSpanProcessor with a no-op exporter:
   BatchSpanProcessor, the bootstrap's default chain;
 - ``RED shared`` (for information): tenant + RED whose series live in a memory-mapped file of a shared
   directory (``RedMetricsSpanProcessor.share_in``), as in every process of a service that serves
-  ``/metrics`` (uvicorn ``--workers``, gunicorn); its extra cost over ``tenant+RED`` is printed per span.
+  ``/metrics`` (uvicorn ``--workers``, gunicorn); its extra cost over ``tenant+RED`` is printed per span;
+- ``tenant+RED, hoptrace dispatch`` (for information): tenant + RED on a provider whose span processor is
+  the one ``hoptrace run`` installs (``SpanProcessorDispatch``: hooks that do nothing are not called),
+  compared with ``bare, hoptrace dispatch`` (the same provider with the BatchSpanProcessor alone): what
+  the two processors add in a traced service.
 
 The workloads: spans under a context whose baggage carries one of 4 tenants, cycling through 5 span
 kinds and 10 span names. ``plain`` makes spans as application code does (``with
@@ -58,6 +62,7 @@ from hoptrace.processors import (
     TenantSpanProcessor,
     validate_tenant,
 )
+from hoptrace.tracing._spans.dispatch import SpanProcessorDispatch  # what `hoptrace run` installs
 
 TENANTS = ("acme", "globex", "initech", "umbrella")
 KINDS = (SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL)
@@ -103,9 +108,12 @@ class _NaiveRedProcessor(SpanProcessor):
 
 
 def _provider(
-    queue_size: int, *processors: SpanProcessor, redact: bool = False
+    queue_size: int, *processors: SpanProcessor, redact: bool = False, dispatch: bool = False
 ) -> tuple[TracerProvider, Tracer]:
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    resource = Resource.create({"service.name": "bench"})
+    provider = TracerProvider(
+        resource=resource, active_span_processor=SpanProcessorDispatch() if dispatch else None
+    )
     for processor in processors:
         provider.add_span_processor(processor)
     # A queue that holds a whole round: a full queue drops spans, which would make a variant look cheaper.
@@ -171,12 +179,21 @@ def _variants(spans: int, shared_directory: str) -> dict[str, tuple[TracerProvid
         "naive": _provider(spans + 1, _NaiveTenantProcessor(), _NaiveRedProcessor()),
         "+redaction": _provider(spans + 1, TenantSpanProcessor(), RedMetricsSpanProcessor(), redact=True),
         "RED shared": _provider(spans + 1, TenantSpanProcessor(), shared),
+        DISPATCH_BARE: _provider(spans + 1, dispatch=True),
+        DISPATCH: _provider(spans + 1, TenantSpanProcessor(), RedMetricsSpanProcessor(), dispatch=True),
     }
+
+
+DISPATCH = "tenant+RED, hoptrace dispatch"
+DISPATCH_BARE = "bare, hoptrace dispatch"
+BASELINES = {DISPATCH: DISPATCH_BARE}
+"""The baseline of each variant paired with another than ``bare``."""
 
 
 def _measure(workload: str, spans: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """CPU seconds per span of every variant (one entry per measurement), and each variant's ratios to
-    the ``bare`` measurement made right next to it (one per round)."""
+    its baseline's measurement (``bare`` unless :data:`BASELINES` says otherwise) made right next to it
+    (one per round)."""
     with tempfile.TemporaryDirectory(prefix="hoptrace-bench-") as shared_directory:
         variants = _variants(spans, shared_directory)
         make_span = WORKLOADS[workload]
@@ -191,18 +208,20 @@ def _measure(workload: str, spans: int, rounds: int) -> tuple[dict[str, list[flo
         for name in variants:  # warm-up: caches, series, imports
             measure(name)
         timings: dict[str, list[float]] = {name: [] for name in variants}
-        ratios: dict[str, list[float]] = {name: [] for name in variants if name != "bare"}
+        baselines = {"bare", *BASELINES.values()}
+        ratios: dict[str, list[float]] = {name: [] for name in variants if name not in baselines}
         others = list(ratios)
         for round_number in range(rounds):
             turn = round_number % len(others)
             for position, name in enumerate(others[turn:] + others[:turn]):  # rotate who goes first
-                # Each variant is paired with a bare measurement right before or after it (alternately),
-                # so the load of the moment hits both sides of the ratio alike.
-                pair = ("bare", name) if (round_number + position) % 2 == 0 else (name, "bare")
+                # Each variant is paired with a baseline measurement right before or after it
+                # (alternately), so the load of the moment hits both sides of the ratio alike.
+                baseline = BASELINES.get(name, "bare")
+                pair = (baseline, name) if (round_number + position) % 2 == 0 else (name, baseline)
                 seconds = {one: measure(one) for one in pair}
                 for one, value in seconds.items():
                     timings[one].append(value)
-                ratios[name].append(seconds[name] / seconds["bare"])
+                ratios[name].append(seconds[name] / seconds[baseline])
         for tracer_provider, _ in variants.values():
             tracer_provider.shutdown()
     return timings, ratios
@@ -215,9 +234,13 @@ def _report(workload: str, timings: dict[str, list[float]], ratios: dict[str, li
     print(f"  {'bare':>11}: {statistics.median(timings['bare']) * 1e6:6.2f} us/span")
     for name, values in ratios.items():
         low, median, high = statistics.quantiles(values, n=4, method="inclusive")
+        baseline = BASELINES.get(name)
+        against = (
+            f" (to {baseline}: {statistics.median(timings[baseline]) * 1e6:.2f} us/span)" if baseline else ""
+        )
         print(
             f"  {name:>11}: {statistics.median(timings[name]) * 1e6:6.2f} us/span, "
-            f"ratio {median:5.3f} [{low:5.3f}-{high:5.3f}]"
+            f"ratio {median:5.3f} [{low:5.3f}-{high:5.3f}]{against}"
         )
     extra = statistics.median(
         s - r for s, r in zip(ratios["RED shared"], ratios["tenant+RED"], strict=True)
