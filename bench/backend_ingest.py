@@ -252,10 +252,11 @@ def main() -> int:
         f"(backend RSS {rss_before / 1024:.0f} MiB idle, peak {peak / 1024:.0f} MiB)"
     )
     if args.query_latency:
-        from backend_query_latency import measure  # bench/ is the script's directory
+        from backend_query_latency import measure, report_goals  # bench/ is the script's directory
 
-        for size in (int(size) for size in args.query_latency.split(",")):
-            measure(size, 30, random.Random(7))
+        rng = random.Random(7)
+        figures = [measure(int(size), 30, rng) for size in args.query_latency.split(",")]
+        report_goals(figures[-1])
     return 0
 
 

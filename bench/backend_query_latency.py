@@ -1,18 +1,28 @@
 """Embedded backend: query latency at 50k, 200k and 500k stored spans, memory per span, ingest rate.
 
-For each size it starts ``hoptrace backend`` (its own process), ingests traces of 5-10 spans from 10
-services (a few attributes each, start times spread over the last hour) over OTLP/gRPC, times the
-first query (the trace index catching up with what was ingested), then times, over HTTP, each of:
-a selective search (20 hits), a search that matches nothing, a broad ``{ }`` search (limit 20), a
-TraceQL metrics ``query_range`` over 1 h, ``/api/v2/search/tags`` and two tag-value lookups. Each figure
-is printed with its p50/p99 and as a ratio of the same run's baseline: a full scan, i.e. a search the
-index cannot narrow (a regex), which reads every stored trace as every search did before the index.
-Run (also called by ``bench/backend_ingest.py --query-latency``):
+For each size it starts ``hoptrace backend`` (its own process) and ingests traces of 5-10 spans from 10
+services (a few attributes each, start times spread over the last hour) over OTLP/gRPC (the backend
+indexes them as they arrive). Right after ingest it runs each query below once, in order, and prints
+that first call's latency (``first``: what a query arriving right after a burst of ingest waits, and the
+first query on an attribute key never queried before), then times each again over HTTP (p50, p99):
+
+- searches: selective (20 hits), one on a span attribute never queried before, one matching nothing,
+  a broad ``{ }`` (limit 20);
+- ``/api/v2/search/tags`` and two tag-value lookups;
+- TraceQL metrics ``query_range`` over 1 h (step 60 s) in the shapes Grafana's Traces Drilldown and
+  Explore send: rate by service, count, a p90 of durations, a duration histogram, and a rate with a
+  selective filter.
+
+Each p99 is also printed as a ratio of the same run's baseline: a full scan, i.e. a search the index cannot
+narrow (a regex), which reads every stored trace as every search did before the index. Memory per stored
+span is the backend's resident memory (store and index) over its idle size, after ingest and after the
+queries. Run (also called by ``bench/backend_ingest.py``):
 
     .venv/bin/python bench/backend_query_latency.py [--sizes 50000,200000,500000] [--repeat 30]
 
-Goals at 500k spans: searches, tags and tag values p99 < 50 ms; metrics query_range < 200 ms; ingest
->= 125,000 spans/s; memory per stored span <= 645 bytes.
+Goals at 500k spans: every search, tags and tag values p99 < 50 ms; metrics query_range < 200 ms (p99
+and first); ingest >= 125,000 spans/s; memory per stored span <= 645 bytes. The last lines say which
+goals the largest size met.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import random
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import grpc
 import httpx
@@ -33,8 +44,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SERVICES = 10
 RARE_EVERY = 150  # one trace in 150 has the rare span: a selective search with >= 20 hits
-QUERIES = {
+SEARCHES = {
     "selective search (20 hits)": ("/api/search", {"q": '{ name = "checkout rare" }', "limit": "20"}),
+    "search on a new attribute key": ("/api/search", {"q": '{ span.tenant.id = "t3" }', "limit": "20"}),
     "search matching nothing": (
         "/api/search",
         {"q": '{ resource.service.name = "svc-3" && name = "no such span" }'},
@@ -44,10 +56,16 @@ QUERIES = {
     "tag values resource.service.name": ("/api/v2/search/tag/resource.service.name/values", {}),
     "tag values span.http.route": ("/api/v2/search/tag/span.http.route/values", {}),
 }
-METRICS = (
-    "/api/metrics/query_range",
-    {"q": "{ } | rate() by (resource.service.name)", "since": "1h", "step": "60s"},
-)
+METRICS = {
+    f"metrics {name}": ("/api/metrics/query_range", {"q": query, "since": "1h", "step": "60s"})
+    for name, query in (
+        ("rate by service", "{ } | rate() by (resource.service.name)"),
+        ("count_over_time", "{ } | count_over_time()"),
+        ("p90 duration", "{ } | quantile_over_time(duration, .9)"),
+        ("duration histogram", "{ } | histogram_over_time(duration)"),
+        ("rate, svc-3 errors", '{ resource.service.name = "svc-3" && status = error } | rate()'),
+    )
+}
 FULL_SCAN = ("/api/search", {"q": '{ name =~ "no such span.*" }'})
 
 
@@ -134,44 +152,67 @@ def p(times: list[float], share: float) -> float:
     return times[min(len(times) - 1, int(len(times) * share))]
 
 
-def measure(size: int, repeat: int, rng: random.Random) -> None:
+@dataclass
+class Figures:
+    """What one size measured, for the goals."""
+
+    ingest: float
+    memory: float
+    search_p99: float
+    metrics_p99: float
+    metrics_first: float
+
+
+def measure(size: int, repeat: int, rng: random.Random) -> Figures:
     requests = build_requests(size, rng)
+    queries = {**SEARCHES, **METRICS}
     with (
         running_backend(size + 20_000) as (process, tempo_url, endpoint),
         httpx.Client(base_url=tempo_url, timeout=300) as client,
     ):
         pid = process.pid
+        client.get("/api/echo")  # the connection, before ingest
         idle = rss_kib(pid, "VmRSS")
         rate = ingest(endpoint, requests, size)
-        store_only = (rss_kib(pid, "VmRSS") - idle) * 1024 / size
-        started = time.perf_counter()
-        assert client.get("/api/search", params={"q": "{ }", "limit": "1"}).status_code == 200
-        catch_up = time.perf_counter() - started
-        # Learn the attribute keys the queries compare (the first query with a new key indexes it).
-        started = time.perf_counter()
-        for path, params in QUERIES.values():
-            client.get(path, params=params)
-        learn = time.perf_counter() - started
+        after_ingest = (rss_kib(pid, "VmRSS") - idle) * 1024 / size
+        first = {name: timed(client, path, params, 1)[0] for name, (path, params) in queries.items()}
         memory = (rss_kib(pid, "VmRSS") - idle) * 1024 / size
         full_scan = timed(client, *FULL_SCAN, 1)[0]
         print(
-            f"\n== {size:,} spans stored: ingest {rate:,.0f} spans/s; index catch-up after ingest "
-            f"{catch_up * 1000:.0f} ms (+{learn * 1000:.0f} ms for the first queries); memory per stored "
-            f"span: {store_only:.0f} bytes after ingest, {memory:.0f} with the index; "
+            f"\n== {size:,} spans stored: ingest {rate:,.0f} spans/s; memory per stored span (store and "
+            f"index): {after_ingest:.0f} bytes after ingest, {memory:.0f} after the first queries; "
             f"baseline full scan {full_scan:.0f} ms"
         )
-        for name, (path, params) in QUERIES.items():
+        p99s = {}
+        for name, (path, params) in queries.items():
             times = timed(client, path, params, repeat)
+            p99s[name] = p(times, 0.99)
             print(
-                f"{name:34} p50 {p(times, 0.5):7.1f} ms  p99 {p(times, 0.99):7.1f} ms  "
-                f"p99/full scan {p(times, 0.99) / full_scan:.3f}"
+                f"{name:34} first {first[name]:7.1f} ms  p50 {p(times, 0.5):7.1f} ms  "
+                f"p99 {p99s[name]:7.1f} ms  p99/full scan {p99s[name] / full_scan:.3f}"
             )
-        times = timed(client, *METRICS, max(3, repeat // 10))
-        name = "metrics query_range 1h, by service"
-        print(
-            f"{name:34} p50 {p(times, 0.5):7.1f} ms  p99 {p(times, 0.99):7.1f} ms  "
-            f"p99/full scan {p(times, 0.99) / full_scan:.3f}"
-        )
+    return Figures(
+        ingest=rate,
+        memory=max(after_ingest, memory),
+        search_p99=max(p99s[name] for name in SEARCHES),
+        metrics_p99=max(p99s[name] for name in METRICS),
+        metrics_first=max(first[name] for name in METRICS),
+    )
+
+
+def report_goals(figures: Figures) -> None:
+    """Which of the goals at 500k spans the figures meet."""
+    print("\ngoals at 500k spans (here: the largest size measured):")
+    for goal, met in (
+        (f"searches, tags, tag values p99 < 50 ms: {figures.search_p99:.1f} ms", figures.search_p99 < 50),
+        (
+            f"metrics < 200 ms: p99 {figures.metrics_p99:.1f} ms, first {figures.metrics_first:.1f} ms",
+            max(figures.metrics_p99, figures.metrics_first) < 200,
+        ),
+        (f"ingest >= 125,000 spans/s: {figures.ingest:,.0f}", figures.ingest >= 125_000),
+        (f"memory per span <= 645 bytes: {figures.memory:.0f}", figures.memory <= 645),
+    ):
+        print(f"  {'met    ' if met else 'NOT met'}  {goal}")
 
 
 def main() -> int:
@@ -182,12 +223,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     rng = random.Random(7)
-    for size in (int(s) for s in args.sizes.split(",")):
-        measure(size, args.repeat, rng)
-    print(
-        "\ngoals at 500k spans: searches, tags and tag values p99 < 50 ms; metrics < 200 ms; "
-        "ingest >= 125,000 spans/s; memory per span <= 645 bytes"
-    )
+    figures = [measure(int(size), args.repeat, rng) for size in args.sizes.split(",")]
+    report_goals(figures[-1])
     return 0
 
 

@@ -25,6 +25,7 @@ from hoptrace.harness.backend._receiver import DEFAULT_MAX_REQUEST_BYTES, Receiv
 from hoptrace.harness.backend._service_graph import ServiceGraph
 from hoptrace.harness.backend._store import StoreLimits, TraceStore
 from hoptrace.harness.backend._tempo_api import build_tempo_app
+from hoptrace.harness.traceql import parse_traceql
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class EmbeddedBackend:
         """Bind and start every endpoint; see the class docstring. Returns ``self``."""
         if self._grpc is not None:
             raise RuntimeError("this EmbeddedBackend is already started")
+        parse_traceql("{ }")  # builds the parser's tables (~50 ms) now, not in the first query
         http_port, grpc_port, otlp_http_port = self._ports
         tempo_socket = bind_socket(self.host, http_port)
         try:

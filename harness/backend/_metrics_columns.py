@@ -23,7 +23,9 @@ window: the same traces for an unfiltered query, maybe more for a filtered one.)
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -54,8 +56,10 @@ from hoptrace.harness.traceql import (
 if TYPE_CHECKING:
     from hoptrace.harness.backend._metrics_engine import Inspected, MetricsWindow
 
-Gathered = tuple[dict[Labels, dict[int, list[float]]], dict[Labels, dict[int, Exemplar]]]
-"""Per series labels: the values observed in each interval, and the exemplar of each interval."""
+Observed = list[float] | Counter[float]
+"""What one interval observed: its values, or, for ``quantile_over_time``, how many fell in each bucket."""
+Gathered = tuple[dict[Labels, dict[int, Observed]], dict[Labels, dict[int, Exemplar]]]
+"""Per series labels: what each interval observed, and the exemplar of each interval."""
 
 _SERVICE = Attribute("resource", "service.name")
 _KEY_INTRINSICS = {"name", "kind", "status"}
@@ -164,8 +168,7 @@ def _gather(
     view: ColumnsView, plan: _Plan, query: MetricsQuery, window: MetricsWindow, seen: Inspected
 ) -> Gathered:
     low = np.uint64(window.start_ns)
-    seq = view.slot_seq[view.slot]
-    in_window = (seq >= 0) & (view.start >= low) & (view.start < np.uint64(window.end_ns))
+    in_window = view.live & (view.start >= low) & (view.start < np.uint64(window.end_ns))
 
     keys = [_synthetic(key) for key in view.keys]
     key_ok = np.array(
@@ -210,7 +213,7 @@ def _assemble(
     key_labels: list[Labels],
     numbers: npt.NDArray[np.int64],
     firsts: npt.NDArray[np.int64],
-    values_by_group: list[list[float]],
+    values_by_group: list[Observed],
 ) -> Gathered:
     """The groups as the general evaluator builds them: in the order it meets each group's first span,
     labelled (and exemplified) by that span."""
@@ -219,7 +222,7 @@ def _assemble(
     first_seq = view.slot_seq[view.slot[firsts]].tolist()
     first_start, first_id = view.start[firsts].tolist(), view.span_id[firsts].tolist()
     order = sorted(range(len(numbers)), key=lambda i: (first_seq[i], first_start[i], first_id[i], firsts[i]))
-    values: dict[Labels, dict[int, list[float]]] = {}
+    values: dict[Labels, dict[int, Observed]] = {}
     exemplars: dict[Labels, dict[int, Exemplar]] = {}
     for i in order:
         label_number, interval = divmod(int(numbers[i]), window.intervals)
@@ -264,6 +267,7 @@ def _count_inspected(view: ColumnsView, rows: npt.NDArray[np.int64], seen: Inspe
     seen.bytes += int(view.slot_bytes[slots].sum())
 
 
+@functools.lru_cache(maxsize=65_536)
 def _synthetic(key: SpanKey) -> tuple[Span, TraceView]:
     """A span with just the key's fields, for the general evaluator to decide conditions and labels."""
     span = Span(
@@ -349,7 +353,7 @@ def _values(
     groups: int,
     function: str,
     powers: npt.NDArray[np.int64] | None,
-) -> list[list[float]]:
+) -> list[Observed]:
     """Per group number, the values the general evaluator appends for it, in its order (where the
     order matters)."""
     counts = np.bincount(group, minlength=groups)
@@ -358,14 +362,10 @@ def _values(
     if function == "quantile_over_time":  # bucket labels, counted per group
         assert powers is not None
         per_power = np.bincount(group * 65 + powers, minlength=groups * 65).reshape(groups, 65)
-        labels = [_bucket_label(power) for power in range(65)]
-        bucketed = []
-        for row in per_power.tolist():
-            listed: list[float] = []
-            for power, count in enumerate(row):
-                listed += [labels[power]] * count
-            bucketed.append(listed)
-        return bucketed
+        return [
+            Counter({_bucket_label(power): count for power, count in enumerate(row) if count})
+            for row in per_power.tolist()
+        ]
     if function in _IN_ORDER:  # the general evaluator's order: trace sequence, start, span id, row
         order = np.lexsort((rows, view.span_id[rows], view.start[rows], view.slot_seq[view.slot[rows]]))
         rows, group = rows[order], group[order]

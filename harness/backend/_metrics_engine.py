@@ -18,7 +18,7 @@ from typing import Any
 from hoptrace.harness._model import Span
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._log2_histogram import log2_bucket, log2_quantile
-from hoptrace.harness.backend._metrics_columns import Gathered, gather_from_columns
+from hoptrace.harness.backend._metrics_columns import Gathered, Observed, gather_from_columns
 from hoptrace.harness.backend._metrics_series import (
     Exemplar,
     Labels,
@@ -154,7 +154,7 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
     """Per series labels, the values each interval observed and its exemplar, from decoded traces (what
     :func:`gather_from_columns` yields faster for the shapes it covers)."""
     function = query.function
-    values: dict[Labels, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    values: dict[Labels, dict[int, Observed]] = defaultdict(lambda: defaultdict(list))
     exemplars: dict[Labels, dict[int, Exemplar]] = defaultdict(dict)
     for span, trace, interval in _matched_spans(store, query, window, seen):
         labels: Labels = tuple((label_name(f), label_value(field_value(f, span, trace))) for f in query.by)
@@ -177,7 +177,9 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
                 if number is None:
                     continue
                 observed = exemplar_value = number
-        values[labels][interval].append(observed)
+        observations = values[labels][interval]
+        assert isinstance(observations, list)
+        observations.append(observed)
         if interval not in exemplars[labels] and len(exemplars[labels]) < window.max_exemplars:
             exemplars[labels][interval] = Exemplar(
                 span.trace_id, span.span_id, exemplar_value, span.start_time_unix_nano // 1_000_000, labels
@@ -185,7 +187,8 @@ def _gather(store: TraceStore, query: MetricsQuery, window: MetricsWindow, seen:
     return values, exemplars
 
 
-def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsWindow) -> dict[int, float]:
+def _reduce(function: str, by_interval: dict[int, Observed], window: MetricsWindow) -> dict[int, float]:
+    """The samples of a series from the values of each interval (lists: only quantiles count buckets)."""
     if function in ("rate", "count_over_time", "histogram_over_time"):
         scale = 1e9 / window.step_ns if function == "rate" else 1.0
         return {i: len(by_interval.get(i, ())) * scale for i in range(window.intervals)}
@@ -200,18 +203,24 @@ def _reduce(function: str, by_interval: dict[int, list[float]], window: MetricsW
 
 def _quantiles(
     quantiles: tuple[float, ...],
-    buckets: dict[Labels, dict[int, list[float]]],
+    buckets: dict[Labels, dict[int, Observed]],
     exemplars: dict[Labels, dict[int, Exemplar]],
     window: MetricsWindow,
 ) -> SeriesSet:
     """One series per group and quantile, from the power-of-two buckets of each interval (see
     :mod:`._log2_histogram`). Each exemplar goes to the quantile whose value over the whole query is
     nearest to its own, as Tempo assigns them."""
-    overall = Counter(b for by_interval in buckets.values() for v in by_interval.values() for b in v)
+    counted = {
+        labels: {i: v if isinstance(v, Counter) else Counter(v) for i, v in by_interval.items()}
+        for labels, by_interval in buckets.items()
+    }
+    overall: Counter[float] = Counter()
+    for by_interval in counted.values():
+        for interval_counts in by_interval.values():
+            overall.update(interval_counts)
     overall_values = [log2_quantile(quantile, overall) for quantile in quantiles]
     result: SeriesSet = {}
-    for labels, by_interval in buckets.items():
-        counts = {i: Counter(v) for i, v in by_interval.items()}
+    for labels, counts in counted.items():
         nearest: dict[int, list[Exemplar]] = defaultdict(list)
         for exemplar in sorted(exemplars.get(labels, {}).values(), key=lambda e: e.timestamp_ms):
             distances = [abs(exemplar.value - value) for value in overall_values]

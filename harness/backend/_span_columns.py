@@ -58,6 +58,17 @@ class ColumnsView:
     slot_spans: npt.NDArray[np.uint32]
     slot_bytes: npt.NDArray[np.uint64]
     slot_trace: list[bytes]
+    live: npt.NDArray[np.bool_]
+    """Per row: whether its trace is still indexed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddedRows:
+    """What :meth:`SpanColumns.add` read, per span added."""
+
+    starts: list[int]
+    durations: list[int]
+    keys: list[int]
 
 
 class SpanColumns:
@@ -79,11 +90,14 @@ class SpanColumns:
         self._slot_bytes = array("Q")
         self._slot_trace: list[bytes] = []
         self._dead_rows = 0
+        self._view: ColumnsView | None = None
+        """The last view, while nothing changed since (queries after ingest share it)."""
         self.irregular = False
         """Set once a span id of other than 8 bytes was read (no receiver stores one): queries then
         decline the columns, whose span id column cannot hold it."""
 
     def new_slot(self, trace_id: bytes, seq: int) -> int:
+        self._view = None
         self._slot_seq.append(seq)
         self._slot_spans.append(0)
         self._slot_bytes.append(0)
@@ -91,44 +105,76 @@ class SpanColumns:
         return len(self._slot_trace) - 1
 
     def set_seq(self, slot: int, seq: int) -> None:
+        self._view = None
         self._slot_seq[slot] = seq
 
     def drop(self, slot: int) -> None:
+        self._view = None
         self._slot_seq[slot] = -1
         self._dead_rows += self._slot_spans[slot]
 
-    def add(self, slot: int, service: Any, span: Any, size: int) -> None:
-        """One row for ``span`` (an ``opentelemetry.proto`` Span of ``size`` bytes) of trace ``slot``;
-        ``service`` is its resource's ``service.name`` (``_MISSING_SERVICE`` via :meth:`service_of`)."""
-        start = span.start_time_unix_nano
-        name = span.name
-        if len(name) > MAX_VALUE_CHARS:  # as decoding cuts it
-            name = name[:MAX_VALUE_CHARS]
-        kind = span.kind
-        status = span.status.code
-        lookup = (service if type(service) is str else _hashable(service), name, kind, status)
-        key = self._key_ids.get(lookup)
-        if key is None:
-            key = self._key_ids[lookup] = len(self._keys)
-            self._keys.append(
-                SpanKey(
-                    "" if service is _MISSING_SERVICE else service,
-                    service is not _MISSING_SERVICE,
-                    name,
-                    _KINDS[kind] if 0 <= kind < len(_KINDS) else SpanKind.UNSPECIFIED,
-                    _STATUSES[status] if 0 <= status < len(_STATUSES) else StatusCode.UNSET,
-                )
-            )
-        self._start.append(start)
-        self._duration.append(max(0, span.end_time_unix_nano - start))
-        span_id = span.span_id
-        if len(span_id) != 8:
+    @property
+    def rows(self) -> int:
+        return len(self._slot)
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    def key(self, number: int) -> SpanKey:
+        return self._keys[number]
+
+    def add(self, traces: list[tuple[int, int, int]], services: list[Any], spans: list[Any]) -> AddedRows:
+        """Rows for ``spans`` (parsed OTLP spans, such as ``LeanSpan``), the first ``count`` of them of
+        trace ``slot`` (``size`` bytes), for each ``(slot, count, size)`` of ``traces`` in turn;
+        ``services[i]`` is the resource's ``service.name`` of ``spans[i]`` (see :meth:`service_of`)."""
+        self._view = None
+        # Whole lists at a time, each built by one comprehension: this runs for every span ingested.
+        starts = [span.start_time_unix_nano for span in spans]
+        ends = [span.end_time_unix_nano for span in spans]
+        names = [span.name for span in spans]
+        kinds = [span.kind for span in spans]
+        statuses = [span.status.code for span in spans]
+        ids = [span.span_id for span in spans]
+        key_ids = self._key_ids
+        lookups = [
+            (service if type(service) is str else _hashable(service), name, kind, status)
+            for service, name, kind, status in zip(services, names, kinds, statuses, strict=True)
+        ]
+        keys = [key_ids.get(lookup) for lookup in lookups]
+        if None in keys:
+            pairs = zip(keys, lookups, services, strict=True)
+            keys = [self._new_key(lookup, service) if key is None else key for key, lookup, service in pairs]
+        durations = [end - start if end > start else 0 for start, end in zip(starts, ends, strict=True)]
+        self._start.extend(starts)
+        self._duration.extend(durations)
+        if any(len(one) != 8 for one in ids):
             self.irregular = True
-        self._span_id.append(int.from_bytes(span_id[:8], "big"))
-        self._slot.append(slot)
-        self._key.append(key)
-        self._slot_spans[slot] += 1
-        self._slot_bytes[slot] += size
+            ids = [one[:8] for one in ids]
+        self._span_id.extend([int.from_bytes(one, "big") for one in ids])
+        self._key.extend(keys)  # type: ignore[arg-type]
+        for slot, count, size in traces:
+            self._slot.extend([slot] * count)
+            self._slot_spans[slot] += count
+            self._slot_bytes[slot] += size
+        return AddedRows(starts, durations, keys)  # type: ignore[arg-type]
+
+    def _new_key(self, lookup: tuple[Any, str, int, int], service: Any) -> int:
+        key = self._key_ids.get(lookup)
+        if key is not None:
+            return key
+        _, name, kind, status = lookup
+        key = self._key_ids[lookup] = len(self._keys)
+        self._keys.append(
+            SpanKey(
+                "" if service is _MISSING_SERVICE else service,
+                service is not _MISSING_SERVICE,
+                name if len(name) <= MAX_VALUE_CHARS else name[:MAX_VALUE_CHARS],  # as decoding cuts it
+                _KINDS[kind] if 0 <= kind < len(_KINDS) else SpanKind.UNSPECIFIED,
+                _STATUSES[status] if 0 <= status < len(_STATUSES) else StatusCode.UNSET,
+            )
+        )
+        return key
 
     @staticmethod
     def service_of(resource: dict[str, AttributeValue]) -> Any:
@@ -162,21 +208,26 @@ class SpanColumns:
         self._slot_bytes = array("Q", slot_bytes.tobytes())
         self._slot_trace = slot_trace
         self._dead_rows = 0
+        self._view = None
         return {old: new for new, old in enumerate(live_slots.tolist())}
 
     def view(self) -> ColumnsView:
-        return ColumnsView(
-            start=_copy(self._start, np.uint64),
-            duration=_copy(self._duration, np.uint64),
-            span_id=_copy(self._span_id, np.uint64),
-            slot=_copy(self._slot, np.uint32),
-            key=_copy(self._key, np.uint32),
-            keys=list(self._keys),
-            slot_seq=_copy(self._slot_seq, np.int64),
-            slot_spans=_copy(self._slot_spans, np.uint32),
-            slot_bytes=_copy(self._slot_bytes, np.uint64),
-            slot_trace=list(self._slot_trace),
-        )
+        if self._view is None:
+            slot, slot_seq = _copy(self._slot, np.uint32), _copy(self._slot_seq, np.int64)
+            self._view = ColumnsView(
+                start=_copy(self._start, np.uint64),
+                duration=_copy(self._duration, np.uint64),
+                span_id=_copy(self._span_id, np.uint64),
+                slot=slot,
+                key=_copy(self._key, np.uint32),
+                keys=list(self._keys),
+                slot_seq=slot_seq,
+                slot_spans=_copy(self._slot_spans, np.uint32),
+                slot_bytes=_copy(self._slot_bytes, np.uint64),
+                slot_trace=list(self._slot_trace),
+                live=slot_seq[slot] >= 0,
+            )
+        return self._view
 
 
 def _copy(column: array[Any], dtype: type[Any]) -> Any:

@@ -149,7 +149,8 @@ class TraceStore:
         self._evicted_now: list[bytes] = []
 
     def watch(self, callback: Callable[[list[bytes], list[bytes]], None]) -> None:
-        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order.
+        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order (each
+        written trace once per change).
 
         It runs under the store's lock, so it must be quick and must not call the store (the trace index
         only queues the ids, see ``_trace_index``).
@@ -194,7 +195,7 @@ class TraceStore:
             self._span_count += len(spans)
             self._byte_count += span_bytes + TRACE_OVERHEAD_BYTES * created
             if self._watchers:
-                written = [trace_id for trace_id, _, _ in spans]
+                written = list(dict.fromkeys([trace_id for trace_id, _, _ in spans]))
                 evicted, self._evicted_now = self._evicted_now, []
                 for watcher in self._watchers:
                     watcher(written, evicted)

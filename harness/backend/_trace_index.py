@@ -17,11 +17,16 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
+from itertools import chain
 from typing import Any
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
-
+from hoptrace.harness.backend._attribute_facts import (
+    AttributeFact,
+    OtherFacts,
+    SpanAttributeFacts,
+    attribute_fact,
+    typed_value,
+)
 from hoptrace.harness.backend._index_plan import (
     SCOPE_INTRINSICS,
     AllOf,
@@ -32,12 +37,55 @@ from hoptrace.harness.backend._index_plan import (
     has_floor,
     value_key,
 )
+from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
-from hoptrace.harness.backend._store import SpanOrigin, TraceStore
+from hoptrace.harness.backend._store import SpanOrigin, SpanRecord, TraceStore
 
 MAX_VALUES_PER_TAG = 1_000
-_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
-_STATUSES = ("unset", "ok", "error")
+__all__ = ["TraceEntry", "TraceIndex", "index_for", "typed_value"]
+MAX_SHAPES = 4_096
+"""Distinct trace shapes (span keys, origins, attributes, roots) remembered; past that, forgotten."""
+_BATCH = 64
+"""Traces read at once (and between two ticks of a query's clock)."""
+ALWAYS_WANTED = {("resource", "service.name")}
+"""Attributes with postings from the start (Grafana filters on the service first of all)."""
+
+
+_Signature = tuple[
+    tuple[int, ...],
+    tuple[SpanOrigin, ...],
+    tuple[bytes, ...],
+    tuple[tuple[str, str], ...],
+    tuple[tuple[str, bytes], ...],
+]
+"""What a trace's postings and facts follow from: its span keys, origins, span attributes (raw), roots
+(service, name), and event names and event and link attributes (see :func:`_events_and_links`)."""
+
+
+def _events_and_links(spans: list[Any]) -> tuple[tuple[str, bytes], ...]:
+    """``("event:name", name)`` per event name and ``(scope, raw KeyValue)`` per event and link
+    attribute of ``spans``: facts with no postings (queries on them are not narrowed by the index)."""
+    found: dict[tuple[str, bytes], None] = {}
+    for span in spans:
+        for event in span.events:  # most spans have none
+            found[("event:name", event.name.encode())] = None
+            found.update(dict.fromkeys([("event", raw) for raw in event.attributes]))
+        for link in span.links:
+            found.update(dict.fromkeys([("link", raw) for raw in link.attributes]))
+    return tuple(found)
+
+
+class _Shape:
+    """What traces with one signature index: postings with sets, all postings, attribute facts."""
+
+    __slots__ = ("facts", "indexed", "postings")
+
+    def __init__(
+        self, indexed: tuple[Posting, ...], postings: tuple[Posting, ...], facts: tuple[AttributeFact, ...]
+    ) -> None:
+        self.indexed = indexed
+        self.postings = postings
+        self.facts = facts
 
 
 @dataclass(slots=True)
@@ -51,26 +99,6 @@ class TraceEntry:
     longest: int = 0
     postings: tuple[Posting, ...] = ()
     """The trace's postings, each the index's own key object (a tuple of pointers: ~8 bytes each)."""
-
-
-def typed_value(value: Any) -> tuple[str, str] | None:
-    """An attribute value as Tempo's typed tag value ``(type, text)``; floats as Go writes them
-    (``NaN``, ``+Inf``); ``None`` for values autocomplete does not list."""
-    if isinstance(value, Enum):
-        return "keyword", str(value.value)
-    if isinstance(value, bool):
-        return "bool", "true" if value else "false"
-    if isinstance(value, int):
-        return "int", str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "float", "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "float", "+Inf" if value > 0 else "-Inf"
-        return "float", repr(value)
-    if isinstance(value, str):
-        return "string", value
-    return None
 
 
 class TraceIndex:
@@ -87,10 +115,22 @@ class TraceIndex:
         self._postings: dict[Posting, set[bytes]] = {}
         self._canonical: dict[Posting, Posting] = {}
         self._seq = 0
-        self._wanted: set[tuple[str, str]] = set()
+        self._wanted: set[tuple[str, str]] = set(ALWAYS_WANTED)
+        self._overflowed: set[tuple[str, str]] = set()
+        """Attributes with more values than autocomplete keeps: traces read since hold no postings of
+        them, so learning one means reading every trace again."""
+        self._span_facts = SpanAttributeFacts()
+        self._other_facts = OtherFacts()
+        self._resource_facts: weakref.WeakKeyDictionary[SpanOrigin, tuple[AttributeFact, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._key_postings: list[dict[Posting, None]] = []
+        self._shapes: dict[_Signature, _Shape] = {}
+        self._holders: dict[int, tuple[_Shape, set[bytes]]] = {}
+        """Per distinct postings tuple that entries hold (by id): its shape (which keeps it alive) and the
+        traces holding it."""
         self._tag_names: dict[tuple[str, str], int] = {}
         self._tag_values: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
-        self._origin_seq: dict[int, int] = {}
         self._unread: dict[bytes, None] = {}
         self._columns = SpanColumns()
         store.watch(self._queue)
@@ -103,24 +143,31 @@ class TraceIndex:
             self._pending.append((written, evicted))
 
     # ---- keeping up
+    @property
+    def store(self) -> TraceStore | None:
+        """The indexed store (``None`` once it is gone)."""
+        return self._store()
+
     def refresh(
-        self, wanted: Iterable[tuple[str, str]] = (), tick: Callable[[], None] = lambda: None
-    ) -> None:
-        """Read what changed since the last call; learn the ``(scope, key)`` attributes in ``wanted``
-        (indexing them over every stored trace the first time). Blocks; CPU bound; calls ``tick``
-        between traces (the query gate's clock, which may pause or raise ``QueryTimeout``)."""
+        self,
+        wanted: Iterable[tuple[str, str]] = (),
+        tick: Callable[[], None] = lambda: None,
+        budget: int | None = None,
+    ) -> bool:
+        """Read what changed since the last call (at most ``budget`` traces, if given); learn the
+        ``(scope, key)`` attributes in ``wanted``. Returns whether anything is left to read. Blocks; CPU
+        bound; calls ``tick`` between batches of traces (the query gate's clock, which may pause or raise
+        ``QueryTimeout``)."""
+        tick()  # a query past its deadline stops here, whether or not there is anything to read
         with self._lock:
             new = set(wanted) - self._wanted
             if new:
                 self._wanted |= new
-                self._postings.clear()
-                self._canonical.clear()
-                self._columns.clear()
-                self._origin_seq.clear()  # every trace is read again, its origins' attributes too
-                for trace_id, entry in self._entries.items():
-                    slot = self._columns.new_slot(trace_id, entry.seq)
-                    self._entries[trace_id] = TraceEntry(entry.seq, slot)
-                    self._unread[trace_id] = None
+                self._shapes.clear()
+                if new & self._overflowed:
+                    self._read_again()
+                else:
+                    self._learn(new)
             with self._pending_lock:
                 pending, self._pending = self._pending, []
             dirty: dict[bytes, None] = {}
@@ -134,18 +181,61 @@ class TraceIndex:
                         dirty[trace_id] = None
             dirty.update(self._unread)
             self._unread.clear()
-            for done, trace_id in enumerate(dirty):
+            ordered = list(dirty)
+            if budget is not None and len(ordered) > budget:
+                self._unread.update(dict.fromkeys(ordered[budget:]))
+                del ordered[budget:]
+            for done in range(0, len(ordered), _BATCH):
                 try:
-                    if done % 64 == 0:
-                        tick()
+                    tick()
                 except BaseException:  # keep what is left for the next refresh
-                    self._unread.update(dict.fromkeys(list(dirty)[done:]))
+                    self._unread.update(dict.fromkeys(ordered[done:]))
                     raise
-                self._read(trace_id)
+                self._read(ordered[done : done + _BATCH])
             if self._columns.needs_compaction():
                 renumbered = self._columns.compact()
                 for entry in self._entries.values():
                     entry.slot = renumbered[entry.slot]
+            return bool(self._unread)
+
+    def _learn(self, keys: set[tuple[str, str]]) -> None:
+        """Postings of attributes first wanted, from what the read traces hold: per distinct postings tuple
+        (traces of one shape share theirs), its traces are added at once."""
+        postings, canonical = self._postings, self._canonical
+        for shape, traces in self._holders.values():
+            for posting in shape.postings:
+                if posting[0] == "attr" and (posting[1], posting[2]) in keys:
+                    found = postings.get(posting)
+                    if found is None:
+                        found = postings[posting] = set()
+                        canonical[posting] = posting
+                    found.update(traces)
+
+    def _hold(self, trace_id: bytes, shape: _Shape) -> None:
+        holder = self._holders.get(id(shape.postings))
+        if holder is None:
+            holder = self._holders[id(shape.postings)] = (shape, set())
+        holder[1].add(trace_id)
+
+    def _release(self, trace_id: bytes, held: tuple[Posting, ...]) -> None:
+        holder = self._holders.get(id(held))
+        if holder is not None:
+            holder[1].discard(trace_id)
+            if not holder[1]:
+                del self._holders[id(held)]
+
+    def _read_again(self) -> None:
+        """Forget what was read and read every trace again at the next step (costly: rare)."""
+        self._postings.clear()
+        self._canonical.clear()
+        self._columns.clear()
+        self._key_postings.clear()
+        self._overflowed.clear()
+        self._holders.clear()
+        for trace_id, entry in self._entries.items():
+            slot = self._columns.new_slot(trace_id, entry.seq)
+            self._entries[trace_id] = TraceEntry(entry.seq, slot)
+            self._unread[trace_id] = None
 
     def columns(self) -> ColumnsView | None:
         """A copy of the span columns of every indexed trace (``None`` if they cannot answer: see
@@ -170,6 +260,7 @@ class TraceIndex:
         if entry is None:
             return
         self._columns.drop(entry.slot)
+        self._release(trace_id, entry.postings)
         for posting in entry.postings:
             traces = self._postings.get(posting)
             if traces is not None:
@@ -178,102 +269,178 @@ class TraceIndex:
                     del self._postings[posting]
                     self._canonical.pop(posting, None)
 
-    def _read(self, trace_id: bytes) -> None:
-        entry = self._entries.get(trace_id)
-        if entry is None:
-            return
+    def _read(self, trace_ids: list[bytes]) -> None:
+        """Index the spans of ``trace_ids`` not read yet. This runs for every span ingested: the spans of
+        all these traces are parsed and added to the columns at once, then each trace's distinct span keys,
+        attributes and origins are indexed once."""
         store = self._store()
-        records = store.records(trace_id) if store is not None else []
-        if not records:
-            self._drop(trace_id)
+        batch: list[tuple[bytes, TraceEntry, int, list[SpanRecord]]] = []
+        for trace_id in trace_ids:
+            entry = self._entries.get(trace_id)
+            if entry is None:
+                continue
+            records = store.records(trace_id) if store is not None else []
+            if not records:
+                self._drop(trace_id)
+            elif len(records) > entry.records:
+                batch.append((trace_id, entry, len(records), records[entry.records :]))
+        if not batch:
             return
-        found: dict[Posting, None] = dict.fromkeys(entry.postings)
-        for origin, data in records[entry.records :]:
-            span = PbSpan.FromString(data)
-            self._read_span(entry, origin, span, found)
-            self._columns.add(entry.slot, SpanColumns.service_of(origin.resource_attributes), span, len(data))
+        flat = [record for *_, new in batch for record in new]
+        spans = [LeanSpan.FromString(data) for _, data in flat]
+        services = {origin: SpanColumns.service_of(origin.resource_attributes) for origin, _ in flat}
+        added = self._columns.add(
+            [(entry.slot, len(new), sum(map(len, [data for _, data in new]))) for _, entry, _, new in batch],
+            [services[origin] for origin, _ in flat],
+            spans,
+        )
+        self._learn_keys()
+        seen: dict[_Shape, int] = {}
+        end = 0
+        for trace_id, entry, count, new in batch:
+            begin, end = end, end + len(new)
+            starts, durations = added.starts[begin:end], added.durations[begin:end]
+            entry.start = min(entry.start, min(starts))
+            entry.end = max(entry.end, max(map(int.__add__, starts, durations)))
+            entry.longest = max(entry.longest, max(durations))
+            self._index_trace(trace_id, entry, new, spans[begin:end], added.keys[begin:end], seen)
+            entry.records = count
+        self._age(seen)
+
+    def _index_trace(
+        self,
+        trace_id: bytes,
+        entry: TraceEntry,
+        new: list[SpanRecord],
+        spans: list[Any],
+        keys: list[int],
+        seen: dict[_Shape, int],
+    ) -> None:
+        """Index a trace's new spans. A first read looks its shape up (traces of one endpoint are alike),
+        so its postings tuple is shared and its facts are aged once per batch (``seen``: shape -> the
+        last sequence number that had it)."""
+        roots = tuple(
+            (str(new[position][0].resource_attributes.get("service.name", "")), spans[position].name)
+            for position in [position for position, span in enumerate(spans) if not span.parent_span_id]
+        )
+        signature = (
+            tuple(dict.fromkeys(keys)),
+            tuple(dict.fromkeys([origin for origin, _ in new])),
+            tuple(dict.fromkeys(chain.from_iterable([span.attributes for span in spans]))),
+            roots,
+            _events_and_links(spans),
+        )
+        held = self._holders.get(id(entry.postings)) if entry.postings else None
+        if held is not None:  # more spans of a trace read before: with what it held (aged again)
+            shape = self._shape(signature, held[0])
+        else:
+            shape = self._shapes.get(signature) or self._remember(signature)
+        seen[shape] = entry.seq
         postings = self._postings
-        for posting in found:
+        for posting in shape.indexed:
             traces = postings.get(posting)
             if traces is None:
                 traces = postings[posting] = set()
+                self._canonical[posting] = posting
             traces.add(trace_id)
-        # Memory: one tuple of the index's key objects per trace, not a set of fresh tuples.
-        entry.postings = tuple(self._canonical.setdefault(posting, posting) for posting in found)
-        entry.records = len(records)
+        if entry.postings:
+            self._release(trace_id, entry.postings)
+        entry.postings = shape.postings
+        self._hold(trace_id, shape)
 
-    def _read_span(
-        self, entry: TraceEntry, origin: SpanOrigin, span: Any, found: dict[Posting, None]
-    ) -> None:
-        seq = entry.seq
-        resource = origin.resource_attributes
-        service = resource.get("service.name", "")
-        start, end = span.start_time_unix_nano, span.end_time_unix_nano
-        entry.start = min(entry.start, start)
-        entry.end = max(entry.end, end)
-        entry.longest = max(entry.longest, end - start)
-        postings = [
-            ("name", span.name),
-            ("kind", _KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else "unspecified"),
-            ("status", _STATUSES[span.status.code] if 0 <= span.status.code < 3 else "unset"),
-            ("attr", "resource", "service.name", value_key(service)),
-        ]
-        if not span.parent_span_id:
-            postings += [("rootService", str(service)), ("rootName", span.name)]
-        if self._origin_seq.get(id(origin)) != seq:  # once per origin per trace, not per span
-            self._origin_seq[id(origin)] = seq
-            for key, value in resource.items():
-                self._tag_names[("resource", key)] = seq
-                for member in value if isinstance(value, tuple) else (value,):
-                    self._saw("resource", key, member, seq)
-                    if ("resource", key) in self._wanted:
-                        postings.append(("attr", "resource", key, value_key(member)))
-            postings += self._read_scope(origin, seq)
-        for attribute in span.attributes:
-            key = attribute.key
-            self._tag_names[("span", key)] = seq
-            wanted = ("span", key) in self._wanted
-            for value in _scalars(attribute.value):  # an array's members, as TraceQL compares them
-                self._saw("span", key, value, seq)
-                if wanted:
-                    postings.append(("attr", "span", key, value_key(value)))
-        for event in span.events:  # most spans have none
-            self._saw("intrinsic", "event:name", event.name, seq)
-        for owners, scope in ((span.events, "event"), (span.links, "link")):
-            for owner in owners:
-                for attribute in owner.attributes:
-                    self._tag_names[(scope, attribute.key)] = seq
-                    for value in _scalars(attribute.value):
-                        self._saw(scope, attribute.key, value, seq)
-        found.update(dict.fromkeys(postings))
+    def _remember(self, signature: _Signature) -> _Shape:
+        if len(self._shapes) >= MAX_SHAPES:
+            self._shapes.clear()
+        shape = self._shapes[signature] = self._shape(signature, None)
+        return shape
 
-    def _read_scope(self, origin: SpanOrigin, seq: int) -> list[Posting]:
-        """The instrumentation scope's attribute names and values, and its name and version (kept as the
-        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values); returns
-        the postings of those that queries compare."""
-        postings: list[Posting] = []
-        name, version, attributes = origin.scope_fields
-        for key, value in attributes.items():
-            self._tag_names[("instrumentation", key)] = seq
-            wanted = ("instrumentation", key) in self._wanted
-            for member in value if isinstance(value, tuple) else (value,):
-                self._saw("instrumentation", key, member, seq)
-                if wanted:
-                    postings.append(("attr", "instrumentation", key, value_key(member)))
-        for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True):
-            if text:
-                self._saw("intrinsic", key, text, seq)
-                if ("intrinsic", key) in self._wanted:
-                    postings.append(("attr", "intrinsic", key, value_key(text)))
-        return postings
+    def _shape(self, signature: _Signature, held: _Shape | None) -> _Shape:
+        """What a trace of ``signature`` indexes, with what it ``held`` before (more spans arrived)."""
+        keys, origins, attributes, roots, others = signature
+        indexed: dict[Posting, None] = {}  # postings with a set of traces
+        plain: dict[Posting, None] = {}  # postings of attributes not wanted yet: kept to learn them
+        facts = list(held.facts) if held is not None else []
+        for posting in held.postings if held is not None else ():
+            (indexed if posting in self._postings else plain)[posting] = None
+        for key in keys:
+            indexed.update(self._key_postings[key])
+        for service, name in roots:
+            indexed[("rootService", service)] = None
+            indexed[("rootName", name)] = None
+        facts += [fact for origin in origins for fact in self._facts_of(origin)]
+        facts += [self._span_facts.of(raw) for raw in attributes]
+        facts += [self._other_facts.of(scope, raw) for scope, raw in others]
+        facts = list(dict.fromkeys(facts))
+        for fact in facts:
+            if fact.tag in self._wanted:
+                indexed.update(fact.postings)
+            elif fact.tag not in self._overflowed:
+                plain.update(fact.postings)
+        canonical = self._canonical
+        # Memory: shared key objects, in one tuple that traces of the same shape share.
+        indexed_postings = tuple(canonical.get(posting, posting) for posting in indexed)
+        return _Shape(indexed_postings, (*indexed_postings, *plain), tuple(facts))
 
-    def _saw(self, scope: str, key: str, value: Any, seq: int) -> None:
-        typed = typed_value(value)
-        if typed is None:
-            return
-        values = self._tag_values.setdefault((scope, key), {})
-        if typed in values or len(values) < MAX_VALUES_PER_TAG:
-            values[typed] = seq
+    def _age(self, seen: dict[_Shape, int]) -> None:
+        """Record that the facts of each shape in ``seen`` were last seen at its sequence number."""
+        tag_names, tag_values, overflowed = self._tag_names, self._tag_values, self._overflowed
+        known = len(overflowed)
+        for shape, seq in seen.items():
+            for fact in shape.facts:
+                tag = fact.tag
+                if tag[0] != "intrinsic":  # values of intrinsics, not attribute names
+                    tag_names[tag] = seq
+                if not fact.typed:
+                    continue
+                values = tag_values.get(tag)
+                if values is None:
+                    values = tag_values[tag] = {}
+                for one in fact.typed:
+                    if one in values or len(values) < MAX_VALUES_PER_TAG:
+                        values[one] = seq
+                    else:
+                        overflowed.add(tag)
+        if len(overflowed) != known:
+            self._shapes.clear()  # they hold postings of attributes that overflowed since
+
+    def _learn_keys(self) -> None:
+        """The postings of the span keys (service, name, kind, status) the columns added."""
+        known, columns = self._key_postings, self._columns
+        while len(known) < columns.key_count:
+            span_key = columns.key(len(known))
+            known.append(
+                dict.fromkeys(
+                    (
+                        ("name", span_key.name),
+                        ("kind", span_key.kind.value),
+                        ("status", span_key.status.value),
+                        ("attr", "resource", "service.name", value_key(span_key.service)),
+                    )
+                )
+            )
+
+    def _facts_of(self, origin: SpanOrigin) -> tuple[AttributeFact, ...]:
+        """The resource's attributes, the instrumentation scope's, and the scope's name and version (the
+        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
+        facts = self._resource_facts.get(origin)
+        if facts is None:
+            name, version, scope_attributes = origin.scope_fields
+            facts = self._resource_facts[origin] = (
+                *(
+                    attribute_fact(scope, key, value if isinstance(value, tuple) else (value,))
+                    for scope, attributes in (
+                        ("resource", origin.resource_attributes),
+                        ("instrumentation", scope_attributes),
+                    )
+                    for key, value in attributes.items()
+                ),
+                *(
+                    attribute_fact("intrinsic", key, (text,))
+                    for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True)
+                    if text
+                ),
+            )
+        return facts
 
     # ---- answering
     def candidates(
@@ -350,23 +517,6 @@ class TraceIndex:
 
     def _oldest_seq(self) -> int:
         return next(iter(self._entries.values())).seq if self._entries else self._seq + 1
-
-
-_SCALARS = {"string_value", "int_value", "double_value", "bool_value"}
-
-
-def _scalars(value: Any) -> list[Any]:
-    """An OTLP ``AnyValue``'s scalar, or an array's scalar members; ``[]`` for anything else."""
-    which = value.WhichOneof("value")
-    if which in _SCALARS:
-        return [getattr(value, which)]
-    if which == "array_value":
-        return [
-            getattr(member, kind)
-            for member in value.array_value.values
-            if (kind := member.WhichOneof("value")) in _SCALARS
-        ]
-    return []
 
 
 def _long_enough(requirement: Requirement, longest: int) -> bool:

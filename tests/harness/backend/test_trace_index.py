@@ -7,16 +7,21 @@ import gc
 import weakref
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from hoptrace.harness import poll_until
+from hoptrace.harness.backend import _trace_index
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
+from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
 from hoptrace.harness.backend._tags import tag_names, tag_values
+from hoptrace.harness.backend._trace_index import index_for
 from hoptrace.harness.traceql import Attribute, Intrinsic, parse_metrics_query, parse_traceql
 
 S = 1_000_000_000
@@ -237,3 +242,51 @@ def test_a_store_with_an_index_is_still_freed() -> None:
     gc.collect()
 
     assert collected() is None
+
+
+def test_an_attribute_first_queried_is_learned_from_what_the_index_holds(
+    store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = index_for(store)
+    index.refresh()
+    monkeypatch.setattr(index, "_read_again", lambda: pytest.fail("every trace read again"))
+    expected = {n for n in range(1, 101) if n % 3 == 2}
+
+    found, inspected = _search(store, '{ span.http.route = "/r2" }')
+
+    assert found == expected
+    assert inspected == len(expected)
+
+
+def test_an_attribute_with_more_values_than_autocomplete_keeps_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_trace_index, "MAX_VALUES_PER_TAG", 2)
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    _fill(store, range(1, 31))
+    index = index_for(store)
+    index.refresh()  # /r0, /r1, /r2: the third route overflows what is kept
+    read_again = index._read_again
+    calls: list[None] = []
+    monkeypatch.setattr(index, "_read_again", lambda: calls.append(read_again()))
+
+    assert _search(store, '{ span.http.route = "/r2" }')[0] == {n for n in range(1, 31) if n % 3 == 2}
+    assert len(calls) == 1
+
+
+def test_the_receiver_has_what_it_stores_indexed_before_any_query() -> None:
+    store = TraceStore()
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add()
+    spans.resource.CopyFrom(Resource.FromString(ORIGINS["api"].resource))
+    spans.scope_spans.add().spans.append(PbSpan.FromString(_span(5, 1, "GET /x", route="/r9")))
+
+    Receiver(store).export(request)
+
+    index = index_for(store)  # candidates() and tag_values() answer from what is read, reading nothing
+    found = poll_until(
+        lambda: index.candidates(Has(("name", "GET /x"))), timeout=10, what="the index to catch up"
+    )
+    assert found == [(5).to_bytes(16, "big")]
+    assert index.tag_values(["span"], "http.route") == [("string", "/r9")]
+    assert index.refresh() is False

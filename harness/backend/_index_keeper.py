@@ -1,0 +1,79 @@
+"""Keeps trace indexes caught up with ingest in the background, in the gaps ingest leaves.
+
+Indexing a span costs about as much CPU as ingesting it, and CPython runs one thread at a time: done
+on the receiving thread it would halve the ingest rate. So the receivers only *poke* the keeper, and one
+daemon thread reads what was stored while no ingest request is in flight (nor finished within the
+query gate's idle window), a few traces at a time, so that a request arriving meanwhile waits for at
+most one step. A query that finds the index behind reads the rest itself (``TraceIndex.refresh``).
+
+Thread safe. The thread holds indexes weakly, and ends when it has had nothing to do for a while.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+
+from hoptrace.harness.backend._query_gate import INGEST_IDLE_SECONDS
+from hoptrace.harness.backend._store import TraceStore
+from hoptrace.harness.backend._trace_index import TraceIndex
+
+STEP_TRACES = 256
+"""Traces read per step, between two looks at ingest (a few milliseconds)."""
+IDLE_EXIT_SECONDS = 5.0
+"""The thread ends after this long with nothing to do; the next poke starts another."""
+
+_lock = threading.Lock()
+_waiting: weakref.WeakSet[TraceIndex] = weakref.WeakSet()
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+
+
+def poke(index: TraceIndex) -> None:
+    """Ask for ``index`` to be caught up once ingest pauses. Quick; never blocks on the index."""
+    global _thread
+    with _lock:
+        _waiting.add(index)
+        if _thread is None:
+            _thread = threading.Thread(target=_run, name="hoptrace-index-keeper", daemon=True)
+            _thread.start()
+    _wake.set()
+
+
+def _run() -> None:
+    global _thread
+    while True:
+        if not _wake.wait(IDLE_EXIT_SECONDS):
+            with _lock:
+                if not _wake.is_set():
+                    _thread = None
+                    return
+        _wake.clear()
+        while _step():
+            pass
+
+
+def _step() -> bool:
+    """One step of catching up; whether there is more to do."""
+    with _lock:
+        indexes = list(_waiting)
+    more = deferred = False
+    for index in indexes:
+        store = index.store
+        if store is None:
+            continue
+        if _ingest_active(store):
+            more = deferred = True
+        elif index.refresh(budget=STEP_TRACES):
+            more = True
+        else:
+            with _lock:
+                _waiting.discard(index)
+    if deferred:
+        time.sleep(INGEST_IDLE_SECONDS / 5)  # leave the interpreter to ingest
+    return more
+
+
+def _ingest_active(store: TraceStore) -> bool:
+    return store.query_gate.ingest_active(time.monotonic())
