@@ -103,25 +103,28 @@ class TenantSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            if BAGGAGE_KEY is not None:  # the hot path, inlined (see _span_access): ~50 ns per call saved
+            # The hot path, inlined (see _span_access): the baggage entry in two C-level lookups, then a
+            # tenant seen before goes straight into the span's attribute dict.
+            if BAGGAGE_KEY is None:
+                value = baggage_value(self._baggage_key, parent_context)
+            else:
                 context = parent_context if parent_context is not None else current_context()
                 entries = context.get(BAGGAGE_KEY)
-                value = entries.get(self._baggage_key) if entries.__class__ is dict else None
-                if value is not None and value.__class__ is str and value in self._valid:
-                    if FAST:
-                        raw = span._attributes
-                        if (
-                            raw.__class__ is BoundedAttributes
-                            and not raw._immutable
-                            and raw.max_value_len is None
-                            and (raw.maxlen is None or len(raw._dict) < raw.maxlen)
-                        ):
-                            raw._dict[TENANT_KEY] = value
-                            return
-                    add_validated_attribute(span, TENANT_KEY, value)
-                    return
-            value = baggage_value(self._baggage_key, parent_context)
-            if value.__class__ is str and value in self._valid:  # a tenant seen before
+                if entries.__class__ is dict:
+                    value = entries.get(self._baggage_key)
+                else:
+                    value = None if entries is None else baggage_value(self._baggage_key, parent_context)
+            if value.__class__ is str and value in self._valid:
+                if FAST:
+                    raw = span._attributes
+                    if (
+                        raw.__class__ is BoundedAttributes
+                        and not raw._immutable
+                        and raw.max_value_len is None
+                        and (raw.maxlen is None or len(raw._dict) < raw.maxlen)
+                    ):
+                        raw._dict[TENANT_KEY] = value
+                        return
                 add_validated_attribute(span, TENANT_KEY, value)
                 return
             tenant = self._tenant(value)
