@@ -17,12 +17,14 @@ def hop_tracer() -> trace.Tracer:
     return HopTracer()
 
 
+_SUPPRESS_KEYS = (context._SUPPRESS_INSTRUMENTATION_KEY, context._SUPPRESS_HTTP_INSTRUMENTATION_KEY)
+
+
 def instrumentation_suppressed() -> bool:
-    """True while OpenTelemetry asks instrumentation to stay quiet (e.g. inside an exporter's own calls)."""
-    return bool(
-        context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY)
-        or context.get_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY)
-    )
+    """True while OpenTelemetry asks instrumentation to stay quiet (e.g. inside an exporter's own calls).
+    Runs on every hop: reads the current context once (``get_value`` would read it once per key)."""
+    current = context.get_current()
+    return bool(current.get(_SUPPRESS_KEYS[0]) or current.get(_SUPPRESS_KEYS[1]))
 
 
 _reported: set[str] = set()
