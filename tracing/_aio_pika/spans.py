@@ -110,8 +110,8 @@ def _message_attributes(
         "messaging.system": "rabbitmq",
         "messaging.operation.name": operation,
         "messaging.operation.type": operation_type,
-        **dict(destination_attributes),
     }
+    attributes.update(destination_attributes)
     if message.message_id:
         attributes["messaging.message.id"] = message.message_id
     if message.correlation_id:
