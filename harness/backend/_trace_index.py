@@ -1,13 +1,15 @@
 """An index of the stored traces, so that a selective search reads only the traces it can match.
 
-Per trace it keeps what searches filter on most: its time range, longest span, root service and name,
-and postings (trace sets) for each service, span name, kind and status, plus the attributes that
-queries compare (learned from the queries themselves, see :mod:`._index_plan`). For autocomplete it
-keeps every attribute name and up to :data:`MAX_VALUES_PER_TAG` values per name, each with the
-sequence number of the last trace that had it, so names and values of evicted traces drop out.
+Per trace it keeps what searches filter on most: its time range and longest span, and postings (sets
+of traces) for each service, span name, kind and status, root service and name, and the attributes that
+queries compare (:mod:`._index_plan`). Each trace also keeps the postings of every other attribute it
+has, without sets, so that the first query on an attribute learns it from them. For autocomplete it
+keeps attribute names and values (:mod:`._tag_catalog`), and for TraceQL metrics a row of columns per
+span (:mod:`._span_columns`). What a trace gives is worked out once per trace shape (:mod:`._trace_shapes`).
 
 The store only queues trace ids (:meth:`TraceStore.watch`); the index reads the new spans of those
-traces when a query next asks (:meth:`TraceIndex.refresh`), so ingest pays nothing. Thread safe.
+traces in the background while ingest pauses (:mod:`._index_keeper`), or when a query asks
+(:meth:`TraceIndex.refresh`). Thread safe.
 """
 
 from __future__ import annotations
@@ -17,75 +19,30 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 from hoptrace.harness.backend._attribute_facts import (
-    AttributeFact,
-    OtherFacts,
-    SpanAttributeFacts,
-    attribute_fact,
     typed_value,
 )
 from hoptrace.harness.backend._index_plan import (
-    SCOPE_INTRINSICS,
     AllOf,
     Has,
     LongerThan,
     Posting,
     Requirement,
     has_floor,
-    value_key,
 )
 from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
-from hoptrace.harness.backend._store import SpanOrigin, SpanRecord, TraceStore
+from hoptrace.harness.backend._store import SpanRecord, TraceStore
+from hoptrace.harness.backend._tag_catalog import TagCatalog
+from hoptrace.harness.backend._trace_shapes import Shape, TraceShapes, signature_of
 
-MAX_VALUES_PER_TAG = 1_000
 __all__ = ["TraceEntry", "TraceIndex", "index_for", "typed_value"]
-MAX_SHAPES = 4_096
-"""Distinct trace shapes (span keys, origins, attributes, roots) remembered; past that, forgotten."""
 _BATCH = 64
 """Traces read at once (and between two ticks of a query's clock)."""
 ALWAYS_WANTED = {("resource", "service.name")}
 """Attributes with postings from the start (Grafana filters on the service first of all)."""
-
-
-_Signature = tuple[
-    tuple[int, ...],
-    tuple[SpanOrigin, ...],
-    tuple[bytes, ...],
-    tuple[tuple[str, str], ...],
-    tuple[tuple[str, bytes], ...],
-]
-"""What a trace's postings and facts follow from: its span keys, origins, span attributes (raw), roots
-(service, name), and event names and event and link attributes (see :func:`_events_and_links`)."""
-
-
-def _events_and_links(spans: list[Any]) -> tuple[tuple[str, bytes], ...]:
-    """``("event:name", name)`` per event name and ``(scope, raw KeyValue)`` per event and link
-    attribute of ``spans``: facts with no postings (queries on them are not narrowed by the index)."""
-    found: dict[tuple[str, bytes], None] = {}
-    for span in spans:
-        for event in span.events:  # most spans have none
-            found[("event:name", event.name.encode())] = None
-            found.update(dict.fromkeys([("event", raw) for raw in event.attributes]))
-        for link in span.links:
-            found.update(dict.fromkeys([("link", raw) for raw in link.attributes]))
-    return tuple(found)
-
-
-class _Shape:
-    """What traces with one signature index: postings with sets, all postings, attribute facts."""
-
-    __slots__ = ("facts", "indexed", "postings")
-
-    def __init__(
-        self, indexed: tuple[Posting, ...], postings: tuple[Posting, ...], facts: tuple[AttributeFact, ...]
-    ) -> None:
-        self.indexed = indexed
-        self.postings = postings
-        self.facts = facts
 
 
 @dataclass(slots=True)
@@ -116,21 +73,13 @@ class TraceIndex:
         self._canonical: dict[Posting, Posting] = {}
         self._seq = 0
         self._wanted: set[tuple[str, str]] = set(ALWAYS_WANTED)
-        self._overflowed: set[tuple[str, str]] = set()
-        """Attributes with more values than autocomplete keeps: traces read since hold no postings of
-        them, so learning one means reading every trace again."""
-        self._span_facts = SpanAttributeFacts()
-        self._other_facts = OtherFacts()
-        self._resource_facts: weakref.WeakKeyDictionary[SpanOrigin, tuple[AttributeFact, ...]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._key_postings: list[dict[Posting, None]] = []
-        self._shapes: dict[_Signature, _Shape] = {}
-        self._holders: dict[int, tuple[_Shape, set[bytes]]] = {}
+        self._tags = TagCatalog()
+        """Its overflowed attributes have more values than autocomplete keeps: traces read since hold no
+        postings of them, so learning one means reading every trace again."""
+        self._shapes = TraceShapes()
+        self._holders: dict[int, tuple[Shape, set[bytes]]] = {}
         """Per distinct postings tuple that entries hold (by id): its shape (which keeps it alive) and the
         traces holding it."""
-        self._tag_names: dict[tuple[str, str], int] = {}
-        self._tag_values: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
         self._unread: dict[bytes, None] = {}
         self._columns = SpanColumns()
         store.watch(self._queue)
@@ -163,8 +112,8 @@ class TraceIndex:
             new = set(wanted) - self._wanted
             if new:
                 self._wanted |= new
-                self._shapes.clear()
-                if new & self._overflowed:
+                self._shapes.forget()
+                if new & self._tags.overflowed:
                     self._read_again()
                 else:
                     self._learn(new)
@@ -211,7 +160,7 @@ class TraceIndex:
                         canonical[posting] = posting
                     found.update(traces)
 
-    def _hold(self, trace_id: bytes, shape: _Shape) -> None:
+    def _hold(self, trace_id: bytes, shape: Shape) -> None:
         holder = self._holders.get(id(shape.postings))
         if holder is None:
             holder = self._holders[id(shape.postings)] = (shape, set())
@@ -229,8 +178,8 @@ class TraceIndex:
         self._postings.clear()
         self._canonical.clear()
         self._columns.clear()
-        self._key_postings.clear()
-        self._overflowed.clear()
+        self._shapes.clear()
+        self._tags.overflowed.clear()
         self._holders.clear()
         for trace_id, entry in self._entries.items():
             slot = self._columns.new_slot(trace_id, entry.seq)
@@ -294,8 +243,8 @@ class TraceIndex:
             [services[origin] for origin, _ in flat],
             spans,
         )
-        self._learn_keys()
-        seen: dict[_Shape, int] = {}
+        self._shapes.learn_keys(self._columns)
+        seen: dict[Shape, int] = {}
         end = 0
         for trace_id, entry, count, new in batch:
             begin, end = end, end + len(new)
@@ -314,27 +263,20 @@ class TraceIndex:
         new: list[SpanRecord],
         spans: list[Any],
         keys: list[int],
-        seen: dict[_Shape, int],
+        seen: dict[Shape, int],
     ) -> None:
         """Index a trace's new spans. A first read looks its shape up (traces of one endpoint are alike),
         so its postings tuple is shared and its facts are aged once per batch (``seen``: shape -> the
         last sequence number that had it)."""
-        roots = tuple(
-            (str(new[position][0].resource_attributes.get("service.name", "")), spans[position].name)
-            for position in [position for position, span in enumerate(spans) if not span.parent_span_id]
-        )
-        signature = (
-            tuple(dict.fromkeys(keys)),
-            tuple(dict.fromkeys([origin for origin, _ in new])),
-            tuple(dict.fromkeys(chain.from_iterable([span.attributes for span in spans]))),
-            roots,
-            _events_and_links(spans),
-        )
         held = self._holders.get(id(entry.postings)) if entry.postings else None
-        if held is not None:  # more spans of a trace read before: with what it held (aged again)
-            shape = self._shape(signature, held[0])
-        else:
-            shape = self._shapes.get(signature) or self._remember(signature)
+        # More spans of a trace read before: with what it held (its facts aged again).
+        shape = self._shapes.shape(
+            signature_of(new, spans, keys),
+            held[0] if held is not None else None,
+            self._wanted,
+            self._tags.overflowed,
+            self._canonical,
+        )
         seen[shape] = entry.seq
         postings = self._postings
         for posting in shape.indexed:
@@ -348,99 +290,10 @@ class TraceIndex:
         entry.postings = shape.postings
         self._hold(trace_id, shape)
 
-    def _remember(self, signature: _Signature) -> _Shape:
-        if len(self._shapes) >= MAX_SHAPES:
-            self._shapes.clear()
-        shape = self._shapes[signature] = self._shape(signature, None)
-        return shape
-
-    def _shape(self, signature: _Signature, held: _Shape | None) -> _Shape:
-        """What a trace of ``signature`` indexes, with what it ``held`` before (more spans arrived)."""
-        keys, origins, attributes, roots, others = signature
-        indexed: dict[Posting, None] = {}  # postings with a set of traces
-        plain: dict[Posting, None] = {}  # postings of attributes not wanted yet: kept to learn them
-        facts = list(held.facts) if held is not None else []
-        for posting in held.postings if held is not None else ():
-            (indexed if posting in self._postings else plain)[posting] = None
-        for key in keys:
-            indexed.update(self._key_postings[key])
-        for service, name in roots:
-            indexed[("rootService", service)] = None
-            indexed[("rootName", name)] = None
-        facts += [fact for origin in origins for fact in self._facts_of(origin)]
-        facts += [self._span_facts.of(raw) for raw in attributes]
-        facts += [self._other_facts.of(scope, raw) for scope, raw in others]
-        facts = list(dict.fromkeys(facts))
-        for fact in facts:
-            if fact.tag in self._wanted:
-                indexed.update(fact.postings)
-            elif fact.tag not in self._overflowed:
-                plain.update(fact.postings)
-        canonical = self._canonical
-        # Memory: shared key objects, in one tuple that traces of the same shape share.
-        indexed_postings = tuple(canonical.get(posting, posting) for posting in indexed)
-        return _Shape(indexed_postings, (*indexed_postings, *plain), tuple(facts))
-
-    def _age(self, seen: dict[_Shape, int]) -> None:
+    def _age(self, seen: dict[Shape, int]) -> None:
         """Record that the facts of each shape in ``seen`` were last seen at its sequence number."""
-        tag_names, tag_values, overflowed = self._tag_names, self._tag_values, self._overflowed
-        known = len(overflowed)
-        for shape, seq in seen.items():
-            for fact in shape.facts:
-                tag = fact.tag
-                if tag[0] != "intrinsic":  # values of intrinsics, not attribute names
-                    tag_names[tag] = seq
-                if not fact.typed:
-                    continue
-                values = tag_values.get(tag)
-                if values is None:
-                    values = tag_values[tag] = {}
-                for one in fact.typed:
-                    if one in values or len(values) < MAX_VALUES_PER_TAG:
-                        values[one] = seq
-                    else:
-                        overflowed.add(tag)
-        if len(overflowed) != known:
-            self._shapes.clear()  # they hold postings of attributes that overflowed since
-
-    def _learn_keys(self) -> None:
-        """The postings of the span keys (service, name, kind, status) the columns added."""
-        known, columns = self._key_postings, self._columns
-        while len(known) < columns.key_count:
-            span_key = columns.key(len(known))
-            known.append(
-                dict.fromkeys(
-                    (
-                        ("name", span_key.name),
-                        ("kind", span_key.kind.value),
-                        ("status", span_key.status.value),
-                        ("attr", "resource", "service.name", value_key(span_key.service)),
-                    )
-                )
-            )
-
-    def _facts_of(self, origin: SpanOrigin) -> tuple[AttributeFact, ...]:
-        """The resource's attributes, the instrumentation scope's, and the scope's name and version (the
-        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
-        facts = self._resource_facts.get(origin)
-        if facts is None:
-            name, version, scope_attributes = origin.scope_fields
-            facts = self._resource_facts[origin] = (
-                *(
-                    attribute_fact(scope, key, value if isinstance(value, tuple) else (value,))
-                    for scope, attributes in (
-                        ("resource", origin.resource_attributes),
-                        ("instrumentation", scope_attributes),
-                    )
-                    for key, value in attributes.items()
-                ),
-                *(
-                    attribute_fact("intrinsic", key, (text,))
-                    for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True)
-                    if text
-                ),
-            )
-        return facts
+        if self._tags.age((shape.facts, seq) for shape, seq in seen.items()):
+            self._shapes.forget()  # they hold postings of attributes that overflowed since
 
     # ---- answering
     def candidates(
@@ -490,25 +343,14 @@ class TraceIndex:
         return set().union(*(part for part in parts if part is not None))
 
     def tag_names(self) -> dict[str, list[str]]:
-        """Attribute names per scope of the stored traces: always ``resource`` and ``span``, and
-        ``event``, ``link`` and ``instrumentation`` when they have any."""
+        """Attribute names per scope of the stored traces (see :meth:`TagCatalog.names`)."""
         with self._lock:
-            oldest = self._oldest_seq()
-            names: dict[str, list[str]] = {"resource": [], "span": []}
-            for (scope, key), seq in self._tag_names.items():
-                if seq >= oldest:
-                    names.setdefault(scope, []).append(key)
-            return {scope: sorted(keys) for scope, keys in names.items()}
+            return self._tags.names(self._oldest_seq())
 
     def tag_values(self, scopes: Iterable[str], key: str) -> list[tuple[str, str]]:
         """Distinct ``(type, value)`` pairs of attribute ``key`` in ``scopes`` of the stored traces."""
         with self._lock:
-            oldest = self._oldest_seq()
-            found: set[tuple[str, str]] = set()
-            for scope in scopes:
-                values = self._tag_values.get((scope, key), {})
-                found.update(typed for typed, seq in values.items() if seq >= oldest)
-            return sorted(found)
+            return self._tags.values(scopes, key, self._oldest_seq())
 
     def intrinsic_values(self, name: str) -> list[str]:
         """Values of ``name``, ``kind``, ``status``, ``rootName`` or ``rootService`` in stored traces."""

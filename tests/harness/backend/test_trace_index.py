@@ -14,7 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from hoptrace.harness import poll_until
-from hoptrace.harness.backend import _trace_index
+from hoptrace.harness.backend import _tag_catalog
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
 from hoptrace.harness.backend._receiver import Receiver
@@ -261,7 +261,7 @@ def test_an_attribute_first_queried_is_learned_from_what_the_index_holds(
 def test_an_attribute_with_more_values_than_autocomplete_keeps_is_read_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_trace_index, "MAX_VALUES_PER_TAG", 2)
+    monkeypatch.setattr(_tag_catalog, "MAX_VALUES_PER_TAG", 2)
     store = TraceStore(StoreLimits(min_retention_seconds=0))
     _fill(store, range(1, 31))
     index = index_for(store)
