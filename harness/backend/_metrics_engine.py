@@ -90,8 +90,9 @@ def _expression(
     if isinstance(expression, float):
         return expression
     if isinstance(expression, MetricsMath):
-        left = _expression(store, expression.left, window, seen)
-        return combine(expression.op, left, _expression(store, expression.right, window, seen))
+        left = _operand(expression.left, _expression(store, expression.left, window, seen))
+        right = _operand(expression.right, _expression(store, expression.right, window, seen))
+        return combine(expression.op, left, right)
     series = (
         _compare(store, expression, window, seen)
         if expression.compare
@@ -100,6 +101,20 @@ def _expression(
     for stage in expression.second_stages:
         series = apply_stage(series, stage)
     return series
+
+
+_ZERO_WHEN_EMPTY = {"rate", "count_over_time", "histogram_over_time", "quantile_over_time"}
+
+
+def _operand(expression: MetricsMath | MetricsQuery | float, value: SeriesSet | float) -> SeriesSet | float:
+    """A query's series as an operand of arithmetic: an interval without spans has no value (Tempo's
+    documentation: the sub-query is NaN there), where the query alone reports 0."""
+    if not isinstance(expression, MetricsQuery) or expression.function not in _ZERO_WHEN_EMPTY:
+        return value
+    assert isinstance(value, dict)
+    for one in value.values():
+        one.samples = {i: v for i, v in one.samples.items() if v != 0}
+    return value
 
 
 def _matched_spans(

@@ -71,7 +71,7 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
-    "/": lambda a, b: a / b if b else (math.nan if a == 0 else math.copysign(math.inf, a)),
+    "/": lambda a, b: a / b if b else math.nan,  # Tempo's documentation: division by zero returns NaN
 }
 
 
@@ -102,7 +102,10 @@ def apply_stage(series: SeriesSet, stage: tuple[str, float]) -> SeriesSet:
 
 
 def combine(op: str, left: SeriesSet | float, right: SeriesSet | float) -> SeriesSet | float:
-    """``left op right`` between series sets (matched by identical labels) and numbers."""
+    """``left op right`` between series sets and numbers, as Tempo's documentation states it: series
+    match by identical labels, and a side without ``by()`` (one series labelled only ``__name__``) is
+    applied to every series of the other side, whose labels the result keeps. A sample missing on either
+    side (no span in that interval) gives no sample; a division by zero gives NaN."""
     apply = _ARITHMETIC[op]
     if isinstance(left, float) and isinstance(right, float):
         return apply(left, right)
@@ -120,10 +123,26 @@ def combine(op: str, left: SeriesSet | float, right: SeriesSet | float) -> Serie
         return result
     assert isinstance(left, dict) and isinstance(right, dict)
     result = {}
+    broadcast_right, broadcast_left = _single_unlabeled(right), _single_unlabeled(left)
+    if broadcast_right is None and broadcast_left is not None:  # the unlabeled total goes to every series
+        for labels, one in right.items():
+            samples = {
+                i: apply(v, one.samples[i]) for i, v in broadcast_left.samples.items() if i in one.samples
+            }
+            result[labels] = Series(labels, samples, one.exemplars)
+        return result
     for labels, one in left.items():
-        other = right.get(labels)
+        other = broadcast_right if broadcast_right is not None else right.get(labels)
         if other is None:
             continue
         samples = {i: apply(v, other.samples[i]) for i, v in one.samples.items() if i in other.samples}
         result[labels] = Series(labels, samples, one.exemplars)
     return result
+
+
+def _single_unlabeled(series: SeriesSet) -> Series | None:
+    """The one series of a query without ``by()`` (labelled only with its function's ``__name__``)."""
+    if len(series) != 1:
+        return None
+    (one,) = series.values()
+    return one if all(name == "__name__" for name, _ in one.labels) else None

@@ -3,6 +3,7 @@ response shapes, checked field by field, as Grafana asks for them."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -143,8 +144,22 @@ def test_grafana_frontend_request_gets_tempos_range_shape(
             },
         ),
         (
+            # In arithmetic an interval without spans has no value (NaN, left out): no error in the second
+            # minute gives no ratio there, not 0.
             "({ status = error } | count_over_time()) / ({ } | count_over_time())",
-            {(("__name__", "count_over_time"),): {0: 0.5, 60: 0.0}},
+            {(("__name__", "count_over_time"),): {0: 0.5}},
+        ),
+        (
+            # A side without by() applies to every series of the other side.
+            "({ } | count_over_time() by (resource.service.name)) / ({ } | count_over_time())",
+            {
+                (("resource.service.name", "api"),): {0: 1.0, 60: 1 / 3},
+                (("resource.service.name", "db"),): {60: 2 / 3},
+            },
+        ),
+        (
+            "({ } | rate()) + ({ } | count_over_time())",
+            {(("__name__", "rate"),): {0: 2 / 60 + 2, 60: 3 / 60 + 3}},
         ),
         (
             "{ } | rate() by (resource.service.name) | topk(1)",
@@ -154,10 +169,10 @@ def test_grafana_frontend_request_gets_tempos_range_shape(
             },
         ),
         (
-            # Arithmetic, then more second stages: bottomk keeps the smaller series at each step, the
-            # filter then drops db's zero.
-            "({ } | count_over_time() by (resource.service.name)) * 2 | bottomk(1) > 0",
-            {(("resource.service.name", "api"),): {60: 2.0}},
+            # Arithmetic, then more second stages: bottomk keeps the smaller series at each step (db has
+            # no value in the first minute), the filter keeps what is above 2.
+            "({ } | count_over_time() by (resource.service.name)) * 2 | bottomk(1) > 2",
+            {(("resource.service.name", "api"),): {0: 4.0}},
         ),
         (
             "{ } | count_over_time() by (resource.service.name) > 1",
@@ -181,17 +196,21 @@ def test_non_finite_samples_are_left_out_or_spelled_as_tempo_does(
     service: ServiceFactory, tempo: httpx.Client
 ) -> None:
     base = _send(service)
+    js = service("js", "http").get_tracer("js")  # the OpenTelemetry JS SDK exports such doubles
+    for offset_s, ratio in ((5, math.inf), (65, math.nan)):
+        start = (base + offset_s) * S
+        js.start_span("ratio", start_time=start, attributes={"ratio": ratio}).end(start + MS)
     db = '({ resource.service.name = "db" } | count_over_time())'
 
-    (self_ratio,) = _range(tempo, f"{db} / {db}", base)  # 0/0 in the first minute: NaN
-    (over_errors,) = _range(tempo, f"{db} / ({{ status = error }} | count_over_time())", base)
+    (self_ratio,) = _range(tempo, f"{db} / {db}", base)
+    (ratios,) = _range(tempo, '{ name = "ratio" } | max_over_time(span.ratio)', base)
 
     assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in self_ratio["samples"]] == [(60, 1.0)]
-    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in over_errors["samples"]] == [
-        (0, 0.0),
-        (60, "Infinity"),  # 2/0, in protobuf JSON's spelling
+    # The NaN maximum is left out, as Tempo's series leave NaN out; +Inf in protobuf JSON's spelling.
+    assert [(int(s["timestampMs"]) // 1000 - base, s["value"]) for s in ratios["samples"]] == [
+        (0, "Infinity")
     ]
-    assert _range(tempo, f"{db} / {db} > 1", base) == []  # no sample left: no series
+    assert _range(tempo, f"{db} / 0", base) == []  # a division by zero is NaN: no sample, no series
 
 
 def test_exemplars_point_at_spans_and_follow_hints(service: ServiceFactory, tempo: httpx.Client) -> None:
