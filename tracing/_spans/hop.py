@@ -58,6 +58,8 @@ except ImportError:  # pragma: no cover - another SDK version
     _SPAN_KEY = None  # type: ignore[assignment]
 
 logger = logging.getLogger("hoptrace.tracing")
+_sdk_logger = logging.getLogger("opentelemetry.sdk.trace")
+"""HopSpan's warnings are the SDK span's own, under the SDK's logger."""
 
 SCOPE = "hoptrace"
 VERSION = "0.1.0"
@@ -91,7 +93,7 @@ class HopSpan(_Span):
         length = attributes.max_value_len
         with self._lock:
             if self._end_time is not None:
-                logger.warning("Setting attribute on ended span.")
+                _sdk_logger.warning("Setting attribute on ended span.")
                 return
             plain = attributes._dict
             if (limit is None or len(plain) < limit) and (
@@ -111,7 +113,7 @@ class HopSpan(_Span):
                     events = self._events = BoundedList(self._limits.max_events)
                 events.append(event)  # type: ignore[attr-defined]
                 return
-        logger.warning("Tried calling %s on an ended span.", "_add_event")
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def _add_link(self, link: trace.Link) -> None:
         with self._lock:
@@ -121,14 +123,14 @@ class HopSpan(_Span):
                     links = self._links = BoundedList(self._limits.max_links)
                 links.append(link)  # type: ignore[attr-defined]
                 return
-        logger.warning("Tried calling %s on an ended span.", "_add_link")
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_link")
 
     def end(self, end_time: int | None = None) -> None:
         with self._lock:
             if self._start_time is None:
                 raise RuntimeError("Calling end() on a not started span.")
             if self._end_time is not None:
-                logger.warning("Calling end() on an ended span.")
+                _sdk_logger.warning("Calling end() on an ended span.")
                 return
             self._end_time = end_time if end_time is not None else time_ns()
             self._attributes._immutable = True  # type: ignore[union-attr]
@@ -320,7 +322,8 @@ class FastPath:
         fields["_name"] = name
         # SpanContext's own __new__ computes is_valid: both ids are non-zero and in range here.
         fields["_context"] = tuple.__new__(
-            SpanContext, (trace_id, span_id, False, flags, state or DEFAULT_TRACE_STATE, True)
+            SpanContext,
+            (trace_id, span_id, False, flags, DEFAULT_TRACE_STATE if state is None else state, True),
         )
         fields["_kind"] = kind
         fields["_parent"] = parent
