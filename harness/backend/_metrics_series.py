@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from hoptrace.harness.backend._go_duration import go_duration
 from hoptrace.harness.traceql import MISSING, Duration, Field, Intrinsic, Value
 
 Label = tuple[str, Any]
@@ -47,15 +48,16 @@ def label_name(field: Field) -> str:
 
 
 def label_value(value: Value) -> Any:
-    """A TraceQL value as a series label's value (``None`` when missing; durations in seconds)."""
+    """A TraceQL value as a series label's value (``None`` when missing; a duration as Go prints it,
+    ``"1.5ms"``, as Tempo labels it)."""
     if value is MISSING or value is None:
         return None
     if isinstance(value, Duration):
-        return value.nanos / 1e9
+        return go_duration(int(value.nanos))
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, tuple):
-        return ",".join(str(member) for member in value)
+        return ",".join(str(label_value(member)) for member in value)
     return value
 
 

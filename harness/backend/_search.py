@@ -17,6 +17,7 @@ from typing import Any
 
 from hoptrace.harness._errors import InvalidExpression
 from hoptrace.harness._model import Span, StatusCode
+from hoptrace.harness.backend._go_duration import go_duration
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
@@ -210,34 +211,6 @@ def any_value_json(value: Value) -> dict[str, Any]:
     if isinstance(value, tuple):
         return {"arrayValue": {"values": [any_value_json(member) for member in value]}}
     return {"stringValue": str(value)}
-
-
-def go_duration(nanos: int) -> str:
-    """``nanos`` as Go's ``time.Duration.String()`` writes it: ``0s``, ``999ns``, ``1.5µs``, ``2ms``,
-    ``1.5s``, ``1m0s``, ``1h2m3.004s`` (largest unit below a second, else hours, minutes and seconds)."""
-    sign, magnitude = ("-" if nanos < 0 else ""), abs(nanos)
-    if magnitude == 0:
-        return "0s"
-    if magnitude < 1_000_000_000:
-        for scale, unit in ((1_000_000, "ms"), (1_000, "µs"), (1, "ns")):
-            if magnitude >= scale:
-                return sign + _decimal(magnitude, scale) + unit
-    minutes, nanos_in_minute = divmod(magnitude, 60_000_000_000)
-    hours, minutes = divmod(minutes, 60)
-    text = _decimal(nanos_in_minute, 1_000_000_000) + "s"
-    if minutes or hours:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return sign + text
-
-
-def _decimal(value: int, scale: int) -> str:
-    """``value / scale`` in decimal, without trailing zeros in the fraction."""
-    whole, fraction = divmod(value, scale)
-    digits = len(str(scale)) - 1
-    decimals = str(fraction).rjust(digits, "0").rstrip("0") if digits else ""
-    return f"{whole}.{decimals}" if decimals else str(whole)
 
 
 def tags_query(tags: str) -> Pipeline:

@@ -119,6 +119,24 @@ def test_compare_counts_scope_event_and_link_attributes(service: ServiceFactory,
     assert (("__meta_type", "baseline"), ("instrumentation.library.team", "storage")) not in got
 
 
+def test_a_duration_label_is_written_as_go_prints_it(service: ServiceFactory, tempo: httpx.Client) -> None:
+    _send(service)
+    now = int(time.time())
+
+    response = tempo.get(
+        "/api/metrics/query",
+        params={
+            "q": "{ } | count_over_time() by (event:timeSinceStart)",
+            "start": str(now - 60),
+            "end": str(now + 60),
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    labels = [one["labels"] for one in response.json()["series"]]
+    assert [{"key": "event:timeSinceStart", "value": {"stringValue": "1.5ms"}}] in labels
+
+
 def test_autocomplete_knows_the_instrumentation_event_and_link_scopes(
     service: ServiceFactory, tempo: httpx.Client
 ) -> None:

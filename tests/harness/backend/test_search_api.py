@@ -9,8 +9,6 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from hoptrace.harness.backend._search import go_duration
-
 from .conftest import ServiceFactory
 
 MS = 1_000_000
@@ -329,20 +327,3 @@ def test_search_groups_by_and_selects_fields_as_tempo_returns_them(
     assert {"key": "span:childCount", "value": {"intValue": "1"}} in span["attributes"]
     # Trace-level fields are the result's, not each span's (Tempo leaves them out of span attributes).
     assert {attribute["key"] for attribute in span["attributes"]} == {"span:childCount"}
-
-
-@pytest.mark.parametrize(
-    ("nanos", "text"),
-    [
-        (0, "0s"),
-        (999, "999ns"),
-        (1_500, "1.5µs"),
-        (2_000_000, "2ms"),
-        (1_500_000_000, "1.5s"),
-        (60_000_000_000, "1m0s"),
-        (3_723_004_000_000, "1h2m3.004s"),
-        (-1_500_000, "-1.5ms"),
-    ],
-)
-def test_durations_are_written_as_go_prints_them(nanos: int, text: str) -> None:
-    assert go_duration(nanos) == text
