@@ -68,13 +68,21 @@ def _otlp_metric_exporter(settings: Settings) -> MetricExporter:
 
 
 class ExporterWarmUp(SpanProcessor):
-    """Starts building the lazy exporter when the first span starts, so it is ready before exit."""
+    """Has the lazy exporter built in time and off the request path: the batch processor's thread builds
+    it for its first export (after ``OTEL_BSP_SCHEDULE_DELAY``), and, should the interpreter exit first, it
+    is built before the thread-shutdown hooks run, so a short script's spans are still exported. Under the
+    harness the bootstrap builds it at start-up (:meth:`warm_up`).
+
+    It used to be built on a thread started with the first span: its imports (~90 ms of CPU, holding the
+    GIL) then slowed the service's first request, by about 0.2 s on these machines (bench/service_cost.py,
+    first requests).
+    """
 
     def __init__(self, exporter: LazyOtlpExporter) -> None:
         self._exporter = exporter
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        self._exporter.warm_up()
+        self._exporter.build_before_exit()
 
     def warm_up(self) -> None:
         """Start building the exporter now, before any span (the harness waits for a fresh service's first
@@ -128,8 +136,9 @@ class LazyOtlpExporter(SpanExporter):
     """The OTLP span exporter chosen by the protocol setting, built on first export.
 
     Building it lazily keeps gRPC and HTTP client imports (about 100 ms) out of every interpreter start
-    that never makes a span. :meth:`warm_up` builds it on a background thread when the first span
-    starts: building it later, while the interpreter exits, fails (no new threads or futures then). In a
+    that never makes a span (:class:`ExporterWarmUp` says when it is built; :meth:`warm_up` builds it on a
+    background thread). It must be built before the interpreter's thread-shutdown hooks run: building it
+    later fails (no new threads or futures then), which :meth:`build_before_exit` makes sure of. In a
     forked child the parent's exporter (and its gRPC channel, which does not survive ``fork``) is discarded
     and a fresh one is built. Never raises from ``export``.
     """
@@ -140,6 +149,7 @@ class LazyOtlpExporter(SpanExporter):
         self._exporter: SpanExporter | None = None
         self._broken = False
         self._warming = False
+        self._exit_hook_registered = False  # a forked child inherits the parent's hook, and this flag
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_exporter)
 
@@ -147,6 +157,17 @@ class LazyOtlpExporter(SpanExporter):
         self._lock = threading.Lock()
         self._exporter = None
         self._warming = False
+
+    def build_before_exit(self) -> None:
+        """Make sure, once, that the exporter is built before the interpreter's thread-shutdown hooks run
+        (see :meth:`warm_up`), even if no warm-up started. Never blocks, never raises."""
+        if self._exit_hook_registered:
+            return
+        self._exit_hook_registered = True
+        try:
+            threading._register_atexit(self._build)  # type: ignore[attr-defined]
+        except Exception as exc:  # already shutting down: export() then tries to build it itself
+            logger.debug("hoptrace: exporter build at exit not registered", exc_info=exc)
 
     def warm_up(self) -> None:
         """Start building the exporter in the background, once. Never blocks, never raises."""

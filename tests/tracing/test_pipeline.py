@@ -1,4 +1,5 @@
-"""The span pipeline's batch processor counts what it drops (the lazy exporter is tested end to end)."""
+"""The span pipeline's batch processor counts what it drops; the lazy exporter is built off the request path
+(and is tested end to end)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from hoptrace.tracing._counters import export_failures
-from hoptrace.tracing._pipeline import CountingBatchSpanProcessor
+from hoptrace.tracing._pipeline import CountingBatchSpanProcessor, ExporterWarmUp, LazyOtlpExporter
+from hoptrace.tracing._settings import resolve_settings
 from hoptrace.tracing._spans.hop import HopTracer
 
 
@@ -66,3 +68,27 @@ def test_hop_spans_are_batched_and_exported_in_order() -> None:
     provider.shutdown()
     tracer.start_span("after shutdown").end()  # the SDK's own path: not exported, nothing raised
     assert "after shutdown" not in exporter.names
+
+
+class _RecordingLazyExporter(LazyOtlpExporter):
+    """Records what the warm-up asks of it, instead of building an exporter."""
+
+    def __init__(self) -> None:
+        super().__init__(resolve_settings())
+        self.asked: list[str] = []
+
+    def build_before_exit(self) -> None:
+        self.asked.append("build before exit")
+
+    def warm_up(self) -> None:
+        self.asked.append("warm up")
+
+
+def test_the_exporter_is_not_built_while_spans_are_made_only_for_the_export_or_the_exit() -> None:
+    exporter = _RecordingLazyExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ExporterWarmUp(exporter))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("GET /orders"), tracer.start_as_current_span("GET"):
+        pass
+    assert exporter.asked == ["build before exit"] * 2  # the first export builds it, in the export thread
