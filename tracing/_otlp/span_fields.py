@@ -5,7 +5,7 @@ Why: the public properties cost ~50 ns each, and ``events`` / ``links`` / ``attr
 containers under a lock (~0.5 µs each) only to be iterated once; the encoder reads thirteen fields per span,
 which cost about as much as encoding them. The direct path reads ``vars(span)`` of the SDK's
 ``ReadableSpan``, its ``Span`` and hoptrace's ``HopSpan``, whose fields
-:func:`hoptrace.tracing._spans.probe.sdk_shape_checked` compares against the public properties once per
+:func:`hoptrace.tracing._spans.hop.sdk_shape_checked` compares against the public properties once per
 process; any other class (a redaction copy's subclass, a user's own ``ReadableSpan``) is read publicly.
 An ended span's fields no longer change, so reading them without the span's lock is safe.
 """
@@ -45,8 +45,7 @@ _direct: tuple[type, ...] | None = None
 def _direct_classes() -> tuple[type, ...]:
     global _direct
     if _direct is None:
-        from hoptrace.tracing._spans.hop import HopSpan
-        from hoptrace.tracing._spans.probe import sdk_shape_checked
+        from hoptrace.tracing._spans.hop import HopSpan, sdk_shape_checked
 
         _direct = (ReadableSpan, _Span, HopSpan) if sdk_shape_checked() else ()
     return _direct

@@ -272,8 +272,6 @@ class FastPath:
                 return None
             if type(tracer._tracer_metrics) is not NoOpTracerMetrics:  # the SDK's own metrics are on
                 return None
-            from hoptrace.tracing._spans.probe import sdk_shape_checked
-
             return cls(tracer) if sdk_shape_checked() else None
         except Exception as exc:  # another SDK's tracer: its own path
             logger.info("hoptrace: hop spans take the OpenTelemetry SDK's public path (%r)", exc)
@@ -371,3 +369,32 @@ _SPAN_CLASSES = (HopSpan, _Span, NonRecordingSpan)
 def private_names_found() -> bool:
     """Whether the SDK's private names the fast path reads were found at import."""
     return NoOpTracerMetrics is not None and _SPAN_KEY is not None
+
+
+_checked: bool | None = None
+_check_lock = threading.Lock()
+
+
+def sdk_shape_checked() -> bool:
+    """Whether the installed SDK builds spans as :class:`HopTracer` does (probed once per process by
+    :func:`hoptrace.tracing._spans.probe.shape_problem`: a span built by the SDK and one built by the fast
+    path are compared field by field). Logs once if not."""
+    global _checked
+    if _checked is None:
+        with _check_lock:
+            if _checked is None:
+                from hoptrace.tracing._spans.probe import shape_problem
+
+                problem = (
+                    shape_problem(FastPath, SCOPE, VERSION, {"_events": _NO_EVENTS, "_links": _NO_LINKS})
+                    if private_names_found()
+                    else "the SDK's private names moved"
+                )
+                if problem is not None:
+                    logger.info(
+                        "hoptrace: hop spans take the OpenTelemetry SDK's public path (%s): the same spans, "
+                        "at a higher CPU cost",
+                        problem,
+                    )
+                _checked = problem is None
+    return _checked

@@ -3,8 +3,7 @@ spans both ways and comparing them field by field (see :mod:`hoptrace.tracing._s
 
 from __future__ import annotations
 
-import logging
-import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -15,29 +14,6 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, Status
 from opentelemetry.util import types
 
-logger = logging.getLogger("hoptrace.tracing")
-
-_checked: bool | None = None
-_check_lock = threading.Lock()
-
-
-def sdk_shape_checked() -> bool:
-    """Whether the installed SDK builds spans as :class:`HopTracer` does (probed once per process: a span
-    built by the SDK and one built by the fast path are compared field by field). Logs once if not."""
-    global _checked
-    if _checked is None:
-        with _check_lock:
-            if _checked is None:
-                problem = _shape_problem()
-                if problem is not None:
-                    logger.info(
-                        "hoptrace: hop spans take the OpenTelemetry SDK's public path (%s): the same spans, "
-                        "at a higher CPU cost",
-                        problem,
-                    )
-                _checked = problem is None
-    return _checked
-
 
 class _Ended(SpanProcessor):
     def __init__(self) -> None:
@@ -47,22 +23,22 @@ class _Ended(SpanProcessor):
         self.spans.append(span)
 
 
-def _shape_problem() -> str | None:
-    """Why the fast path cannot be trusted with this SDK, or ``None``."""
+def shape_problem(
+    fast_path: Callable[[Tracer], Any], scope: str, version: str, shared_empties: Mapping[str, object]
+) -> str | None:
+    """Why ``fast_path`` (:class:`hoptrace.tracing._spans.hop.FastPath`, given by its module so that this
+    one needs nothing from it) cannot be trusted with this SDK, or ``None``. ``shared_empties``: the empty
+    lists hop spans share until their first event or link, by field name."""
     try:
-        from hoptrace.tracing._spans.hop import SCOPE, VERSION, FastPath, private_names_found
-
-        if not private_names_found():
-            return "the SDK's private names moved"
         ended = _Ended()
         provider = TracerProvider(
             resource=Resource.get_empty(), shutdown_on_exit=False, sampler=sampling.DEFAULT_ON
         )
         provider.add_span_processor(ended)
-        tracer = provider.get_tracer(SCOPE, VERSION)
+        tracer = provider.get_tracer(scope, version)
         if type(tracer) is not Tracer:
             return f"the SDK made a {type(tracer).__name__}"
-        fast = FastPath(tracer)
+        fast = fast_path(tracer)
         attributes: dict[str, types.AnyValue] = {"probe.text": "x", "probe.count": 1}
         pairs = []
         parent_context = None
@@ -75,7 +51,7 @@ def _shape_problem() -> str | None:
             pairs.append((theirs, ours))
             parent_context = trace.set_span_in_context(theirs)
         for theirs, ours in pairs:
-            problem = _difference(vars(theirs), vars(ours))
+            problem = _difference(vars(theirs), vars(ours), shared_empties)
             if problem is not None:
                 return problem
             for span in (theirs, ours):
@@ -86,7 +62,7 @@ def _shape_problem() -> str | None:
         if ended.spans[1] is not pairs[0][1] or ended.spans[3] is not pairs[1][1]:
             return "an ended hop span did not reach the processors"
         for theirs_ended, ours_ended in zip(ended.spans[0::2], ended.spans[1::2], strict=True):
-            problem = _ended_difference(theirs_ended, ours_ended)
+            problem = _ended_difference(theirs_ended, ours_ended, shared_empties)
             if problem is not None:
                 return problem
     except Exception as exc:
@@ -108,7 +84,9 @@ _READ_DIRECTLY = {
 """Fields of an ended span that hoptrace reads directly (the OTLP encoder), and their public property."""
 
 
-def _ended_difference(theirs: ReadableSpan, ours: ReadableSpan) -> str | None:
+def _ended_difference(
+    theirs: ReadableSpan, ours: ReadableSpan, shared_empties: Mapping[str, object]
+) -> str | None:
     """How an ended hop span differs from the SDK's ended copy of the same span, or ``None``; also checks
     that both hold, under the fields hoptrace reads directly, what their public properties return."""
     for span in (theirs, ours):
@@ -126,7 +104,7 @@ def _ended_difference(theirs: ReadableSpan, ours: ReadableSpan) -> str | None:
         return "attributes set during the span differ"
     for field in ("_events", "_links"):
         expected, got = vars(theirs)[field], vars(ours)[field]
-        if type(got) is not type(expected) or got is _shared_empty(field):
+        if type(got) is not type(expected) or got is shared_empties.get(field):
             return f"{field} added during a hop span did not land in its own list"
         if (vars(expected)["_dq"].maxlen, expected.dropped, _items(expected)) != (
             vars(got)["_dq"].maxlen,
@@ -139,7 +117,9 @@ def _ended_difference(theirs: ReadableSpan, ours: ReadableSpan) -> str | None:
     return None
 
 
-def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
+def _difference(
+    theirs: dict[str, Any], ours: dict[str, Any], shared_empties: Mapping[str, object]
+) -> str | None:
     """How a span's fields (``vars``) built by the fast path differ from the SDK's, or ``None``."""
     if theirs.keys() != ours.keys():
         return f"the SDK's Span has other fields ({sorted(theirs.keys() ^ ours.keys())})"
@@ -156,7 +136,7 @@ def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
                 getattr(expected, name) == getattr(got, name)
                 for name in ("_dict", "maxlen", "max_value_len", "dropped", "_immutable")
             )
-        elif isinstance(expected, BoundedList) and got is _shared_empty(key):
+        elif isinstance(expected, BoundedList) and got is shared_empties.get(key):
             same = len(expected) == 0  # the span gets its own list with its first item
         elif isinstance(expected, BoundedList):
             same = (
@@ -173,12 +153,6 @@ def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
         if not same:
             return f"Span.{key} differs"
     return None
-
-
-def _shared_empty(key: str) -> object:
-    from hoptrace.tracing._spans.hop import _NO_EVENTS, _NO_LINKS
-
-    return {"_events": _NO_EVENTS, "_links": _NO_LINKS}.get(key)
 
 
 def _items(items: BoundedList[Any]) -> list[tuple[object, ...]]:

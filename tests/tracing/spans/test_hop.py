@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
-from hoptrace.tracing._spans import probe
+from hoptrace.tracing._spans import hop, probe
 from hoptrace.tracing._spans.hop import HopSpan, HopTracer
 from hoptrace.tracing._tracer import hop_tracer
 from tests.tracing.conftest import FinishedSpans
@@ -163,8 +163,8 @@ def test_hop_spans_follow_the_global_provider(spans: FinishedSpans) -> None:
 
 @pytest.fixture
 def unfamiliar_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(probe, "_checked", None)
-    monkeypatch.setattr(probe, "_shape_problem", lambda: "the SDK's Span has other fields (['_new'])")
+    monkeypatch.setattr(hop, "_checked", None)
+    monkeypatch.setattr(probe, "shape_problem", lambda *_: "the SDK's Span has other fields (['_new'])")
     yield
 
 
@@ -178,5 +178,6 @@ def test_an_unfamiliar_sdk_takes_the_public_path_and_says_so_once(
     assert "other fields" in line
 
 
-def test_the_installed_sdk_passes_the_probe() -> None:
-    assert probe._shape_problem() is None
+def test_the_installed_sdk_passes_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hop, "_checked", None)  # probe again, now
+    assert hop.sdk_shape_checked()
