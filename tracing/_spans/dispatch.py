@@ -12,8 +12,10 @@ processors plug in as before; ``shutdown`` and ``force_flush`` reach every proce
 from __future__ import annotations
 
 import dis
+import functools
 import threading
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from opentelemetry.context import Context
@@ -75,11 +77,23 @@ def _working(processor: SpanProcessor, name: str) -> Callable[..., Any] | None:
     return hook  # type: ignore[no-any-return]
 
 
+# A body that only returns None compiles to 4-6 bytes (RESUME, then RETURN_CONST or LOAD_CONST and
+# RETURN_VALUE). Longer bytecode does something: it is not disassembled (the bootstrap builds this dispatch
+# at start-up, where dis on the batch processor's hooks cost milliseconds). A padded no-op over this size
+# would merely be called, which is always correct.
+_MAX_EMPTY_BODY_BYTES = 16
+
+
 def _does_nothing(function: Any) -> bool:
     """Whether ``function``'s body only returns ``None`` (``pass``, ``...`` or a docstring)."""
     code = getattr(function, "__code__", None)
     if code is None:
         return False
+    return len(code.co_code) <= _MAX_EMPTY_BODY_BYTES and _code_does_nothing(code)
+
+
+@functools.cache  # one disassembly per function: add_span_processor looks at every hook again
+def _code_does_nothing(code: CodeType) -> bool:
     try:
         steps = [step for step in dis.get_instructions(code) if step.opname not in ("RESUME", "NOP", "CACHE")]
     except Exception:
