@@ -11,10 +11,11 @@ It answers the first stage of the shapes Grafana's Explore and Traces Drilldown 
   ``min/max/avg/sum_over_time`` of ``duration``.
 
 It yields exactly what the general evaluator (``_metrics_engine``) gathers: the same values per series
-and interval, in the order that evaluator visits spans (traces in index order, then spans by start time
-and span id), so sums add up alike and the same first spans become exemplars. Conditions on the four
-fields are decided by the general evaluator itself, once per distinct combination of them. For any
-other shape :func:`gather_from_columns` returns ``None`` and the general evaluator answers.
+and interval (for quantiles, the same count per bucket), in the order that evaluator visits spans (traces
+in index order, then spans by start time and span id), so sums add up alike and the same first spans
+become exemplars. Conditions on the four fields are decided by the general evaluator itself, once per
+distinct combination of them. For any other shape :func:`gather_from_columns` returns ``None`` and the
+general evaluator answers.
 
 What it reports as inspected: the traces with a span that the filter keeps in the window, their spans
 and bytes. (The general evaluator counts the traces its index could not rule out that have a span in the

@@ -1,15 +1,15 @@
 """Per-span columns of the indexed traces, so that TraceQL metrics count spans without decoding traces.
 
 Each indexed span is one row: its start time, duration (``max(0, end - start)``, as the model's),
-span id (as a big-endian integer: the order of its hex), the slot of its trace, and the id of its
-*kind*: its service value, name, kind and status, interned (few distinct ones). Per trace slot they keep
+span id (as a big-endian integer: the order of its hex), the slot of its trace, and the number of its
+*key*: its service value, name, kind and status, interned (few distinct ones). Per trace slot they keep
 the trace's id, its index sequence number (the order the general evaluator visits traces in), and its
 span count and bytes (what a query reports as inspected).
 
 Rows are appended as the index reads spans (``array`` appends, cheap); :meth:`SpanColumns.view` copies
-them into numpy arrays for a query. Dropping a trace marks its slot dead; once dead rows outnumber live
-ones, :meth:`SpanColumns.compact` rewrites the columns and renumbers the slots. Not thread safe: the
-trace index calls it under its lock.
+them into numpy arrays for queries, which share that copy until the columns change. Dropping a trace
+marks its slot dead; once dead rows outnumber live ones, :meth:`SpanColumns.compact` rewrites the columns
+and renumbers the slots. Not thread safe: the trace index calls it under its lock.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from hoptrace.harness.backend._decode import MAX_VALUE_CHARS
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
 _MISSING_SERVICE = object()
+_UINT64_MAX = 2**64 - 1
 _COMPACT_AFTER = 65_536
 """Dead rows are only compacted away once there are at least this many (and more than live rows)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SpanKey:
-    """What the ``kind`` column interns: the fields TraceQL metrics filter and group on most."""
+    """What the ``key`` column interns: the fields TraceQL metrics filter and group on most."""
 
     service: AttributeValue
     """The resource's ``service.name`` (``""`` when ``has_service`` is false)."""
@@ -60,15 +61,8 @@ class ColumnsView:
     slot_trace: list[bytes]
     live: npt.NDArray[np.bool_]
     """Per row: whether its trace is still indexed."""
-
-
-@dataclass(frozen=True, slots=True)
-class AddedRows:
-    """What :meth:`SpanColumns.add` read, per span added."""
-
-    starts: list[int]
-    durations: list[int]
-    keys: list[int]
+    slot_extent: npt.NDArray[np.uint64]
+    """Per slot: earliest start, latest end, longest duration (see :meth:`SpanColumns.extent`)."""
 
 
 class SpanColumns:
@@ -88,6 +82,8 @@ class SpanColumns:
         self._slot_seq = array("q")
         self._slot_spans = array("I")
         self._slot_bytes = array("Q")
+        self._slot_extent = array("Q")
+        """Per slot, three numbers: the trace's earliest start, latest end, longest duration."""
         self._slot_trace: list[bytes] = []
         self._dead_rows = 0
         self._view: ColumnsView | None = None
@@ -101,6 +97,7 @@ class SpanColumns:
         self._slot_seq.append(seq)
         self._slot_spans.append(0)
         self._slot_bytes.append(0)
+        self._slot_extent.extend((_UINT64_MAX, 0, 0))
         self._slot_trace.append(trace_id)
         return len(self._slot_trace) - 1
 
@@ -124,10 +121,11 @@ class SpanColumns:
     def key(self, number: int) -> SpanKey:
         return self._keys[number]
 
-    def add(self, traces: list[tuple[int, int, int]], services: list[Any], spans: list[Any]) -> AddedRows:
+    def add(self, traces: list[tuple[int, int, int]], services: list[Any], spans: list[Any]) -> list[int]:
         """Rows for ``spans`` (parsed OTLP spans, such as ``LeanSpan``), the first ``count`` of them of
         trace ``slot`` (``size`` bytes), for each ``(slot, count, size)`` of ``traces`` in turn;
-        ``services[i]`` is the resource's ``service.name`` of ``spans[i]`` (see :meth:`service_of`)."""
+        ``services[i]`` is the resource's ``service.name`` of ``spans[i]`` (see :meth:`service_of`).
+        Returns the number of each row's :class:`SpanKey`."""
         self._view = None
         # Whole lists at a time, each built by one comprehension: this runs for every span ingested.
         starts = [span.start_time_unix_nano for span in spans]
@@ -153,11 +151,18 @@ class SpanColumns:
             ids = [one[:8] for one in ids]
         self._span_id.extend([int.from_bytes(one, "big") for one in ids])
         self._key.extend(keys)  # type: ignore[arg-type]
+        extent, end = self._slot_extent, 0
         for slot, count, size in traces:
             self._slot.extend([slot] * count)
             self._slot_spans[slot] += count
             self._slot_bytes[slot] += size
-        return AddedRows(starts, durations, keys)  # type: ignore[arg-type]
+            begin, end = end, end + count
+            trace_starts, trace_durations = starts[begin:end], durations[begin:end]
+            at = slot * 3
+            extent[at] = min(extent[at], min(trace_starts))
+            extent[at + 1] = max(extent[at + 1], max(map(int.__add__, trace_starts, trace_durations)))
+            extent[at + 2] = max(extent[at + 2], max(trace_durations))
+        return keys  # type: ignore[return-value]
 
     def _new_key(self, lookup: tuple[Any, str, int, int], service: Any) -> int:
         key = self._key_ids.get(lookup)
@@ -175,6 +180,12 @@ class SpanColumns:
             )
         )
         return key
+
+    def extent(self, slot: int) -> tuple[int, int, int]:
+        """The trace's earliest span start, latest ``start + duration`` (not before any span's end, as a
+        span ending before it starts has no duration), and longest duration."""
+        at = slot * 3
+        return self._slot_extent[at], self._slot_extent[at + 1], self._slot_extent[at + 2]
 
     @staticmethod
     def service_of(resource: dict[str, AttributeValue]) -> Any:
@@ -198,6 +209,7 @@ class SpanColumns:
         slot_seq = seq[live_slots]
         slot_spans = np.frombuffer(self._slot_spans, dtype=np.uint32)[live_slots]
         slot_bytes = np.frombuffer(self._slot_bytes, dtype=np.uint64)[live_slots]
+        slot_extent = np.frombuffer(self._slot_extent, dtype=np.uint64).reshape(-1, 3)[live_slots]
         slot_trace = [self._slot_trace[i] for i in live_slots.tolist()]
         del seq, slot  # release the buffers before the arrays are replaced
         self._start, self._duration, self._span_id = (array("Q", c.tobytes()) for c in columns)
@@ -206,6 +218,7 @@ class SpanColumns:
         self._slot_seq = array("q", slot_seq.tobytes())
         self._slot_spans = array("I", slot_spans.tobytes())
         self._slot_bytes = array("Q", slot_bytes.tobytes())
+        self._slot_extent = array("Q", slot_extent.tobytes())
         self._slot_trace = slot_trace
         self._dead_rows = 0
         self._view = None
@@ -226,6 +239,7 @@ class SpanColumns:
                 slot_bytes=_copy(self._slot_bytes, np.uint64),
                 slot_trace=list(self._slot_trace),
                 live=slot_seq[slot] >= 0,
+                slot_extent=_copy(self._slot_extent, np.uint64).reshape(-1, 3),
             )
         return self._view
 

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from hoptrace.harness.backend._attribute_facts import (
     typed_value,
 )
@@ -41,6 +44,7 @@ from hoptrace.harness.backend._trace_shapes import Shape, TraceShapes, signature
 __all__ = ["TraceEntry", "TraceIndex", "index_for", "typed_value"]
 _BATCH = 64
 """Traces read at once (and between two ticks of a query's clock)."""
+_UINT64_MAX = 2**64 - 1
 ALWAYS_WANTED = {("resource", "service.name")}
 """Attributes with postings from the start (Grafana filters on the service first of all)."""
 
@@ -51,9 +55,6 @@ class TraceEntry:
     slot: int
     """The trace's slot in the span columns."""
     records: int = 0
-    start: int = 2**63
-    end: int = 0
-    longest: int = 0
     postings: tuple[Posting, ...] = ()
     """The trace's postings, each the index's own key object (a tuple of pointers: ~8 bytes each)."""
 
@@ -82,6 +83,8 @@ class TraceIndex:
         traces holding it."""
         self._unread: dict[bytes, None] = {}
         self._columns = SpanColumns()
+        self._recent: tuple[list[bytes], npt.NDArray[np.int64]] | None = None
+        """Every trace id, newest first, with its slot (see :meth:`_all_candidates`)."""
         store.watch(self._queue)
         with self._lock:
             for trace_id, _ in store.snapshot():
@@ -145,6 +148,7 @@ class TraceIndex:
                 renumbered = self._columns.compact()
                 for entry in self._entries.values():
                     entry.slot = renumbered[entry.slot]
+                self._recent = None
             return bool(self._unread)
 
     def _learn(self, keys: set[tuple[str, str]]) -> None:
@@ -180,6 +184,7 @@ class TraceIndex:
         self._columns.clear()
         self._shapes.clear()
         self._tags.overflowed.clear()
+        self._recent = None
         self._holders.clear()
         for trace_id, entry in self._entries.items():
             slot = self._columns.new_slot(trace_id, entry.seq)
@@ -194,6 +199,7 @@ class TraceIndex:
 
     def _touch(self, trace_id: bytes) -> None:
         self._seq += 1
+        self._recent = None
         entry = self._entries.get(trace_id)
         if entry is None:
             self._entries[trace_id] = TraceEntry(self._seq, self._columns.new_slot(trace_id, self._seq))
@@ -206,6 +212,7 @@ class TraceIndex:
     def _drop(self, trace_id: bytes) -> None:
         entry = self._entries.pop(trace_id, None)
         self._unread.pop(trace_id, None)
+        self._recent = None
         if entry is None:
             return
         self._columns.drop(entry.slot)
@@ -238,7 +245,7 @@ class TraceIndex:
         flat = [record for *_, new in batch for record in new]
         spans = [LeanSpan.FromString(data) for _, data in flat]
         services = {origin: SpanColumns.service_of(origin.resource_attributes) for origin, _ in flat}
-        added = self._columns.add(
+        keys = self._columns.add(
             [(entry.slot, len(new), sum(map(len, [data for _, data in new]))) for _, entry, _, new in batch],
             [services[origin] for origin, _ in flat],
             spans,
@@ -248,11 +255,7 @@ class TraceIndex:
         end = 0
         for trace_id, entry, count, new in batch:
             begin, end = end, end + len(new)
-            starts, durations = added.starts[begin:end], added.durations[begin:end]
-            entry.start = min(entry.start, min(starts))
-            entry.end = max(entry.end, max(map(int.__add__, starts, durations)))
-            entry.longest = max(entry.longest, max(durations))
-            self._index_trace(trace_id, entry, new, spans[begin:end], added.keys[begin:end], seen)
+            self._index_trace(trace_id, entry, new, spans[begin:end], keys[begin:end], seen)
             entry.records = count
         self._age(seen)
 
@@ -304,25 +307,44 @@ class TraceIndex:
         with self._lock:
             found = self._matching(requirement)
             if found is None:
-                ordered = list(reversed(self._entries))
-            else:
-                entries = self._entries
-                ordered = sorted(
-                    (t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True
-                )
+                return self._all_candidates(requirement, start_ns, end_ns)
+            entries = self._entries
+            ordered = sorted((t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True)
             if start_ns is None and end_ns is None and not has_floor(requirement):
                 return ordered
             low = start_ns if start_ns is not None else 0
             high = end_ns if end_ns is not None else 2**63
-            entries = self._entries
+            entries, extent = self._entries, self._columns.extent
             return [
                 t
                 for t in ordered
                 if (entry := entries.get(t)) is not None
-                and entry.end >= low
-                and entry.start <= high
-                and _long_enough(requirement, entry.longest)
+                and (span := extent(entry.slot))[1] >= low
+                and span[0] <= high
+                and _long_enough(requirement, span[2])
             ]
+
+    def _all_candidates(
+        self, requirement: Requirement, start_ns: int | None, end_ns: int | None
+    ) -> list[bytes]:
+        """Every trace overlapping the window (with a span long enough), newest first: a scan of the
+        columns' trace extents (a search the postings cannot narrow, such as Grafana's ``{ }``)."""
+        if self._recent is None:  # kept until a trace is written or dropped
+            ordered = list(reversed(self._entries))
+            slots = np.array([self._entries[t].slot for t in ordered], dtype=np.int64)
+            self._recent = (ordered, slots)
+        ordered, slots = self._recent
+        if start_ns is None and end_ns is None and not has_floor(requirement):
+            return list(ordered)
+        extent = self._columns.view().slot_extent[slots]
+        low = min(max(start_ns or 0, 0), _UINT64_MAX)
+        high = min(max(end_ns if end_ns is not None else _UINT64_MAX, 0), _UINT64_MAX)
+        kept = np.flatnonzero((extent[:, 1] >= np.uint64(low)) & (extent[:, 0] <= np.uint64(high)))
+        return [
+            ordered[position]
+            for position in kept.tolist()
+            if _long_enough(requirement, int(extent[position, 2]))
+        ]
 
     def _matching(self, requirement: Requirement) -> set[bytes] | None:
         if requirement is None or isinstance(requirement, LongerThan):
