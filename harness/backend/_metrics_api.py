@@ -136,7 +136,7 @@ def query_instant(store: TraceStore, request: MetricsRequest) -> dict[str, Any]:
     documents = [
         {"labels": _labels_json(labels), "value": one.samples[0]}
         for labels, one in _ordered(series)
-        if 0 in one.samples
+        if 0 in one.samples and one.samples[0] == one.samples[0]  # NaN: no value, as in range answers
     ]
     return {"series": documents, "metrics": _metrics_json(inspected)}
 

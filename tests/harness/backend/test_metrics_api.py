@@ -211,6 +211,8 @@ def test_non_finite_samples_are_left_out_or_spelled_as_tempo_does(
         (0, "Infinity")
     ]
     assert _range(tempo, f"{db} / 0", base) == []  # a division by zero is NaN: no sample, no series
+    instant = tempo.get("/api/metrics/query", params={"q": f"{db} / 0", "start": base, "end": base + 120})
+    assert instant.json()["series"] == []
 
 
 def test_exemplars_point_at_spans_and_follow_hints(service: ServiceFactory, tempo: httpx.Client) -> None:
