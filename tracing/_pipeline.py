@@ -21,7 +21,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._otlp.exporter_logs import count_exporter_logs, last_exporter_message
-from hoptrace.tracing._processors import processors_from_environment
+from hoptrace.tracing._otlp.redacting import RedactingExporter
+from hoptrace.tracing._processors import processors_from_environment, redactor_from_environment
 from hoptrace.tracing._settings import Settings
 from hoptrace.tracing._spans.hop import HopSpan
 
@@ -38,14 +39,18 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     honoured by ``BatchSpanProcessor`` itself. Tenant attribute, RED metrics (with the ``/metrics`` endpoint
     when ``HOPTRACE_METRICS_PORT`` is set, and OTLP metrics when ``HOPTRACE_METRICS_OTLP`` is true) and
     redaction are on by default; each has its ``HOPTRACE_*`` switch (see :mod:`hoptrace.tracing._processors`).
+    Redaction masks each batch on the export thread, just before encoding
+    (:mod:`hoptrace.tracing._otlp.redacting`).
     """
     count_exporter_logs()
     exporter = LazyOtlpExporter(settings)
+    redactor = redactor_from_environment(os.environ)
     installed = processors_from_environment(
-        CountingBatchSpanProcessor(exporter),
+        CountingBatchSpanProcessor(exporter if redactor is None else RedactingExporter(exporter, redactor)),
         os.environ,
         resource=resource,
         metrics_exporter_factory=lambda: _otlp_metric_exporter(settings),
+        redaction_in_export=True,
     )
     return [ExporterWarmUp(exporter), *installed.processors]
 

@@ -3,7 +3,10 @@
 
 Chain (DESIGN.md): TenantSpanProcessor -> RedMetricsSpanProcessor -> RedactionSpanProcessor(export).
 Redaction wraps the exporting processor so that only the export sees masked copies, while tenant and RED
-see the span as recorded. A bad value of one of these variables logs one warning and falls back to the
+see the span as recorded. The bootstrap moves that redaction to its export thread (the same processor,
+run on each batch: :mod:`hoptrace.tracing._otlp.redacting`), with ``redaction_in_export``.
+
+A bad value of one of these variables logs one warning and falls back to the
 default; a part that cannot start (e.g. the metrics port is taken) logs one warning and the service runs
 without it. Nothing here raises.
 """
@@ -68,10 +71,13 @@ def processors_from_environment(
     *,
     resource: Resource,
     metrics_exporter_factory: Callable[[], MetricExporter] | None = None,
+    redaction_in_export: bool = False,
 ) -> InstalledProcessors:
     """Build tenant -> RED -> redaction(``export``) as switched by ``environ``; start the /metrics endpoint
     (``HOPTRACE_METRICS_PORT``) and the OTLP metrics export (``HOPTRACE_METRICS_OTLP``, built lazily by
-    ``metrics_exporter_factory``). Never raises; returns immediately (servers run on daemon threads)."""
+    ``metrics_exporter_factory``). With ``redaction_in_export``, ``export`` redacts by itself (its exporter
+    was wrapped with :func:`redactor_from_environment`'s redactor) and ends the chain unwrapped. Never
+    raises; returns immediately (servers run on daemon threads)."""
     chain: list[SpanProcessor] = []
     installed = InstalledProcessors(processors=chain)
     if _flag(environ, env.HOPTRACE_TENANT_ATTRIBUTE, default=True):
@@ -82,13 +88,19 @@ def processors_from_environment(
         _start_endpoint(installed, environ)
         if _flag(environ, env.HOPTRACE_METRICS_OTLP, default=False) and metrics_exporter_factory is not None:
             _start_otlp_export(installed, environ, resource, metrics_exporter_factory)
-    if _flag(environ, env.HOPTRACE_REDACTION, default=True):
+    if not redaction_in_export and _flag(environ, env.HOPTRACE_REDACTION, default=True):
         chain.append(RedactionSpanProcessor(export, redactor=_redactor(environ)))
     else:
         chain.append(export)
     if installed.closers:
         chain.append(_ServicesShutdown(installed.closers))
     return installed
+
+
+def redactor_from_environment(environ: Mapping[str, str]) -> Redactor | None:
+    """The redactor ``HOPTRACE_REDACT_KEYS`` and ``HOPTRACE_REDACT_QUERY_PARAMETERS`` configure, or ``None``
+    when ``HOPTRACE_REDACTION`` is false. A bad value logs one warning and falls back; never raises."""
+    return _redactor(environ) if _flag(environ, env.HOPTRACE_REDACTION, default=True) else None
 
 
 def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
