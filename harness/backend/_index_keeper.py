@@ -21,6 +21,8 @@ from hoptrace.harness.backend._trace_index import TraceIndex
 
 STEP_TRACES = 256
 """Traces read per step, between two looks at ingest (a few milliseconds)."""
+STEP_PAUSE_SECONDS = 0.001
+"""Pause between steps: locks are not fair, and a query waiting to read the rest itself must get in."""
 IDLE_EXIT_SECONDS = 5.0
 """The thread ends after this long with nothing to do; the next poke starts another."""
 
@@ -67,6 +69,7 @@ def _step() -> bool:
             more = deferred = True
         elif index.refresh(budget=STEP_TRACES):
             more = True
+            time.sleep(STEP_PAUSE_SECONDS)  # a query waiting for the index's lock takes it now
         else:
             with _lock:
                 _waiting.discard(index)

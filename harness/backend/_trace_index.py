@@ -19,6 +19,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -122,21 +123,23 @@ class TraceIndex:
                     self._learn(new)
             with self._pending_lock:
                 pending, self._pending = self._pending, []
-            dirty: dict[bytes, None] = {}
+            unread, written_now = self._unread, set()
             for written, evicted in pending:
                 for trace_id in evicted:
-                    self._drop(trace_id)
-                    dirty.pop(trace_id, None)
+                    self._drop(trace_id)  # and forgets it unread
+                    written_now.discard(trace_id)
                 for trace_id in written:
-                    if trace_id not in dirty:
+                    if trace_id not in written_now:
                         self._touch(trace_id)
-                        dirty[trace_id] = None
-            dirty.update(self._unread)
-            self._unread.clear()
-            ordered = list(dirty)
-            if budget is not None and len(ordered) > budget:
-                self._unread.update(dict.fromkeys(ordered[budget:]))
-                del ordered[budget:]
+                        written_now.add(trace_id)
+                        unread[trace_id] = None
+            if budget is None or len(unread) <= budget:
+                ordered = list(unread)
+                unread.clear()
+            else:  # the first ones only, in time proportional to the budget
+                ordered = list(islice(unread, budget))
+                for trace_id in ordered:
+                    del unread[trace_id]
             for done in range(0, len(ordered), _BATCH):
                 try:
                     tick()

@@ -290,3 +290,16 @@ def test_the_receiver_has_what_it_stores_indexed_before_any_query() -> None:
     assert found == [(5).to_bytes(16, "big")]
     assert index.tag_values(["span"], "http.route") == [("string", "/r9")]
     assert index.refresh() is False
+
+
+def test_a_refresh_with_a_budget_reads_that_many_traces_at_a_time() -> None:
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    index = index_for(store)
+    _fill(store, range(1, 101))
+
+    steps = 1
+    while index.refresh(budget=7):
+        steps += 1
+
+    assert steps == 15  # 100 traces, 7 a step
+    assert _search(store, '{ name = "GET /3" }')[0] == {n for n in range(1, 101) if n % 5 == 3}
