@@ -32,7 +32,15 @@ from hoptrace.harness.backend._metrics_api import (
 from hoptrace.harness.backend._query_gate import QueryTimeout
 from hoptrace.harness.backend._search import SearchRequest, search, tags_query
 from hoptrace.harness.backend._store import TraceStore
-from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values_v1, tag_values_v2, tags_v1, tags_v2
+from hoptrace.harness.backend._tags import (
+    SCOPES,
+    V1_SCOPES,
+    parse_tag,
+    tag_values_v1,
+    tag_values_v2,
+    tags_v1,
+    tags_v2,
+)
 from hoptrace.harness.backend._tempo_api import MAX_SEARCH_LIMIT, MAX_SPANS_PER_SPANSET
 from hoptrace.harness.backend._tempopb import tempo_pb2
 from hoptrace.harness.backend._time_params import DEFAULT_SINCE_NANOS, default_step_nanos
@@ -136,7 +144,7 @@ class GrpcQuerier:
         return _message(document, tempo_pb2.SearchTagsV2Response())
 
     def _tag_values(self, request: Any) -> Message:
-        field = parse_tag(request.tagName)
+        field = parse_tag(request.tagName, V1_SCOPES)
         if field is None:
             raise ValueError("tagName is empty")
         return _message(tag_values_v1(self._store, field), tempo_pb2.SearchTagValuesResponse())

@@ -116,11 +116,17 @@ def tags_v2(store: TraceStore, scope: str | None, query: Pipeline | None = None)
     return {"scopes": [{"name": name, "tags": tags} for name, tags in names.items()]}
 
 
-def parse_tag(tag: str) -> Attribute | Intrinsic | None:
-    """``resource.x``, ``span.x``, ``.x``, an intrinsic, or (v1 style) a bare attribute name."""
+V1_SCOPES = ("resource", "span")
+"""The prefixes the v1 tag-values calls read as scopes: a v1 tag is a bare attribute name, so a key such
+as ``event.type`` stays one (the v2 calls read ``event.``, ``link.`` and ``instrumentation.`` too)."""
+
+
+def parse_tag(tag: str, scopes: tuple[str, ...] = _ATTRIBUTE_SCOPES) -> Attribute | Intrinsic | None:
+    """``resource.x``, ``span.x`` (and the other ``scopes``), ``.x``, an intrinsic, or (v1 style) a bare
+    attribute name."""
     if tag in INTRINSICS:
         return Intrinsic(INTRINSICS[tag])
-    for scope in (*_ATTRIBUTE_SCOPES, ""):
+    for scope in (*scopes, ""):
         prefix = f"{scope}."
         if tag.startswith(prefix) and len(tag) > len(prefix):
             return Attribute(scope, tag[len(prefix) :])

@@ -23,7 +23,15 @@ from hoptrace.harness.backend._metrics_api import instant_request, query_instant
 from hoptrace.harness.backend._query_gate import QueryTimeout
 from hoptrace.harness.backend._search import SearchRequest, search, tags_query
 from hoptrace.harness.backend._store import SpanRecord, TraceStore, normalize_trace_id
-from hoptrace.harness.backend._tags import SCOPES, parse_tag, tag_values_v1, tag_values_v2, tags_v1, tags_v2
+from hoptrace.harness.backend._tags import (
+    SCOPES,
+    V1_SCOPES,
+    parse_tag,
+    tag_values_v1,
+    tag_values_v2,
+    tags_v1,
+    tags_v2,
+)
 from hoptrace.harness.backend._tempo_trace import resource_spans_json, trace_by_id_v2_protobuf, traces_data
 from hoptrace.harness.traceql import (
     MetricsRoot,
@@ -116,7 +124,7 @@ def build_tempo_app(store: TraceStore, metrics: Callable[[Request], Response] | 
         return TempoJSONResponse(await run_in_threadpool(tags_v2, store, scope, query))
 
     async def values_v1(request: Request) -> Response:
-        field = parse_tag(request.path_params["tag"])
+        field = parse_tag(request.path_params["tag"], V1_SCOPES)
         if field is None:
             return PlainTextResponse("tag name is empty", status_code=400)
         return TempoJSONResponse(await run_in_threadpool(tag_values_v1, store, field))

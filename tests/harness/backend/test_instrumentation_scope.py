@@ -148,6 +148,9 @@ def test_autocomplete_knows_the_instrumentation_event_and_link_scopes(
     assert _values(tempo, "event.retry.attempt") == [{"type": "int", "value": "2"}]
     assert _values(tempo, "event:name") == [{"type": "string", "value": "retry"}]
     assert _values(tempo, "link.link.reason") == [{"type": "string", "value": "batch"}]
+    # v1 takes bare attribute names: "event.x" is the attribute named so, not an event's x.
+    assert tempo.get("/api/search/tag/event.retry.attempt/values").json() == {"tagValues": []}
+    assert tempo.get("/api/search/tag/library.team/values").json() == {"tagValues": []}
 
 
 def test_trace_by_id_returns_the_scope_as_sent(service: ServiceFactory, tempo: httpx.Client) -> None:
