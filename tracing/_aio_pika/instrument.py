@@ -23,7 +23,7 @@ from aio_pika.queue import Queue, QueueIterator
 from opentelemetry import context, trace
 
 from hoptrace.tracing._aio_pika.spans import record_failure, start_consumer_span, start_producer_span
-from hoptrace.tracing._span_scope import enter, leave, record_escaping
+from hoptrace.tracing._span_scope import CurrentSpan
 from hoptrace.tracing._tracer import instrumentation_failed, instrumentation_suppressed
 
 Callback = Callable[[AbstractIncomingMessage], Awaitable[Any]]
@@ -55,14 +55,8 @@ async def _publish(
     except Exception as exc:
         instrumentation_failed("aio-pika publish", exc)
         return await wrapped(*args, **kwargs)
-    token = enter(span)
-    try:
+    with CurrentSpan(span):
         return await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record_escaping(span, exc)
-        raise
-    finally:
-        leave(span, token)
 
 
 async def _consume(

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from hoptrace.tracing._propagation import inject
-from hoptrace.tracing._span_scope import enter, leave, record_escaping
+from hoptrace.tracing._span_scope import CurrentSpan
 from hoptrace.tracing._tracer import hop_tracer, instrumentation_failed, instrumentation_suppressed
 
 _PATCHED = "_hoptrace_patched"
@@ -40,16 +40,10 @@ def _send(
     span = None if instrumentation_suppressed() else _start_client_span(request)
     if span is None:
         return wrapped(*args, **kwargs)
-    token = enter(span)
-    try:
+    with CurrentSpan(span, error_type=True):
         response = wrapped(*args, **kwargs)
         _record_response(span, response)
         return response
-    except BaseException as exc:
-        _record_failure(span, exc)
-        raise
-    finally:
-        leave(span, token)
 
 
 async def _send_async(
@@ -62,16 +56,10 @@ async def _send_async(
     span = None if instrumentation_suppressed() else _start_client_span(request)
     if span is None:
         return await wrapped(*args, **kwargs)
-    token = enter(span)
-    try:
+    with CurrentSpan(span, error_type=True):
         response = await wrapped(*args, **kwargs)
         _record_response(span, response)
         return response
-    except BaseException as exc:
-        _record_failure(span, exc)
-        raise
-    finally:
-        leave(span, token)
 
 
 def _start_client_span(request: httpx.Request) -> trace.Span | None:
@@ -92,11 +80,6 @@ def _start_client_span(request: httpx.Request) -> trace.Span | None:
     except Exception as exc:
         instrumentation_failed("httpx request", exc)
         return None
-
-
-def _record_failure(span: trace.Span, exc: BaseException) -> None:
-    span.set_attribute("error.type", type(exc).__qualname__)
-    record_escaping(span, exc)
 
 
 def _record_response(span: trace.Span, response: httpx.Response) -> None:
