@@ -1,7 +1,8 @@
 """Per-span CPU of hoptrace's hop spans against the SDK's own spans, in the same run.
 
-One ``TracerProvider`` as ``hoptrace run`` builds it (its span processor, tenant, RED, redaction and the
-batch processor, with an exporter that encodes every batch to OTLP bytes and sends nothing). Each span
+One ``TracerProvider`` as ``hoptrace run`` builds it (its span processor, tenant, RED, the batch processor,
+and redaction on the export thread before an exporter that encodes every batch to OTLP bytes and sends
+nothing). Each span
 is made the way a hop makes it: started under a context carrying the tenant in baggage, with five
 semconv attributes, a status-code attribute set before the end. The same spans are made through:
 
@@ -33,8 +34,9 @@ from opentelemetry.trace import SpanKind
 
 from hoptrace.tracing._otlp import span_fields
 from hoptrace.tracing._otlp.encoding import encode_spans
+from hoptrace.tracing._otlp.redacting import RedactingExporter
 from hoptrace.tracing._pipeline import CountingBatchSpanProcessor
-from hoptrace.tracing._processors import processors_from_environment
+from hoptrace.tracing._processors import processors_from_environment, redactor_from_environment
 from hoptrace.tracing._spans.dispatch import SpanProcessorDispatch
 from hoptrace.tracing._spans.hop import HopTracer
 
@@ -60,8 +62,13 @@ class EncodingExporter(SpanExporter):
 def provider(with_processors: bool) -> TracerProvider:
     made = TracerProvider(resource=RESOURCE, active_span_processor=SpanProcessorDispatch())
     if with_processors:
-        batch = CountingBatchSpanProcessor(EncodingExporter())
-        for processor in processors_from_environment(batch, {}, resource=RESOURCE).processors:
+        redactor = redactor_from_environment({})
+        assert redactor is not None
+        # A queue that holds a whole round: every span is exported (and paid for) in the round that made it.
+        exporter = RedactingExporter(EncodingExporter(), redactor)
+        batch = CountingBatchSpanProcessor(exporter, max_queue_size=1_000_000)
+        chain = processors_from_environment(batch, {}, resource=RESOURCE, redaction_in_export=True)
+        for processor in chain.processors:
             made.add_span_processor(processor)
     return made
 
@@ -134,7 +141,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=5000, help="spans per variant per round")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    compare("hoptrace's chain (tenant, RED, redaction, batch)", True, args.spans, args.rounds)
+    compare("hoptrace's chain (tenant, RED, batch, redaction)", True, args.spans, args.rounds)
     compare("no processor (the span alone)", False, args.spans, args.rounds)
     compare_encoding(args.spans, args.rounds)
 
