@@ -1,16 +1,21 @@
 """``RedMetricsSpanProcessor``: Tempo's spanmetrics (calls, latency histogram, exemplars) from finished spans.
 
-The hot path (``on_end``) aggregates by hand instead of through the OpenTelemetry metrics SDK, which
-costs about 18 µs per span here (DESIGN.md): one dict lookup keyed by a tuple of raw span fields (enum
-*values*, since hashing an Enum member runs Python code), one bisect of the integer duration into the
-14 fixed buckets, five list/int updates under one uncontended lock, and no allocation beyond the key.
+Spans are aggregated by hand instead of through the OpenTelemetry metrics SDK, which costs about 18 µs
+per span here (DESIGN.md). ``on_end`` only appends the ended span to a queue (immutable from then on);
+every 64 spans, one loop under one lock acquisition measures those waiting, in the order they ended: per
+span, one dict lookup keyed by a tuple of raw span fields (enum *values*, since hashing an Enum member
+runs Python code), one bisect of the integer duration into the 14 fixed buckets (none under 2 ms), two
+count updates and the bucket's exemplar. Code that runs once per span, between the SDK's own, runs cold:
+the same work in a tight loop costs about half (bench/processors_overhead.py measures both). Every read
+(scrape, snapshot, export, ``force_flush``, ``shutdown``) measures what waits first, so it misses nothing.
 Everything expensive (label formatting, name bounding, tenant validation) happens once per new key;
-exemplar hex formatting and exposition happen at scrape time. bench/processors_overhead.py measures it.
+exemplar hex formatting and exposition happen at scrape time.
 
 Counts live in cells of a store (:mod:`hoptrace.processors._red_store`): process memory by default, or,
 after :meth:`RedMetricsSpanProcessor.share_in`, a memory-mapped file (:mod:`hoptrace.processors._red_file`)
-in a directory that all of a service's processes share, summed at scrape time. Recording costs the same
-either way; in a shared file each bucket's exemplar is also written through, at most once a second.
+in a directory that all of a service's processes share, summed at scrape time. There each span is measured
+as it ends (a batch of one), so a process that dies loses nothing, and each bucket's exemplar is also
+written through, at most once a second.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import os
 import threading
 import weakref
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
@@ -63,29 +68,33 @@ LATENCY_BUCKETS: tuple[float, ...] = tuple(0.002 * 2**k for k in range(14))
 DEFAULT_MAX_SERIES = 2000
 """Default cardinality limit: series per metric, the overflow series included (as in OpenTelemetry)."""
 
+_BATCH = 64  # ended spans measured together (in a shared file: 1, each as it ends)
 _EXEMPLAR_INTERVAL_NS = 1_000_000_000  # write-through of exemplars to a shared file, per bucket
-_NEVER: tuple[int, ...] = (2**63,) * BUCKETS  # exemplars due in a memory store: never (nothing to write)
 _LOW_64 = 2**64 - 1
 _BOUNDS_NS = tuple(2_000_000 * 2**k for k in range(len(LATENCY_BUCKETS)))  # exact, for integer bisect
 _FIRST_BOUND_NS = _BOUNDS_NS[0]
+_CELL_BOUNDS_NS = (0, *_BOUNDS_NS)  # bisect_left of a duration over the first bound: its bucket's cell
 _SERVER = SpanKind.SERVER.value
 _UNSET = StatusCode.UNSET.value
 _ERROR = StatusCode.ERROR.value
 
 
+class _Unfamiliar(Exception):
+    """Raised on the hot path for spans of an SDK whose internals it was not checked against."""
+
+
 class _Series:
-    # Counts are in ``cells`` (see _red_store); the latest exemplar of bucket i is (contexts[i],
-    # durations[i], ends[i]): parallel lists, so recording one allocates no tuple. ``due[i]``: when bucket
-    # i's exemplar is next written through to a shared store.
-    __slots__ = ("cells", "contexts", "due", "durations", "ends", "labels")
+    # Counts are in ``cells`` (see _red_store); ``exemplars[cell]`` is the latest (span context, duration,
+    # end) of the bucket counted in ``cells[cell]`` (slot 0 unused: one index for both). In a shared store
+    # (``shared``), ``due[cell]`` says when that bucket's exemplar is next written through to the file.
+    __slots__ = ("cells", "due", "exemplars", "labels", "shared")
 
     def __init__(self, labels: Mapping[str, str], cells: Cells, shared: bool) -> None:
         self.labels = labels
         self.cells = cells
-        self.contexts: list[SpanContext | None] = [None] * BUCKETS
-        self.durations = [0] * BUCKETS
-        self.ends = [0] * BUCKETS
-        self.due: list[int] | tuple[int, ...] = [0] * BUCKETS if shared else _NEVER
+        self.exemplars: list[tuple[SpanContext | None, int, int] | None] = [None] * (FIRST_BUCKET + BUCKETS)
+        self.shared = shared
+        self.due = [0] * (FIRST_BUCKET + BUCKETS)
 
 
 class RedMetricsSpanProcessor(SpanProcessor):
@@ -100,7 +109,9 @@ class RedMetricsSpanProcessor(SpanProcessor):
     Constructing it starts nothing: expose it with :class:`hoptrace.processors.RedMetricsCollector` /
     :func:`hoptrace.processors.start_metrics_endpoint`. For a service of several processes, each calls
     :meth:`share_in` with one directory, and the one serving ``/metrics`` reports their sum. ``on_end``
-    never raises and takes one short lock; thread-safe. Raises ``ValueError`` for ``max_series < 2``.
+    never raises nor blocks: it queues the span, and measures the queue every 64 spans (each span at once
+    in a shared directory); every read measures the queue first. Thread-safe. Raises ``ValueError`` for
+    ``max_series < 2``.
     """
 
     def __init__(self, *, max_series: int = DEFAULT_MAX_SERIES) -> None:
@@ -115,6 +126,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
         self._overflow: _Series | None = None
         self._store: MemoryStore | FileStore = MemoryStore()
         self._service_cache: tuple[Resource | None, str] = (None, "")
+        self._pending: deque[ReadableSpan] = deque()  # ended, not measured yet: on_end appends
+        self._batch = _BATCH
         if hasattr(os, "register_at_fork"):
             # A fork while another thread holds the lock would leave the child's copy locked forever.
             renew = weakref.WeakMethod(self._after_fork_in_child)
@@ -153,65 +166,131 @@ class RedMetricsSpanProcessor(SpanProcessor):
         from hoptrace.processors._red_file import FileStore  # only now: mmap, json and a dataclass
 
         store = FileStore(directory)
+        self._measure_pending(wait=True)
         with self._lock:
             self._move_to(store)
+            self._batch = 1  # counts in the file as each span ends: a process that dies loses none
 
     def on_end(self, span: ReadableSpan) -> None:
-        # The hot path: kept flat on purpose (each call costs ~50 ns); see the module docstring.
+        # The hot path: keep the span; every ``_batch`` spans, measure those waiting in one tight loop
+        # (see the module docstring). A read measures what waits first, so it misses nothing.
         try:
-            if _FAST:  # an ended span's fields never change: read them directly (see _span_access)
-                start, end, name, context = span._start_time, span._end_time, span._name, span._context
-                resource, kind, status = span._resource, span._kind._value_, span._status._status_code._value_
-                raw = span._attributes
-                attributes = raw._dict if raw.__class__ is BoundedAttributes else ended_span_attributes(span)
-            else:
-                start, end, name, context = span.start_time, span.end_time, span.name, span.context
-                resource, kind, status = span.resource, span.kind._value_, span.status.status_code._value_
-                attributes = ended_span_attributes(span)
-            if start is None or end is None:
-                self._failed()
-                return
-            cached_resource, service = self._service_cache  # one tuple: read and replaced atomically
-            if resource is not cached_resource:
-                service = service_of(resource.attributes)
-                self._service_cache = (resource, service)
-            if kind == _SERVER and status == _UNSET:
-                code = attributes.get("http.response.status_code")
-                if code.__class__ is int:  # the common case, decided here: no call
-                    if 500 <= code <= 599:
-                        status = _ERROR
-                elif (code is not None or "http.status_code" in attributes) and is_server_error(attributes):
-                    status = _ERROR
-            tenant = attributes.get(TENANT_KEY)
-            if tenant is not None and tenant.__class__ is not str:
-                tenant = validate_tenant(tenant)  # not a string: counted as invalid, measured without tenant
-            key = (service, name, kind, status, tenant)
-            series = self._by_key.get(key)
-            if series is None:
-                series = self._series_for(key)
-            duration = end - start
-            if duration <= _FIRST_BOUND_NS:  # most spans: skips the bisect call (~40 ns)
-                index = 0
-                if duration < 0:
-                    duration = 0
-            else:
-                index = bisect_left(_BOUNDS_NS, duration)
-            lock = self._lock
-            lock.acquire()  # not ``with``: its __exit__ call costs ~50 ns more
-            try:
-                cells = series.cells
-                cells[FIRST_BUCKET + index] += 1
-                cells[TOTAL] += duration
-                series.contexts[index] = context
-                series.durations[index] = duration
-                series.ends[index] = end
-                if end >= series.due[index]:  # only in a shared store, at most once a second per bucket
-                    _write_exemplar(series, index, end)
-            finally:
-                lock.release()
+            pending = self._pending
+            pending.append(span)
+            if len(pending) >= self._batch:  # _measure_pending, inlined: one call less per span when shared
+                lock = self._lock
+                while pending and lock.acquire(False):
+                    try:
+                        self._measure_waiting()
+                    finally:
+                        lock.release()
         except Exception:
             if self._failed() == 1:
                 logger.exception("hoptrace: RED metrics could not measure a span; further failures counted")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Measure the ended spans still waiting to be measured. Returns ``True``."""
+        self._measure_pending(wait=True)
+        return True
+
+    def shutdown(self) -> None:
+        """Measure the ended spans still waiting to be measured; the series stay readable."""
+        self._measure_pending(wait=True)
+
+    def _measure_pending(self, *, wait: bool = False) -> None:
+        """Measure every span waiting, in the order they ended (exemplars: the latest per bucket).
+
+        Unless ``wait``, it leaves them to a thread measuring them now (or to this one, when a log call
+        below ends a span): whoever holds the lock looks again after releasing it, so none is left behind.
+        """
+        lock = self._lock
+        while self._pending and lock.acquire(wait):
+            try:
+                self._measure_waiting()
+            finally:
+                lock.release()
+
+    def _measure_waiting(self) -> None:
+        # Kept flat on purpose: each bytecode here runs once per span. An ended SDK span's fields never
+        # change: they are read directly (see _span_access); a span these reads do not fit takes
+        # _measure_slowly. The lock is held.
+        pending = self._pending
+        next_span = pending.popleft
+        by_key = self._by_key
+        cached_resource, service = self._service_cache
+        while pending:
+            span = next_span()
+            try:
+                try:
+                    if not _FAST:
+                        raise _Unfamiliar
+                    # A span without times (or attributes) raises here and takes _measure_slowly.
+                    end: int = span._end_time  # type: ignore[assignment]
+                    duration = end - span._start_time  # type: ignore[operator]
+                    attributes = span._attributes._dict  # type: ignore[union-attr]
+                    kind = span._kind._value_
+                    status = span._status._status_code._value_
+                    if kind == _SERVER and status == _UNSET:
+                        code = attributes.get("http.response.status_code")
+                        if code.__class__ is int:  # the common case, decided here: no call
+                            if 500 <= code <= 599:
+                                status = _ERROR
+                        elif (code is not None or "http.status_code" in attributes) and is_server_error(
+                            attributes
+                        ):
+                            status = _ERROR
+                    resource = span._resource
+                    if resource is not cached_resource:
+                        cached_resource, service = resource, service_of(resource.attributes)
+                        self._service_cache = (resource, service)
+                    # The tenant as it is: a new key's labels validate it (_series_for).
+                    key = (service, span._name, kind, status, attributes.get(TENANT_KEY))
+                    series = by_key.get(key)
+                    if series is None:
+                        series = self._series_for(key)
+                    if duration <= _FIRST_BOUND_NS:  # most spans: skips the bisect call
+                        cell = FIRST_BUCKET
+                        if duration < 0:
+                            duration = 0
+                    else:
+                        cell = bisect_left(_CELL_BOUNDS_NS, duration)
+                    context = span._context
+                except Exception:
+                    measured = self._measure_slowly(span)
+                    if measured is None:
+                        continue
+                    series, cell, duration, end, context = measured
+                cells = series.cells
+                cells[cell] += 1
+                cells[TOTAL] += duration
+                series.exemplars[cell] = (context, duration, end)
+                if series.shared and end >= series.due[cell]:  # at most once a second per bucket
+                    _write_exemplar(series, cell, end)
+            except Exception:
+                if self._store.add_failed() == 1:
+                    logger.exception(
+                        "hoptrace: RED metrics could not measure a span; further failures counted"
+                    )
+
+    def _measure_slowly(self, span: ReadableSpan) -> tuple[_Series, int, int, int, SpanContext | None] | None:
+        """What is recorded for ``span``, read through the public span API; ``None`` for a span that cannot
+        be measured (no start or end time: counted as failed). The lock is held."""
+        start, end = span.start_time, span.end_time
+        if start is None or end is None:
+            self._store.add_failed()
+            return None
+        attributes = ended_span_attributes(span)
+        kind, status = span.kind._value_, span.status.status_code._value_
+        if kind == _SERVER and status == _UNSET and is_server_error(attributes):
+            status = _ERROR
+        tenant = attributes.get(TENANT_KEY)
+        if tenant is not None and tenant.__class__ is not str:
+            tenant = validate_tenant(tenant)  # counted as invalid, measured without tenant
+        key = (service_of(span.resource.attributes), span.name, kind, status, tenant)
+        series = self._by_key.get(key) or self._series_for(key)
+        duration = max(end - start, 0)
+        cell = FIRST_BUCKET if duration <= _FIRST_BOUND_NS else bisect_left(_CELL_BOUNDS_NS, duration)
+        return series, cell, duration, end, span.context
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
@@ -220,6 +299,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
             return
         # The parent's series stay in the parent's file; the child counts in a file of its own.
         self._by_key, self._by_labels, self._overflow = {}, {}, None
+        self._pending = deque()  # the parent measures the spans that waited there
         from hoptrace.processors._red_file import FileStore
 
         try:
@@ -234,7 +314,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
             for index, value in enumerate(series.cells):
                 cells[index] = value
             series.cells = cells
-            series.due = [0] * BUCKETS
+            series.shared = store.shared_directory is not None
         store.add_failed(self._store.failed)
         self._store = store
 
@@ -243,6 +323,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
             return self._store.add_failed()
 
     def _series_for(self, key: tuple[object, ...]) -> _Series:
+        """The series of a key not seen yet (or dropped from the key cache). The lock is held."""
         service, name, kind, status, tenant = key
         labels: tuple[str, ...] = (
             str(service),
@@ -251,14 +332,13 @@ class RedMetricsSpanProcessor(SpanProcessor):
             STATUS_CODE_LABELS.get(status, "STATUS_CODE_UNSET"),  # type: ignore[call-overload]
             "" if tenant is None else (validate_tenant(tenant) or ""),
         )
-        with self._lock:
-            series = self._by_labels.get(labels)
-            if series is None:
-                series = self._new_series(labels)
-            # The key cache maps raw fields to series; bound it too, or raw names could grow it forever.
-            if len(self._by_key) >= 4 * self._max_series:
-                self._by_key.clear()
-            self._by_key[key] = series
+        series = self._by_labels.get(labels)
+        if series is None:
+            series = self._new_series(labels)
+        # The key cache maps raw fields to series; bound it too, or raw names could grow it forever.
+        if len(self._by_key) >= 4 * self._max_series:
+            self._by_key.clear()
+        self._by_key[key] = series
         return series
 
     def _new_series(self, labels: tuple[str, ...]) -> _Series:
@@ -292,17 +372,13 @@ class RedMetricsSpanProcessor(SpanProcessor):
     def _read(self, *, local: bool = False) -> tuple[list[SeriesSnapshot], int]:
         from hoptrace.processors._red_snapshot import from_memory, merged  # read-time code, imported then
 
+        self._measure_pending(wait=True)
         with self._lock:
             directory = self._store.shared_directory
             if directory is None or local:
                 series = [*self._by_labels.values(), *((self._overflow,) if self._overflow else ())]
                 copies = [
-                    (
-                        one.labels,
-                        tuple(one.cells),
-                        tuple(zip(one.contexts, one.durations, one.ends, strict=True)),
-                    )
-                    for one in series
+                    (one.labels, tuple(one.cells), tuple(one.exemplars[FIRST_BUCKET:])) for one in series
                 ]
                 return [from_memory(*copy) for copy in copies], self._store.failed
         from hoptrace.processors._red_file import read_directory
@@ -311,16 +387,19 @@ class RedMetricsSpanProcessor(SpanProcessor):
         return merged(entries), failed
 
 
-def _write_exemplar(series: _Series, index: int, end: int) -> None:
-    context = series.contexts[index]
+def _write_exemplar(series: _Series, cell: int, end: int) -> None:
+    exemplar = series.exemplars[cell]
+    if exemplar is None:
+        return
+    context, duration, _ = exemplar
     if context is None:
         return
-    cells, at = series.cells, FIRST_EXEMPLAR + EXEMPLAR_CELLS * index
-    series.due[index] = end + _EXEMPLAR_INTERVAL_NS  # type: ignore[index]  # a list in a shared store
+    cells, at = series.cells, FIRST_EXEMPLAR + EXEMPLAR_CELLS * (cell - FIRST_BUCKET)
+    series.due[cell] = end + _EXEMPLAR_INTERVAL_NS
     cells[SEQUENCE] += 1  # odd: readers of the file retry
     cells[at] = context.trace_id >> 64
     cells[at + 1] = context.trace_id & _LOW_64
     cells[at + 2] = context.span_id
-    cells[at + 3] = series.durations[index]
+    cells[at + 3] = duration
     cells[at + 4] = end
     cells[SEQUENCE] += 1

@@ -56,7 +56,7 @@ class SeriesSnapshot:
 def from_memory(
     labels: Mapping[str, str],
     cells: tuple[int, ...],
-    exemplars: tuple[tuple[SpanContext | None, int, int], ...],
+    exemplars: tuple[tuple[SpanContext | None, int, int] | None, ...],
 ) -> SeriesSnapshot:
     buckets = cells[FIRST_BUCKET:TOTAL]
     return SeriesSnapshot(
@@ -64,7 +64,7 @@ def from_memory(
         count=sum(buckets),
         sum=cells[TOTAL] / _NANOS_PER_SECOND,
         bucket_counts=tuple(accumulate(buckets)),
-        exemplars=tuple(_exemplar(*raw) for raw in exemplars),
+        exemplars=tuple(None if raw is None else _exemplar(*raw) for raw in exemplars),
     )
 
 

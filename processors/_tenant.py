@@ -30,6 +30,9 @@ TENANT_KEY = "tenant.id"
 TENANT_MAX_LENGTH = 64
 _TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _VALID_CACHE_SIZE = 4096
+_NO_BAGGAGE: dict[str, object] = {}
+_INLINE_READS = BAGGAGE_KEY is not None and FAST
+"""Whether on_start reads the baggage and writes the attribute itself (the API and SDK were recognised)."""
 
 
 class InvalidTenantCounter:
@@ -98,44 +101,46 @@ class TenantSpanProcessor(SpanProcessor):
         self._baggage_key = baggage_key
         self._fallback_attribute = fallback_attribute
         self._default = default
+        self._baggage_only = fallback_attribute is None and default is None
         # Valid tenants seen so far: skips the regex on the hot path. Bounded: cleared when full.
         self._valid: dict[str, None] = {}
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            # The hot path, inlined (see _span_access): the baggage entry in two C-level lookups, then a
-            # tenant seen before goes straight into the span's attribute dict.
-            if BAGGAGE_KEY is None:
-                value = baggage_value(self._baggage_key, parent_context)
-            else:
-                context = parent_context if parent_context is not None else current_context()
-                entries = context.get(BAGGAGE_KEY)
-                if entries.__class__ is dict:
-                    value = entries.get(self._baggage_key)
-                else:
-                    value = None if entries is None else baggage_value(self._baggage_key, parent_context)
-            if value.__class__ is str and value in self._valid:
-                if FAST:
-                    raw = span._attributes
-                    if (
-                        raw.__class__ is BoundedAttributes
-                        and not raw._immutable
-                        and raw.max_value_len is None
-                        and (raw.maxlen is None or len(raw._dict) < raw.maxlen)
-                    ):
-                        raw._dict[TENANT_KEY] = value
+            try:
+                if _INLINE_READS:
+                    # The hot path (see _span_access): the baggage entry in two C-level lookups; a tenant
+                    # seen before goes straight into the span's attribute dict when no span limit applies.
+                    value = (
+                        (parent_context if parent_context is not None else current_context())
+                        .get(BAGGAGE_KEY, _NO_BAGGAGE)  # type: ignore[arg-type]
+                        .get(self._baggage_key)  # type: ignore[attr-defined]  # a dict: the API's baggage
+                    )
+                    if value in self._valid:
+                        attributes = span._attributes
+                        if (
+                            attributes.__class__ is BoundedAttributes
+                            and attributes.max_value_len is None
+                            and len(attributes._dict) < attributes.maxlen  # type: ignore[operator]
+                        ):
+                            attributes._dict[TENANT_KEY] = value
+                            return
+                    elif value is None and self._baggage_only:
                         return
-                add_validated_attribute(span, TENANT_KEY, value)
-                return
-            tenant = self._tenant(value)
-            if tenant is None and self._fallback_attribute is not None:
-                tenant = self._tenant((span.attributes or {}).get(self._fallback_attribute))
-            if tenant is None:
-                tenant = self._default
-            if tenant is not None:
-                add_validated_attribute(span, TENANT_KEY, tenant)
+            except Exception:  # a context, value or span these reads do not fit: the public API's way
+                pass
+            self._start_slowly(span, parent_context)
         except Exception:
             logger.exception("hoptrace: TenantSpanProcessor.on_start failed; span left without tenant")
+
+    def _start_slowly(self, span: Span, parent_context: Context | None) -> None:
+        tenant = self._tenant(baggage_value(self._baggage_key, parent_context))
+        if tenant is None and self._fallback_attribute is not None:
+            tenant = self._tenant((span.attributes or {}).get(self._fallback_attribute))
+        if tenant is None:
+            tenant = self._default
+        if tenant is not None:
+            add_validated_attribute(span, TENANT_KEY, tenant)
 
     def _tenant(self, value: object) -> str | None:
         if value is None:
