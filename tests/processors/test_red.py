@@ -317,3 +317,41 @@ def test_huge_span_names_and_attribute_values_are_bounded_not_raised() -> None:
     (series,) = red.snapshot()
     assert len(series.labels["span_name"]) == 128
     assert series.labels["tenant"] == ""  # longer than 64 characters: invalid, counted
+
+
+def test_every_read_measures_the_spans_still_queued_and_counts_each_once() -> None:
+    red = RedMetricsSpanProcessor()
+    tracer = _tracer(red)
+    for n in range(130):  # two batches of 64, then two spans still queued
+        _span(tracer, "op", (1 + n % 3) * MS)
+    (series,) = red.snapshot()
+    assert (series.count, series.bucket_counts[:2]) == (130, (87, 130))  # 1 and 2 ms, then 3 ms
+    assert [e.value if e else None for e in series.exemplars[:3]] == [0.001, 0.003, None]  # the latest
+    _span(tracer, "op", 40 * MS)
+    assert red.force_flush()
+    assert [s.count for s in red.snapshot()] == [131]
+
+
+def test_a_span_ended_by_a_log_handler_while_spans_are_measured_is_measured_too() -> None:
+    red = RedMetricsSpanProcessor(max_series=2)  # the second name overflows: a warning while measuring
+    tracer = _tracer(red)
+
+    class Tracing(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            for _ in range(64):  # a batch's worth: on_end tries to measure, inside the measuring
+                _span(tracer, "logged", MS)
+
+    handler = Tracing(level=logging.WARNING)
+    logger = logging.getLogger("hoptrace.processors._red")
+    logger.addHandler(handler)
+    try:
+        recording = threading.Thread(
+            target=lambda: [_span(tracer, f"op{n % 2}", MS) for n in range(64)], daemon=True
+        )
+        recording.start()
+        recording.join(timeout=10)
+        assert not recording.is_alive(), "measuring deadlocked on a span ended while measuring"
+    finally:
+        logger.removeHandler(handler)
+    counts = {s.labels.get("span_name", "<overflow>"): s.count for s in red.snapshot()}
+    assert counts == {"op0": 32, "<overflow>": 32 + 64}
