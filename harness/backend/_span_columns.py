@@ -164,6 +164,67 @@ class SpanColumns:
             extent[at + 2] = max(extent[at + 2], max(trace_durations))
         return keys  # type: ignore[return-value]
 
+    def key_numbers(
+        self,
+        services: list[Any],
+        service_of_span: npt.NDArray[np.int64],
+        names: list[bytes],
+        kind: npt.NDArray[np.int64],
+        status: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
+        """The number of each span's :class:`SpanKey` (as :meth:`add` gives it), from its service (its
+        position in ``services``, values as :meth:`service_of` gives them), UTF-8 name, kind (0-5) and
+        status code (0-2): once per distinct combination, not per span."""
+        distinct: dict[bytes, int] = {}
+        name_number = np.array([distinct.setdefault(name, len(distinct)) for name in names], dtype=np.int64)
+        combined = ((service_of_span * len(distinct) + name_number) * 8 + kind) * 4 + status
+        unique, inverse = np.unique(combined, return_inverse=True)
+        key_ids, known = self._key_ids, list(distinct)
+        numbers = []
+        for code in unique.tolist():
+            rest, status_code = divmod(code, 4)
+            rest, kind_code = divmod(rest, 8)
+            service_at, name_at = divmod(rest, len(distinct))
+            service, name = services[service_at], known[name_at].decode()
+            lookup = (service if type(service) is str else _hashable(service), name, kind_code, status_code)
+            key = key_ids.get(lookup)
+            numbers.append(self._new_key(lookup, service) if key is None else key)
+        return np.array(numbers, dtype=np.int64)[inverse]
+
+    def add_rows(
+        self,
+        slots: list[int],
+        bounds: list[int],
+        sizes: list[int],
+        keys: npt.NDArray[np.int64],
+        start: npt.NDArray[np.uint64],
+        end: npt.NDArray[np.uint64],
+        span_id: npt.NDArray[np.uint64],
+    ) -> None:
+        """Rows for the spans of new traces (slots with no rows yet): trace ``slots[t]`` has rows
+        ``bounds[t]`` to ``bounds[t + 1]`` of ``keys`` (from :meth:`key_numbers`), ``start``, ``end`` and
+        ``span_id`` (8-byte ids), and ``sizes[t]`` bytes. As :meth:`add`, a whole batch at once."""
+        self._view = None
+        duration = np.where(end > start, end - start, np.uint64(0)).astype(np.uint64)
+        starts = np.asarray(bounds[:-1], dtype=np.int64)
+        counts = np.diff(np.asarray(bounds, dtype=np.int64))
+        self._start.frombytes(start.astype(np.uint64).tobytes())
+        self._duration.frombytes(duration.tobytes())
+        self._span_id.frombytes(span_id.astype(np.uint64).tobytes())
+        self._key.frombytes(keys.astype(np.uint32).tobytes())
+        self._slot.frombytes(np.repeat(np.asarray(slots, dtype=np.uint32), counts).tobytes())
+        earliest = np.minimum.reduceat(start, starts).tolist()
+        latest = np.maximum.reduceat(start + duration, starts).tolist()
+        longest = np.maximum.reduceat(duration, starts).tolist()
+        extent, spans, byte_counts = self._slot_extent, self._slot_spans, self._slot_bytes
+        for slot, count, size, low, high, long in zip(
+            slots, counts.tolist(), sizes, earliest, latest, longest, strict=True
+        ):
+            spans[slot] = count
+            byte_counts[slot] = size
+            at = slot * 3
+            extent[at], extent[at + 1], extent[at + 2] = low, high, long
+
     def _new_key(self, lookup: tuple[Any, str, int, int], service: Any) -> int:
         key = self._key_ids.get(lookup)
         if key is not None:

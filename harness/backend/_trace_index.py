@@ -37,14 +37,16 @@ from hoptrace.harness.backend._index_plan import (
     has_floor,
 )
 from hoptrace.harness.backend._lean_span import LeanSpan
+from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
 from hoptrace.harness.backend._store import SpanRecord, TraceStore
 from hoptrace.harness.backend._tag_catalog import TagCatalog
 from hoptrace.harness.backend._trace_shapes import Shape, TraceShapes, signature_of
 
 __all__ = ["TraceEntry", "TraceIndex", "index_for", "typed_value"]
-_BATCH = 64
-"""Traces read at once (and between two ticks of a query's clock)."""
+_BATCH = 256
+"""Traces read at once (and between two ticks of a query's clock): a few milliseconds; the scanner reads
+spans in lockstep, which pays off from a few hundred spans on."""
 _UINT64_MAX = 2**64 - 1
 ALWAYS_WANTED = {("resource", "service.name")}
 """Attributes with postings from the start (Grafana filters on the service first of all)."""
@@ -121,18 +123,8 @@ class TraceIndex:
                     self._read_again()
                 else:
                     self._learn(new)
-            with self._pending_lock:
-                pending, self._pending = self._pending, []
-            unread, written_now = self._unread, set()
-            for written, evicted in pending:
-                for trace_id in evicted:
-                    self._drop(trace_id)  # and forgets it unread
-                    written_now.discard(trace_id)
-                for trace_id in written:
-                    if trace_id not in written_now:
-                        self._touch(trace_id)
-                        written_now.add(trace_id)
-                        unread[trace_id] = None
+            self._take_pending()
+            unread = self._unread
             if budget is None or len(unread) <= budget:
                 ordered = list(unread)
                 unread.clear()
@@ -147,12 +139,55 @@ class TraceIndex:
                     self._unread.update(dict.fromkeys(ordered[done:]))
                     raise
                 self._read(ordered[done : done + _BATCH])
-            if self._columns.needs_compaction():
-                renumbered = self._columns.compact()
-                for entry in self._entries.values():
-                    entry.slot = renumbered[entry.slot]
-                self._recent = None
+            self._compact_if_due()
             return bool(self._unread)
+
+    def _read_new(self, traces: NewTraces, seen: dict[Shape, int]) -> None:
+        """Index traces read for the first time, from one scan of their spans: the columns of all of them
+        at once, then each trace by its quick signature (see :mod:`._scanned_traces`)."""
+        scan, entries, columns = traces.scan, self._entries, self._columns
+        keys = columns.key_numbers(traces.services, traces.service_of_span, scan.names(), scan.kind, scan.status)
+        trace_entries = [entries[trace_id] for trace_id in traces.trace_ids]
+        columns.add_rows(
+            [entry.slot for entry in trace_entries],
+            traces.bounds,
+            traces.sizes,
+            keys,
+            scan.start,
+            scan.end,
+            scan.span_id,
+        )
+        self._shapes.learn_keys(columns)
+        quick_shape, wanted, overflowed = self._shapes.quick_shape, self._wanted, self._tags.overflowed
+        bounds = traces.bounds
+        for at, (trace_id, entry, signature) in enumerate(
+            zip(traces.trace_ids, trace_entries, quick_signatures(traces, keys.tolist()), strict=True)
+        ):
+            shape = quick_shape(signature, wanted, overflowed, self._canonical)
+            self._place(trace_id, entry, shape, seen)
+            entry.records = bounds[at + 1] - bounds[at]
+
+    def _take_pending(self) -> None:
+        """Apply what the store reported since the last call: drop evicted traces, mark written ones unread."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        unread, written_now = self._unread, set()
+        for written, evicted in pending:
+            for trace_id in evicted:
+                self._drop(trace_id)  # and forgets it unread
+                written_now.discard(trace_id)
+            for trace_id in written:
+                if trace_id not in written_now:
+                    self._touch(trace_id)
+                    written_now.add(trace_id)
+                    unread[trace_id] = None
+
+    def _compact_if_due(self) -> None:
+        if self._columns.needs_compaction():
+            renumbered = self._columns.compact()
+            for entry in self._entries.values():
+                entry.slot = renumbered[entry.slot]
+            self._recent = None
 
     def _learn(self, keys: set[tuple[str, str]]) -> None:
         """Postings of attributes first wanted, from what the read traces hold: per distinct postings tuple
@@ -245,6 +280,15 @@ class TraceIndex:
                 batch.append((trace_id, entry, len(records), records[entry.records :]))
         if not batch:
             return
+        first_reads = [(trace_id, new) for trace_id, entry, _, new in batch if not entry.records]
+        scanned = scan_new_traces(first_reads, SpanColumns.service_of) if first_reads else None
+        seen: dict[Shape, int] = {}
+        if scanned is not None:
+            self._read_new(scanned, seen)
+            batch = [one for one in batch if one[2] != len(one[3])]  # more spans of traces read before
+            if not batch:
+                self._age(seen)
+                return
         flat = [record for *_, new in batch for record in new]
         spans = [LeanSpan.FromString(data) for _, data in flat]
         services = {origin: SpanColumns.service_of(origin.resource_attributes) for origin, _ in flat}
@@ -254,7 +298,6 @@ class TraceIndex:
             spans,
         )
         self._shapes.learn_keys(self._columns)
-        seen: dict[Shape, int] = {}
         end = 0
         for trace_id, entry, count, new in batch:
             begin, end = end, end + len(new)
@@ -283,6 +326,10 @@ class TraceIndex:
             self._tags.overflowed,
             self._canonical,
         )
+        self._place(trace_id, entry, shape, seen)
+
+    def _place(self, trace_id: bytes, entry: TraceEntry, shape: Shape, seen: dict[Shape, int]) -> None:
+        """Put a trace under the postings of its ``shape`` (and record the shape as seen)."""
         seen[shape] = entry.seq
         postings = self._postings
         for posting in shape.indexed:
@@ -298,7 +345,8 @@ class TraceIndex:
 
     def _age(self, seen: dict[Shape, int]) -> None:
         """Record that the facts of each shape in ``seen`` were last seen at its sequence number."""
-        if self._tags.age((shape.facts, seq) for shape, seq in seen.items()):
+        ordered = sorted(seen.items(), key=lambda item: item[1])  # the catalog keeps the last it is given
+        if self._tags.age((shape.facts, seq) for shape, seq in ordered):
             self._shapes.forget()  # they hold postings of attributes that overflowed since
 
     # ---- answering

@@ -22,6 +22,7 @@ from hoptrace.harness.backend._attribute_facts import (
     attribute_fact,
 )
 from hoptrace.harness.backend._index_plan import SCOPE_INTRINSICS, Posting, value_key
+from hoptrace.harness.backend._lean_span import LeanAttributes
 from hoptrace.harness.backend._span_columns import SpanColumns
 from hoptrace.harness.backend._store import SpanOrigin, SpanRecord
 
@@ -64,11 +65,11 @@ def signature_of(new: list[SpanRecord], spans: list[Any], keys: list[int]) -> Si
         tuple(dict.fromkeys([origin for origin, _ in new])),
         tuple(dict.fromkeys(chain.from_iterable([span.attributes for span in spans]))),
         roots,
-        _events_and_links(spans),
+        events_and_links(spans),
     )
 
 
-def _events_and_links(spans: list[Any]) -> tuple[tuple[str, bytes], ...]:
+def events_and_links(spans: list[Any]) -> tuple[tuple[str, bytes], ...]:
     """``("event:name", name)`` per event name and ``(scope, raw KeyValue)`` per event and link
     attribute of ``spans``: facts with no postings (queries on them are not narrowed by the index)."""
     found: dict[tuple[str, bytes], None] = {}
@@ -86,6 +87,8 @@ class TraceShapes:
 
     def __init__(self) -> None:
         self._shapes: dict[Signature, Shape] = {}
+        self._quick: dict[Any, Shape] = {}
+        """Shapes by the quick signature of ``_scanned_traces`` (what the receiver's traces are read by)."""
         self._key_postings: list[dict[Posting, None]] = []
         self._span_facts = SpanAttributeFacts()
         self._other_facts = OtherFacts()
@@ -96,10 +99,12 @@ class TraceShapes:
     def forget(self) -> None:
         """Forget the remembered shapes (what is wanted or overflowed changed)."""
         self._shapes.clear()
+        self._quick.clear()
 
     def clear(self) -> None:
         """Forget everything that depends on the span columns (they were cleared)."""
         self._shapes.clear()
+        self._quick.clear()
         self._key_postings.clear()
 
     def learn_keys(self, columns: SpanColumns) -> None:
@@ -157,6 +162,40 @@ class TraceShapes:
             if len(self._shapes) >= MAX_SHAPES:
                 self._shapes.clear()
             self._shapes[signature] = shape
+        return shape
+
+    def quick_shape(
+        self,
+        signature: Any,
+        wanted: Container[tuple[str, str]],
+        overflowed: Container[tuple[str, str]],
+        canonical: dict[Posting, Posting],
+    ) -> Shape:
+        """What a new trace of quick ``signature`` (``_scanned_traces.QuickSignature``) indexes; see
+        :meth:`shape`."""
+        shape = self._quick.get(signature)
+        if shape is None:
+            keys, origins, runs, roots, others = signature
+            attributes = chain.from_iterable(LeanAttributes.FromString(run).attributes for run in runs)
+            shape = self.shape(
+                (
+                    keys,
+                    origins,
+                    tuple(dict.fromkeys(attributes)),
+                    tuple(
+                        (str(origin.resource_attributes.get("service.name", "")), name.decode())
+                        for origin, name in roots
+                    ),
+                    others,
+                ),
+                None,
+                wanted,
+                overflowed,
+                canonical,
+            )
+            if len(self._quick) >= MAX_SHAPES:
+                self._quick.clear()
+            self._quick[signature] = shape
         return shape
 
     def _facts_of(self, origin: SpanOrigin) -> tuple[AttributeFact, ...]:
