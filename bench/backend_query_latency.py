@@ -2,7 +2,8 @@
 
 For each size it starts ``hoptrace backend`` (its own process) and ingests traces of 5-10 spans from 10
 services (a few attributes each, start times spread over the last hour) over OTLP/gRPC (the backend
-indexes them as they arrive). Right after ingest it runs each query below once, in order, and prints
+indexes them in the background while ingest pauses; a query that finds the index behind reads the rest
+itself). Right after ingest it runs each query below once, in order, and prints
 that first call's latency (``first``: what a query arriving right after a burst of ingest waits, and the
 first query on an attribute key never queried before), then times each again over HTTP (p50, p99):
 
@@ -20,9 +21,9 @@ queries. Run (also called by ``bench/backend_ingest.py``):
 
     .venv/bin/python bench/backend_query_latency.py [--sizes 50000,200000,500000] [--repeat 30]
 
-Goals at 500k spans: every search, tags and tag values p99 < 50 ms; metrics query_range < 200 ms (p99
-and first); ingest >= 125,000 spans/s; memory per stored span <= 645 bytes. The last lines say which
-goals the largest size met.
+Goals at 500k spans: every search, tags and tag values < 50 ms, the first call right after ingest as
+well as p99; metrics query_range < 200 ms (first and p99); ingest >= 125,000 spans/s; memory per stored
+span <= 645 bytes. The last lines say which goals the largest size met.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class Figures:
     ingest: float
     memory: float
     search_p99: float
+    search_first: float
     metrics_p99: float
     metrics_first: float
 
@@ -195,6 +197,7 @@ def measure(size: int, repeat: int, rng: random.Random) -> Figures:
         ingest=rate,
         memory=max(after_ingest, memory),
         search_p99=max(p99s[name] for name in SEARCHES),
+        search_first=max(first[name] for name in SEARCHES),
         metrics_p99=max(p99s[name] for name in METRICS),
         metrics_first=max(first[name] for name in METRICS),
     )
@@ -204,7 +207,11 @@ def report_goals(figures: Figures) -> None:
     """Which of the goals at 500k spans the figures meet."""
     print("\ngoals at 500k spans (here: the largest size measured):")
     for goal, met in (
-        (f"searches, tags, tag values p99 < 50 ms: {figures.search_p99:.1f} ms", figures.search_p99 < 50),
+        (
+            f"searches, tags, tag values < 50 ms: p99 {figures.search_p99:.1f} ms, "
+            f"first {figures.search_first:.1f} ms",
+            max(figures.search_p99, figures.search_first) < 50,
+        ),
         (
             f"metrics < 200 ms: p99 {figures.metrics_p99:.1f} ms, first {figures.metrics_first:.1f} ms",
             max(figures.metrics_p99, figures.metrics_first) < 200,

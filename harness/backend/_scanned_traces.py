@@ -10,6 +10,7 @@ link facts. Traces of one endpoint share it, so the index works out what a signa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._span_scan import ScannedSpans, scan_spans
-from hoptrace.harness.backend._store import SpanOrigin, SpanRecord
+from hoptrace.harness.backend._store import SpanOrigin
 from hoptrace.harness.backend._trace_shapes import events_and_links
 
 QuickSignature = tuple[
@@ -51,18 +52,24 @@ class NewTraces:
     """Each span, serialized."""
 
 
-def scan_new_traces(traces: list[tuple[bytes, list[SpanRecord]]], service_of: Any) -> NewTraces | None:
-    """The spans of new traces (each ``(trace_id, records)``, records as the store gives them), read
-    with the scanner; ``None`` if it cannot read them (see :func:`._span_scan.scan_spans`).
-    ``service_of(resource_attributes)`` gives a resource's ``service.name`` value."""
-    spans = [span for _, records in traces for _, span in records]
+def scan_new_traces(traces: list[tuple[bytes, Any, list[Any]]], service_of: Any) -> NewTraces | None:
+    """The spans of traces read for the first time, each ``(trace_id, entry, stored)`` with ``stored``
+    as :meth:`TraceStore.stored_spans` gives it, read with one scan; ``None`` if the scanner cannot read
+    them (see :func:`._span_scan.scan_spans`) or a trace has a span twice (as exporters' retries can
+    send it: the store's reads drop byte-identical repeats). ``service_of(resource_attributes)`` gives a
+    resource's ``service.name`` value."""
+    spans = list(chain.from_iterable(stored[1::2] for _, _, stored in traces))
     scan = scan_spans(spans)
     if scan is None or not (scan.span_id_length == 8).all():  # the span id column holds 8 bytes
         return None
-    bounds = [0]
-    for _, records in traces:
-        bounds.append(bounds[-1] + len(records))
-    origins = [origin for _, records in traces for origin, _ in records]
+    counts = [len(stored) // 2 for _, _, stored in traces]
+    trace_of_span = np.repeat(np.arange(len(traces), dtype=np.uint64), counts)
+    order = np.lexsort((scan.span_id, trace_of_span))
+    same_trace = trace_of_span[order[1:]] == trace_of_span[order[:-1]]
+    if (same_trace & (scan.span_id[order[1:]] == scan.span_id[order[:-1]])).any():
+        return None  # a span id twice in one trace: maybe a repeat, which the slow path drops
+    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+    origins = list(chain.from_iterable(stored[0::2] for _, _, stored in traces))
     number: dict[SpanOrigin, int] = {}
     origin_of_span = [number.setdefault(origin, len(number)) for origin in origins]
     distinct: dict[Any, int] = {}
@@ -75,7 +82,7 @@ def scan_new_traces(traces: list[tuple[bytes, list[SpanRecord]]], service_of: An
             services.append(value)
         service_of_origin.append(at)
     return NewTraces(
-        trace_ids=[trace_id for trace_id, _ in traces],
+        trace_ids=[trace_id for trace_id, _, _ in traces],
         bounds=bounds,
         sizes=np.add.reduceat(scan.length, bounds[:-1]).tolist(),
         scan=scan,
@@ -86,13 +93,14 @@ def scan_new_traces(traces: list[tuple[bytes, list[SpanRecord]]], service_of: An
     )
 
 
-def quick_signatures(traces: NewTraces, keys: list[int]) -> list[QuickSignature]:
-    """Each trace's quick signature (see the module docstring); ``keys`` are the spans' key numbers."""
+def quick_signatures(traces: NewTraces, keys: list[int], names: list[bytes]) -> list[QuickSignature]:
+    """Each trace's quick signature (see the module docstring); ``keys`` are the spans' key numbers and
+    ``names`` their names (``scan.names()``)."""
     scan = traces.scan
     origins = traces.origins
     runs = scan.attribute_runs()
-    names = scan.names()
-    is_root = (~scan.has_parent).tolist()
+    roots = np.flatnonzero(~scan.has_parent).tolist()
+    root_at = 0
     others: dict[int, tuple[tuple[str, bytes], ...]] = {
         row: events_and_links([LeanSpan.FromString(traces.spans[row])])
         for row in np.flatnonzero(scan.has_others).tolist()
@@ -100,7 +108,10 @@ def quick_signatures(traces: NewTraces, keys: list[int]) -> list[QuickSignature]
     bounds = traces.bounds
     signatures: list[QuickSignature] = []
     for begin, end in zip(bounds, bounds[1:]):  # noqa: B905 (one shorter)
-        roots = tuple((origins[row], names[row]) for row in range(begin, end) if is_root[row])
+        first = root_at
+        while root_at < len(roots) and roots[root_at] < end:
+            root_at += 1
+        trace_roots = tuple((origins[row], names[row]) for row in roots[first:root_at])
         other: tuple[tuple[str, bytes], ...] = ()
         if others:
             found = [others[row] for row in range(begin, end) if row in others]
@@ -111,7 +122,7 @@ def quick_signatures(traces: NewTraces, keys: list[int]) -> list[QuickSignature]
                 tuple(dict.fromkeys(keys[begin:end])),
                 tuple(dict.fromkeys(origins[begin:end])),
                 tuple(dict.fromkeys(runs[begin:end])),
-                roots,
+                trace_roots,
                 other,
             )
         )

@@ -233,6 +233,14 @@ class TraceStore:
             records = stored.records() if stored is not None else []
         return unique_records(records)
 
+    def stored_spans(self, trace_ids: list[bytes]) -> list[list[SpanOrigin | bytes]]:
+        """Per trace id, its spans as stored: ``[origin, span, origin, span, ...]`` in arrival order,
+        byte-identical repeats included (``[]`` if unknown); copies, taken under one acquisition of the
+        lock (the trace index reads a batch of traces at once)."""
+        with self._lock:
+            traces = self._traces
+            return [stored.spans[:] if (stored := traces.get(trace_id)) is not None else [] for trace_id in trace_ids]
+
     def snapshot(self) -> list[tuple[bytes, list[SpanRecord]]]:
         """Every trace's records, least recently written first (copies, safe to use without the lock).
 
