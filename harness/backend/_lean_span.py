@@ -1,16 +1,13 @@
-"""Lean views of OTLP trace messages: what the receiver and the trace index read, parsed without building
-a message per attribute.
+"""What the trace index reads of a stored span, parsed without building attribute messages.
 
-:data:`LeanSpan` parses a serialized ``opentelemetry.proto.trace.v1.Span`` keeping only its trace, span and
+:data:`LeanSpan` parses a serialized ``opentelemetry.proto.trace.v1.Span`` keeping only its span and
 parent ids, name, kind, start and end times, status code, each attribute as its raw serialized
 ``KeyValue`` (bytes), and its events' names and attributes and its links' attributes (raw too). Spans
 repeat the same few attributes, so the index keys what it learns of an attribute by those bytes
 (``_attribute_facts``) and decodes each distinct one once, instead of building a message per attribute of
 every span; other fields are skipped unread.
 
-:data:`RawSpansRequest` parses an ``ExportTraceServiceRequest`` keeping each resource, scope and span as
-its serialized bytes, exactly as sent (no span is parsed: a hundredth of a full parse's cost);
-:data:`LeanAttributes` reads the attributes of a run of serialized span fields.
+:data:`LeanAttributes` reads the attributes of a run of serialized span fields (see ``_span_scan``).
 
 The field numbers are the OTLP wire format's (``trace.proto``); the message is declared at run time with
 protobuf's descriptor API, so that no generated module has to be kept in step.
@@ -25,7 +22,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 _FIELD = descriptor_pb2.FieldDescriptorProto
 
 
-def _lean_classes() -> tuple[Any, Any, Any]:
+def _lean_classes() -> tuple[Any, Any]:
     file = descriptor_pb2.FileDescriptorProto(
         name="hoptrace/lean_span.proto", package="hoptrace.lean", syntax="proto3"
     )
@@ -33,7 +30,6 @@ def _lean_classes() -> tuple[Any, Any, Any]:
     status.field.add(name="code", number=3, type=_FIELD.TYPE_INT32, label=_FIELD.LABEL_OPTIONAL)
     span = file.message_type.add(name="Span")
     for name, number, kind in (
-        ("trace_id", 1, _FIELD.TYPE_BYTES),
         ("span_id", 2, _FIELD.TYPE_BYTES),
         ("parent_span_id", 4, _FIELD.TYPE_BYTES),
         ("name", 5, _FIELD.TYPE_STRING),
@@ -65,41 +61,17 @@ def _lean_classes() -> tuple[Any, Any, Any]:
     )
     attributes = file.message_type.add(name="Attributes")
     attributes.field.add(name="attributes", number=9, type=_FIELD.TYPE_BYTES, label=_FIELD.LABEL_REPEATED)
-    scope_spans = file.message_type.add(name="ScopeSpans")
-    resource_spans = file.message_type.add(name="ResourceSpans")
-    request = file.message_type.add(name="Request")
-    for message, raw, repeated, nested in (
-        (scope_spans, "scope", "spans", None),
-        (resource_spans, "resource", "scope_spans", "ScopeSpans"),
-    ):
-        message.field.add(name=raw, number=1, type=_FIELD.TYPE_BYTES, label=_FIELD.LABEL_OPTIONAL)
-        message.field.add(
-            name=repeated,
-            number=2,
-            type=_FIELD.TYPE_MESSAGE if nested else _FIELD.TYPE_BYTES,
-            type_name=f".hoptrace.lean.{nested}" if nested else None,
-            label=_FIELD.LABEL_REPEATED,
-        )
-        message.field.add(name="schema_url", number=3, type=_FIELD.TYPE_STRING, label=_FIELD.LABEL_OPTIONAL)
-    request.field.add(
-        name="resource_spans",
-        number=1,
-        type=_FIELD.TYPE_MESSAGE,
-        type_name=".hoptrace.lean.ResourceSpans",
-        label=_FIELD.LABEL_REPEATED,
-    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return tuple(
-        message_factory.GetMessageClass(pool.FindMessageTypeByName(f"hoptrace.lean.{name}"))
-        for name in ("Span", "Request", "Attributes")
+    find = pool.FindMessageTypeByName
+    return (
+        message_factory.GetMessageClass(find("hoptrace.lean.Span")),
+        message_factory.GetMessageClass(find("hoptrace.lean.Attributes")),
     )
 
 
 LeanSpan: Any
 """``LeanSpan.FromString(serialized_span)``: see the module docstring."""
-RawSpansRequest: Any
-"""``RawSpansRequest.FromString(serialized_export_request)``: see the module docstring."""
 LeanAttributes: Any
 """``LeanAttributes.FromString(serialized_span_fields).attributes``: see the module docstring."""
-LeanSpan, RawSpansRequest, LeanAttributes = _lean_classes()
+LeanSpan, LeanAttributes = _lean_classes()

@@ -10,7 +10,7 @@ link facts. Traces of one endpoint share it, so the index works out what a signa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -107,7 +107,7 @@ def quick_signatures(traces: NewTraces, keys: list[int], names: list[bytes]) -> 
     }
     bounds = traces.bounds
     signatures: list[QuickSignature] = []
-    for begin, end in zip(bounds, bounds[1:]):  # noqa: B905 (one shorter)
+    for begin, end in pairwise(bounds):
         first = root_at
         while root_at < len(roots) and roots[root_at] < end:
             root_at += 1

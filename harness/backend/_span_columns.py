@@ -207,7 +207,8 @@ class SpanColumns:
         self._view = None
         duration = np.where(end > start, end - start, np.uint64(0)).astype(np.uint64)
         starts = np.asarray(bounds[:-1], dtype=np.int64)
-        counts = np.diff(np.asarray(bounds, dtype=np.int64))
+        edges = np.asarray(bounds, dtype=np.int64)
+        counts = edges[1:] - edges[:-1]
         self._start.frombytes(start.astype(np.uint64).tobytes())
         self._duration.frombytes(duration.tobytes())
         self._span_id.frombytes(span_id.astype(np.uint64).tobytes())

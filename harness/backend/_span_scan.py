@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -82,21 +83,6 @@ class ScannedSpans:
     def attribute_runs(self) -> list[bytes]:
         """Each span's attributes, as the run of serialized fields :attr:`attributes_at` points to."""
         return self.slices(self.attributes_at, self.attributes_end)
-
-    def valid(self) -> npt.NDArray[np.bool_]:
-        """Whether each span has a 16-byte trace id and an 8-byte span id, neither all zeros (what the
-        receivers accept)."""
-        data = np.frombuffer(self.data + _PAD, dtype=np.uint8)
-        sized = (self.trace_id_length == 16) & (self.span_id_length == 8)
-        at = np.where(sized, self.trace_id_at, 0)
-        trace_id_set = (_fixed64(data, at) | _fixed64(data, at + 8)) != 0
-        return sized & trace_id_set & (self.span_id != 0)
-
-    def take(self, rows: npt.NDArray[np.int64]) -> ScannedSpans:
-        """The spans at ``rows`` (positions in :attr:`data` are kept)."""
-        return ScannedSpans(
-            self.data, *(getattr(self, name)[rows] for name in _PER_SPAN)  # type: ignore[arg-type]
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +235,7 @@ def _varint(
     return value, after
 
 
-def _int32(value: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+def _int32(value: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
     """Varints of ``int32`` and enum fields as protobuf reads them: the low 32 bits, signed."""
     return value.astype(np.uint32).view(np.int32).astype(np.int64)
 
@@ -278,6 +264,3 @@ def _status_codes(
         return None
     codes[present[fields.span[rows]]] = _int32(fields.value[rows])
     return codes
-
-
-_PER_SPAN = [name for name in ScannedSpans.__slots__ if name != "data"]  # type: ignore[attr-defined]

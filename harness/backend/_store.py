@@ -239,7 +239,10 @@ class TraceStore:
         lock (the trace index reads a batch of traces at once)."""
         with self._lock:
             traces = self._traces
-            return [stored.spans[:] if (stored := traces.get(trace_id)) is not None else [] for trace_id in trace_ids]
+            return [
+                stored.spans[:] if (stored := traces.get(trace_id)) is not None else []
+                for trace_id in trace_ids
+            ]
 
     def snapshot(self) -> list[tuple[bytes, list[SpanRecord]]]:
         """Every trace's records, least recently written first (copies, safe to use without the lock).

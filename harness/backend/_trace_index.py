@@ -1,11 +1,14 @@
 """An index of the stored traces, so that a selective search reads only the traces it can match.
 
-Per trace it keeps what searches filter on most: its time range and longest span, and postings (sets
-of traces) for each service, span name, kind and status, root service and name, and the attributes that
-queries compare (:mod:`._index_plan`). Each trace also keeps the postings of every other attribute it
-has, without sets, so that the first query on an attribute learns it from them. For autocomplete it
-keeps attribute names and values (:mod:`._tag_catalog`), and for TraceQL metrics a row of columns per
-span (:mod:`._span_columns`). What a trace gives is worked out once per trace shape (:mod:`._trace_shapes`).
+Per trace it keeps what searches filter on most: its time range and longest span, and postings for each
+service, span name, kind and status, root service and name, and the attributes that queries compare
+(:mod:`._index_plan`). Each trace also keeps the postings of every other attribute it has, unlisted, so
+that the first query on an attribute learns it from them. For autocomplete it keeps attribute names and
+values (:mod:`._tag_catalog`), and for TraceQL metrics a row of columns per span (:mod:`._span_columns`).
+What a trace gives is worked out once per trace shape (:mod:`._trace_shapes`): traces of one shape share
+one postings tuple, held by a *holder* with the set of those traces, and each posting lists the holders
+that have it. A trace read for the first time is read with the span scanner, a batch at once
+(:mod:`._scanned_traces`); more spans of a trace already read are parsed one by one.
 
 The store only queues trace ids (:meth:`TraceStore.watch`); the index reads the new spans of those
 traces in the background while ingest pauses (:mod:`._index_keeper`), or when a query asks
@@ -171,7 +174,8 @@ class TraceIndex:
             entry.records = bounds[at + 1] - bounds[at]
 
     def _take_pending(self) -> None:
-        """Apply what the store reported since the last call: drop evicted traces, mark written ones unread."""
+        """Apply what the store reported since the last call: drop evicted traces, mark written ones
+        unread."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
         unread, written_now = self._unread, set()
@@ -282,7 +286,9 @@ class TraceIndex:
         first_reads: list[tuple[bytes, TraceEntry, list[SpanOrigin | bytes]]] = []
         entries = self._entries
         for trace_id, stored in zip(
-            trace_ids, store.stored_spans(trace_ids) if store is not None else [[]] * len(trace_ids), strict=True
+            trace_ids,
+            store.stored_spans(trace_ids) if store is not None else [[]] * len(trace_ids),
+            strict=True,
         ):
             entry = entries.get(trace_id)
             if entry is None:

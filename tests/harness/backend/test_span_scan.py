@@ -62,7 +62,7 @@ def test_the_scanner_reads_what_protobuf_reads() -> None:
     assert scan is not None
     lean = [LeanSpan.FromString(span) for span in spans]
 
-    assert scan.trace_ids() == [one.trace_id for one in lean]
+    assert scan.trace_ids() == [PbSpan.FromString(span).trace_id for span in spans]
     assert scan.span_id.tolist() == [int.from_bytes(one.span_id, "big") for one in lean]
     assert scan.has_parent.tolist() == [bool(one.parent_span_id) for one in lean]
     assert [name.decode() for name in scan.names()] == [one.name for one in lean]
