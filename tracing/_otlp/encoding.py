@@ -200,13 +200,21 @@ def encode_span(span: ReadableSpan) -> bytes:
     encoded_name = _names.get(name)
     if encoded_name is None:
         encoded_name = _names.put(name, _field(b"\x2a", name.encode()))
-    parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-    ]
-    if context.trace_state:
+    # SpanContext is a tuple: its fields read by position cost no property call (a subclass: by name).
+    if context.__class__ is SpanContext:
+        trace_id, span_id, _remote, _flags, trace_state, _valid = context
+    else:
+        trace_id, span_id, trace_state = context.trace_id, context.span_id, context.trace_state
+    parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")]
+    if trace_state:
         parts.append(_field(b"\x1a", _trace_state(context).encode()))
+    remote_parent = False
     if parent is not None:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+        if parent.__class__ is SpanContext:
+            parent_id, remote_parent = parent[1], parent[2]
+        else:
+            parent_id, remote_parent = parent.span_id, parent.is_remote
+        parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
     parts.append(encoded_name)
     parts.append(_KINDS[kind])
     parts.append(b"\x39" + _pack_fixed64(start) + b"\x41" + _pack_fixed64(end))
@@ -221,11 +229,13 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts.extend([_field(b"\x6a", _link(link)) for link in links])
     if dropped_links:
         parts.append(b"\x70" + _varint(dropped_links))
-    if status.status_code is StatusCode.UNSET and not status.description:
-        parts.append(_UNSET_STATUS)  # always a status, as the SDK's encoder does
+    if status.__class__ is Status:  # its fields, without two property calls
+        unset = status._status_code is StatusCode.UNSET and not status._description
     else:
-        parts.append(_field(b"\x7a", _status(status)))
-    parts.append(_REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS)
+        unset = status.status_code is StatusCode.UNSET and not status.description
+    # always a status, as the SDK's encoder does
+    parts.append(_UNSET_STATUS if unset else _field(b"\x7a", _status(status)))
+    parts.append(_REMOTE_PARENT_FLAGS if remote_parent else _LOCAL_PARENT_FLAGS)
     return b"".join(parts)
 
 

@@ -40,13 +40,18 @@ events, links, dropped links, status."""
 
 _EMPTY: Mapping[str, Any] = {}
 _direct: tuple[type, ...] | None = None
+_no_events: object = None
+_no_links: object = None
+"""The empty event and link lists hop spans share until their first event or link (read as ``()``: no
+``BoundedList.__len__`` call per span)."""
 
 
 def _direct_classes() -> tuple[type, ...]:
-    global _direct
+    global _direct, _no_events, _no_links
     if _direct is None:
-        from hoptrace.tracing._spans.hop import HopSpan, sdk_shape_checked
+        from hoptrace.tracing._spans.hop import _NO_EVENTS, _NO_LINKS, HopSpan, sdk_shape_checked
 
+        _no_events, _no_links = _NO_EVENTS, _NO_LINKS
         _direct = (ReadableSpan, _Span, HopSpan) if sdk_shape_checked() else ()
     return _direct
 
@@ -63,6 +68,16 @@ def span_fields(span: ReadableSpan) -> SpanFields:
             plain, dropped = attributes._dict, attributes.dropped
         else:
             plain, dropped = attributes or _EMPTY, 0
+        if events is _no_events:
+            events, dropped_events = (), 0
+        else:
+            dropped_events = events.dropped if events.__class__ is BoundedList else 0
+            events = list(events) if len(events) else ()
+        if links is _no_links:
+            links, dropped_links = (), 0
+        else:
+            dropped_links = links.dropped if links.__class__ is BoundedList else 0
+            links = list(links) if len(links) else ()
         return (
             fields["_context"],
             fields["_parent"],
@@ -72,10 +87,10 @@ def span_fields(span: ReadableSpan) -> SpanFields:
             fields["_end_time"] or 0,
             plain,
             dropped,
-            events if len(events) == 0 else list(events),
-            events.dropped if events.__class__ is BoundedList else 0,
-            links if len(links) == 0 else list(links),
-            links.dropped if links.__class__ is BoundedList else 0,
+            events,
+            dropped_events,
+            links,
+            dropped_links,
             fields["_status"],
         )
     context = span.context

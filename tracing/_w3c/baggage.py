@@ -43,6 +43,13 @@ _OCTETS = "!#$&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghij
 """``baggage-octet`` without ``%`` (which is always encoded): what ``quote`` may leave as it is."""
 _VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 _PROPERTIES_KEY = create_key("hoptrace-baggage-properties")
+_CACHED_HEADER_LENGTH = 512
+"""Headers up to this length have their parse cached (a service's tenants repeat on every hop)."""
+try:  # the API's storage key: one context copy for every entry instead of one per entry (set_baggage)
+    from opentelemetry.baggage import _BAGGAGE_KEY
+except ImportError:  # pragma: no cover - another API version: the public path
+    _BAGGAGE_KEY = None  # type: ignore[assignment]
+Member = tuple[str, str, tuple[str, ...]]
 
 
 def entry_properties(key: str, context: Context | None = None) -> tuple[str, ...]:
@@ -75,6 +82,25 @@ def parse_member(member: str) -> tuple[str, str, tuple[str, ...]] | None:
     return key, unquote(value, errors="replace"), tuple(properties)
 
 
+def parse_header(header: str) -> tuple[tuple[Member, ...], int]:
+    """The well-formed list-members of ``header`` (at most :data:`MAX_MEMBERS`, as :func:`parse_member`
+    gives them) and how many were dropped (malformed or over the limit). Pure function."""
+    members: list[Member] = []
+    dropped = 0
+    for raw in header.split(","):
+        if not raw.strip(_OWS):
+            continue
+        parsed = parse_member(raw)
+        if parsed is None or len(members) >= MAX_MEMBERS:
+            dropped += 1
+            continue
+        members.append(parsed)
+    return tuple(members), dropped
+
+
+_parse_short_header = functools.lru_cache(maxsize=256)(parse_header)
+
+
 @functools.lru_cache(maxsize=256)
 def _member(key: str, value: str) -> str | None:
     """``key=value`` with ``value`` percent-encoded, or ``None`` when ``key`` is not a token. Cached, as
@@ -101,23 +127,26 @@ class BaggagePropagator(textmap.TextMapPropagator):
         if len(header) > MAX_BYTES // 4 and len(header.encode("utf-8", "replace")) > MAX_BYTES:
             malformed_baggage.record()
             return context
+        members, dropped = (
+            _parse_short_header(header) if len(header) <= _CACHED_HEADER_LENGTH else parse_header(header)
+        )
+        for _ in range(dropped):
+            malformed_baggage.record()
+        if not members:
+            return context
         entries = dict(baggage.get_all(context))
         properties: dict[str, tuple[str, tuple[str, ...]]] = {}
-        kept = 0
-        for raw in header.split(","):
-            if not raw.strip(_OWS):
-                continue
-            parsed = parse_member(raw)
-            if parsed is None or kept >= MAX_MEMBERS:
-                malformed_baggage.record()
-                continue
-            kept += 1
-            key, value, received_properties = parsed
+        for key, value, received_properties in members:
             entries[key] = value
             properties[key] = (value, received_properties)
-        for name, entry in entries.items():
-            context = baggage.set_baggage(name, entry, context)
-        return set_value(_PROPERTIES_KEY, properties, context) if properties else context
+        if _BAGGAGE_KEY is None:
+            for name, entry in entries.items():
+                context = baggage.set_baggage(name, entry, context)
+            return set_value(_PROPERTIES_KEY, properties, context)
+        fields = context.copy()  # what set_value does, once for both keys
+        fields[_BAGGAGE_KEY] = entries
+        fields[_PROPERTIES_KEY] = properties
+        return Context(fields)
 
     def inject(
         self,

@@ -29,11 +29,17 @@ from opentelemetry.trace import TraceState
 
 from hoptrace.tracing._counters import malformed_trace_context
 
+try:  # the API's current-span key: the extracted context is built in one copy (set_span_in_context's)
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - another API version: the public path
+    _SPAN_KEY = None  # type: ignore[assignment]
+
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 _PARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _OWS = " \t"
 _KNOWN_FLAGS = 0x03  # sampled (Level 1) | random-trace-id (Level 2)
+_TRACE_FLAGS = [trace.TraceFlags(flags) for flags in range(256)]
 _MAX_MEMBERS = 32
 # 32 members of a 256-character key, "=", a 256-character value and ", ": longer input is not parsed.
 _MAX_TRACESTATE_LENGTH = _MAX_MEMBERS * (256 + 1 + 256 + 2) + 1024
@@ -63,7 +69,7 @@ def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
     if fields is None:
         return None
     trace_id, span_id, flags = fields
-    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_TRACE_FLAGS[flags])
 
 
 def _traceparent_fields(values: list[str] | None) -> tuple[int, int, int] | None:
@@ -75,10 +81,13 @@ def _traceparent_fields(values: list[str] | None) -> tuple[int, int, int] | None
         return None
     header = values[0].strip(_OWS)
     match = _PARENT.match(header)
-    if match is None or not _version_allows(match.group(1), header):
+    if match is None:
         malformed_trace_context.record()
         return None
-    _version, trace_hex, span_hex, flags = match.groups()
+    version, trace_hex, span_hex, flags = match.groups()
+    if not (len(header) == 55 and version == "00") and not _version_allows(version, header):
+        malformed_trace_context.record()
+        return None
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if trace_id == 0 or span_id == 0:
         malformed_trace_context.record()
@@ -149,10 +158,14 @@ class TraceContextPropagator(textmap.TextMapPropagator):
             fields[0],
             fields[1],
             is_remote=True,
-            trace_flags=trace.TraceFlags(fields[2]),
+            trace_flags=_TRACE_FLAGS[fields[2]],
             trace_state=state if state is not None else _NO_STATE,
         )
-        return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
+        if _SPAN_KEY is None:
+            return trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
+        values = context.copy()
+        values[_SPAN_KEY] = trace.NonRecordingSpan(parent)
+        return Context(values)
 
     def inject(
         self,
