@@ -7,6 +7,7 @@ work unchanged: ``service``, ``span_name``, ``span_kind`` (``SPAN_KIND_SERVER``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -30,15 +31,20 @@ MAX_SPAN_NAME_LENGTH = 128
 
 ID_PLACEHOLDER = "{id}"
 
-_ID_SEGMENT = re.compile(
-    r"""
+# Patterns are compiled on first use, not at import: every traced service imports this module at start-up.
+
+
+@functools.cache
+def _id_segment() -> re.Pattern[str]:
+    return re.compile(
+        r"""
     \d+                                     # 123
     | [0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}   # a UUID
     | (?=[^/]*\d)[0-9a-fA-F]{8,}            # long hex with a digit: object ids, hashes
     | (?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_\-.~%=+]{16,}   # long opaque tokens mixing digits and letters
     """,
-    re.VERBOSE,
-)
+        re.VERBOSE,
+    )
 
 
 def bounded_span_name(name: str) -> str:
@@ -51,12 +57,15 @@ def bounded_span_name(name: str) -> str:
     if "/" not in name and "?" not in name and len(name) <= MAX_SPAN_NAME_LENGTH:
         return name
     cut = name.split("?", 1)[0].split("#", 1)[0]
-    segments = [ID_PLACEHOLDER if _ID_SEGMENT.fullmatch(part) else part for part in cut.split("/")]
+    id_segment = _id_segment().fullmatch
+    segments = [ID_PLACEHOLDER if id_segment(part) else part for part in cut.split("/")]
     return "/".join(segments)[:MAX_SPAN_NAME_LENGTH]
 
 
 # A UUID is one part even though it contains dashes; otherwise parts are runs between separators.
-_NAME_PART = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[^./:_\-\s]+")
+@functools.cache
+def _name_part() -> re.Pattern[str]:
+    return re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[^./:_\-\s]+")
 
 
 def fold_id_parts(name: str) -> str:
@@ -67,13 +76,13 @@ def fold_id_parts(name: str) -> str:
     ``rpc_29567f5c31`` becomes ``rpc_{id}`` and ``replies-<uuid>`` becomes ``replies-{id}``, while
     ``orders.created`` stays as it is. The result is at most 128 characters. Pure function.
     """
-    folded = _NAME_PART.sub(_fold_part, name)
+    folded = _name_part().sub(_fold_part, name)
     return folded[:MAX_SPAN_NAME_LENGTH]
 
 
 def _fold_part(match: re.Match[str]) -> str:
     part = match.group()
-    return ID_PLACEHOLDER if _ID_SEGMENT.fullmatch(part) else part
+    return ID_PLACEHOLDER if _id_segment().fullmatch(part) else part
 
 
 def service_of(resource_attributes: Mapping[str, object]) -> str:

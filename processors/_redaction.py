@@ -15,8 +15,9 @@ Three rules, applied to every attribute of a span, of its events and of its link
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry.util.types import AttributeValue
 
@@ -43,22 +44,43 @@ DEFAULT_SENSITIVE_QUERY_PARAMETERS: tuple[str, ...] = (
 )
 """Semconv's list of query parameters whose values are always redacted (ignoring case), with ``X-Amz-*``."""
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]+@")
-_QUERY_PARAMETER = re.compile(r"(?P<lead>^|[?&;])(?P<name>[^=&;?#\s]+)=(?P<value>[^&;#\s]*)")
-# "Basic" only capitalised as in the Authorization header, and tokens of 8+ characters: "basic creds" stays.
-_AUTH_SCHEME = re.compile(r"\b(?P<scheme>[Bb]earer|BEARER|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _KEY_CACHE_SIZE = 4096
-# A C-level pre-check: a string without any of these cannot match a rule of redact_text.
-_MAYBE_SECRET = re.compile(r"[@=]|eyJ|earer|EARER|Basic").search
+
+# Patterns are compiled on first use, not at import: every traced service imports this module at start-up,
+# and redaction runs on the export thread.
+
+
+@functools.cache
+def _text_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """URL credentials, query parameters, auth schemes and JWTs."""
+    return (
+        re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]+@"),
+        re.compile(r"(?P<lead>^|[?&;])(?P<name>[^=&;?#\s]+)=(?P<value>[^&;#\s]*)"),
+        # "Basic" only capitalised as in the Authorization header, and tokens of 8+ characters: "basic creds"
+        # stays.
+        re.compile(r"\b(?P<scheme>[Bb]earer|BEARER|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"),
+        re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    )
+
+
+@functools.cache
+def _maybe_secret() -> Callable[[str], object]:
+    """A C-level pre-check: a string without any of these cannot match a rule of redact_text."""
+    return re.compile(r"[@=]|eyJ|earer|EARER|Basic").search
+
+
+@functools.cache
+def _secret_word(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{word})" for word in words) or "(?!)", re.IGNORECASE)
 
 
 class Redactor:
     """Masks secrets in attribute mappings according to the rules in this module's docstring.
 
     ``secret_key_words`` replaces the default key words; ``extra_secret_key_words`` and
-    ``extra_query_parameters`` add to them. Patterns are compiled once here: a bad regular expression
-    raises ``ValueError`` at construction. Methods never raise on odd values. Thread-safe.
+    ``extra_query_parameters`` add to them. Key words other than the defaults are compiled here: a bad
+    regular expression raises ``ValueError`` at construction (the defaults, on first use). Methods never
+    raise on odd values. Thread-safe.
     """
 
     def __init__(
@@ -68,11 +90,13 @@ class Redactor:
         extra_secret_key_words: Iterable[str] = (),
         extra_query_parameters: Iterable[str] = (),
     ) -> None:
-        words = [*secret_key_words, *extra_secret_key_words]
-        try:
-            self._secret_word = re.compile("|".join(f"(?:{word})" for word in words) or "(?!)", re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"invalid secret key word pattern in {words!r}: {exc}") from exc
+        words = (*secret_key_words, *extra_secret_key_words)
+        self._words = words
+        if words != DEFAULT_SECRET_KEY_WORDS:
+            try:
+                _secret_word(words)
+            except re.error as exc:
+                raise ValueError(f"invalid secret key word pattern in {list(words)!r}: {exc}") from exc
         self._parameters = frozenset(
             p.lower() for p in (*DEFAULT_SENSITIVE_QUERY_PARAMETERS, *extra_query_parameters)
         )
@@ -90,24 +114,25 @@ class Redactor:
 
     def _match_key(self, key: str) -> bool:
         parts = re.split(r"[._\-]", key)
+        secret_word = _secret_word(self._words).fullmatch
         # Try every run of adjacent components so that multi-part words (api_key, set-cookie) match too.
         return any(
-            self._secret_word.fullmatch("_".join(parts[i:j]))
-            or self._secret_word.fullmatch("-".join(parts[i:j]))
+            secret_word("_".join(parts[i:j])) or secret_word("-".join(parts[i:j]))
             for i in range(len(parts))
             for j in range(i + 1, min(len(parts), i + 3) + 1)
         )
 
     def redact_text(self, text: str) -> str:
         """Return ``text`` with URL credentials, sensitive query values, auth tokens and JWTs masked."""
+        url_credentials, query_parameter, auth_scheme, jwt = _text_patterns()
         if "@" in text and "://" in text:
-            text = _URL_CREDENTIALS.sub(r"\g<scheme>REDACTED:REDACTED@", text)
+            text = url_credentials.sub(r"\g<scheme>REDACTED:REDACTED@", text)
         if "=" in text:
-            text = _QUERY_PARAMETER.sub(self._query_parameter, text)
+            text = query_parameter.sub(self._query_parameter, text)
         if "earer" in text or "EARER" in text or "Basic" in text:
-            text = _AUTH_SCHEME.sub(r"\g<scheme> REDACTED", text)
+            text = auth_scheme.sub(r"\g<scheme> REDACTED", text)
         if "eyJ" in text:
-            text = _JWT.sub(REDACTED, text)
+            text = jwt.sub(REDACTED, text)
         return text
 
     def _query_parameter(self, match: re.Match[str]) -> str:
@@ -133,13 +158,14 @@ class Redactor:
         """Return a masked copy of ``attributes``, or ``None`` when nothing needed masking (no copy made)."""
         changed: dict[str, AttributeValue] | None = None
         secret_keys = self._secret_keys
+        maybe_secret = _maybe_secret()
         for key, value in attributes.items():
             # Inlined cheap cases (this runs for every attribute of every exported span): a known clean key
             # with a scalar value, or a string that has none of the characters any rule needs.
             if secret_keys.get(key) is False:
                 kind = value.__class__
                 if kind is str:
-                    if not _MAYBE_SECRET(value):  # type: ignore[arg-type]
+                    if not maybe_secret(value):  # type: ignore[arg-type]
                         continue
                 elif kind is not tuple and kind is not list:
                     continue

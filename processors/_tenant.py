@@ -6,6 +6,7 @@ decides what to record): a value that fails it is never propagated nor recorded.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -28,7 +29,6 @@ TENANT_KEY = "tenant.id"
 """The W3C baggage key and the span attribute that carry the tenant."""
 
 TENANT_MAX_LENGTH = 64
-_TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _VALID_CACHE_SIZE = 4096
 _NO_BAGGAGE: dict[str, object] = {}
 _INLINE_READS = BAGGAGE_KEY is not None and FAST
@@ -59,6 +59,12 @@ class InvalidTenantCounter:
             )
 
 
+@functools.cache
+def _tenant_pattern() -> re.Pattern[str]:
+    # Compiled on first use, not at import: every traced service imports this module at start-up.
+    return re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
 invalid_tenants = InvalidTenantCounter()
 """Process-wide count of tenant values dropped by :func:`validate_tenant`."""
 
@@ -69,7 +75,7 @@ def validate_tenant(value: object) -> str | None:
     A valid tenant is a ``str`` of 1 to 64 characters from ``[A-Za-z0-9._:-]`` that starts with a letter
     or a digit. Never raises. Thread-safe.
     """
-    if isinstance(value, str) and _TENANT_PATTERN.fullmatch(value):
+    if isinstance(value, str) and _tenant_pattern().fullmatch(value):
         return value
     invalid_tenants.record(value)
     return None
@@ -96,7 +102,7 @@ class TenantSpanProcessor(SpanProcessor):
     ) -> None:
         if not baggage_key:
             raise ValueError("baggage_key must be a non-empty string")
-        if default is not None and not _TENANT_PATTERN.fullmatch(default):
+        if default is not None and not _tenant_pattern().fullmatch(default):
             raise ValueError(f"default tenant {default!r} is not a valid tenant (1-64 of [A-Za-z0-9._:-])")
         self._baggage_key = baggage_key
         self._fallback_attribute = fallback_attribute

@@ -19,9 +19,10 @@ from opentelemetry import baggage, trace
 from hoptrace.processors import TENANT_KEY
 from hoptrace.tracing._settings import Settings
 
-_SECRET_KEY = re.compile(
-    r"passw(or)?d|passphrase|secret|token|authori[sz]ation|api[_-]?key|cookie|credential|private[_-]?key|session[_-]?id",
-    re.IGNORECASE,
+# A string: re compiles (and caches) it when a log record first has extra fields, not at start-up.
+_SECRET_KEY = (
+    r"(?i)passw(or)?d|passphrase|secret|token|authori[sz]ation|api[_-]?key|cookie|credential|private[_-]?key|"
+    r"session[_-]?id"
 )
 REDACTED = "[REDACTED]"
 CORRELATION_FIELDS = frozenset({"trace_id", "span_id", "trace_flags", "tenant"})
@@ -126,7 +127,7 @@ def redact(value: Any) -> Any:
     """Return ``value`` with every value under a secret-looking key replaced by ``[REDACTED]``."""
     if isinstance(value, dict):
         return {
-            key: REDACTED if isinstance(key, str) and _SECRET_KEY.search(key) else redact(item)
+            key: REDACTED if isinstance(key, str) and re.search(_SECRET_KEY, key) else redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
