@@ -6,8 +6,9 @@ every 64 spans, one loop under one lock acquisition measures those waiting, in t
 span, one dict lookup keyed by a tuple of raw span fields (enum *values*, since hashing an Enum member
 runs Python code), one bisect of the integer duration into the 14 fixed buckets (none under 2 ms), two
 count updates and the bucket's exemplar. Code that runs once per span, between the SDK's own, runs cold:
-the same work in a tight loop costs about half (bench/processors_overhead.py measures both). Every read
-(scrape, snapshot, export, ``force_flush``, ``shutdown``) measures what waits first, so it misses nothing.
+the same work in a tight loop costs about half (timed side by side on bench/processors_overhead.py's
+workloads). Every read (scrape, snapshot, export, ``force_flush``, ``shutdown``) measures what waits first,
+so it misses nothing.
 Everything expensive (label formatting, name bounding, tenant validation) happens once per new key;
 exemplar hex formatting and exposition happen at scrape time.
 

@@ -116,7 +116,9 @@ class TenantSpanProcessor(SpanProcessor):
             try:
                 if _INLINE_READS:
                     # The hot path (see _span_access): the baggage entry in two C-level lookups; a tenant
-                    # seen before goes straight into the span's attribute dict when no span limit applies.
+                    # seen before goes straight into the span's attribute dict when no span limit applies
+                    # (a span starting has not frozen its attributes yet; unlimited attributes, maxlen None,
+                    # raise here and take the slow path).
                     value = (
                         (parent_context if parent_context is not None else current_context())
                         .get(BAGGAGE_KEY, _NO_BAGGAGE)  # type: ignore[arg-type]
