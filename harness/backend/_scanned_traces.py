@@ -34,7 +34,8 @@ event and link facts (see ``_trace_shapes.events_and_links``)."""
 
 @dataclass(frozen=True, slots=True)
 class NewTraces:
-    """The spans of a request's new traces, grouped by trace (each trace's in request order)."""
+    """The spans of a batch of traces read for the first time, grouped by trace (each trace's in
+    arrival order)."""
 
     trace_ids: list[bytes]
     bounds: list[int]

@@ -88,7 +88,8 @@ class TraceShapes:
     def __init__(self) -> None:
         self._shapes: dict[Signature, Shape] = {}
         self._quick: dict[Any, Shape] = {}
-        """Shapes by the quick signature of ``_scanned_traces`` (what the receiver's traces are read by)."""
+        """Shapes by the quick signature of ``_scanned_traces`` (what traces read for the first time are
+        looked up by)."""
         self._key_postings: list[dict[Posting, None]] = []
         self._span_facts = SpanAttributeFacts()
         self._other_facts = OtherFacts()
