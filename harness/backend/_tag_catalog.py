@@ -27,25 +27,30 @@ class TagCatalog:
         self.overflowed: set[Tag] = set()
 
     def age(self, facts: Iterable[tuple[Iterable[AttributeFact], int]]) -> bool:
-        """Record that each group of facts was last seen at its sequence number (groups in increasing
-        order); returns whether a name overflowed."""
+        """Record that each group of facts was seen at its sequence number (groups in increasing order;
+        a name or value keeps the highest number it was given); returns whether a name overflowed."""
         names, values_by_tag, overflowed = self._names, self._values, self.overflowed
         known = len(overflowed)
-        for group, seq in facts:
-            for fact in group:
-                tag = fact.tag
-                if tag[0] != "intrinsic":  # values of intrinsics, not attribute names
-                    names[tag] = seq
-                if not fact.typed:
-                    continue
-                values = values_by_tag.get(tag)
-                if values is None:
-                    values = values_by_tag[tag] = {}
-                for one in fact.typed:
-                    if one in values or len(values) < MAX_VALUES_PER_TAG:
+        latest: dict[AttributeFact, int] = {}
+        for group, seq in facts:  # traces of a batch share most facts: each is recorded once
+            latest.update(dict.fromkeys(group, seq))
+        for fact, seq in latest.items():
+            tag = fact.tag
+            if tag[0] != "intrinsic" and names.get(tag, -1) < seq:  # intrinsics: values, not names
+                names[tag] = seq
+            if not fact.typed:
+                continue
+            values = values_by_tag.get(tag)
+            if values is None:
+                values = values_by_tag[tag] = {}
+            for one in fact.typed:
+                if one in values:
+                    if values[one] < seq:
                         values[one] = seq
-                    else:
-                        overflowed.add(tag)
+                elif len(values) < MAX_VALUES_PER_TAG:
+                    values[one] = seq
+                else:
+                    overflowed.add(tag)
         return len(overflowed) != known
 
     def names(self, oldest: int) -> dict[str, list[str]]:

@@ -361,7 +361,7 @@ class TraceIndex:
 
     def _age(self, seen: dict[Shape, int]) -> None:
         """Record that the facts of each shape in ``seen`` were last seen at its sequence number."""
-        ordered = sorted(seen.items(), key=lambda item: item[1])  # the catalog keeps the last it is given
+        ordered = sorted(seen.items(), key=lambda item: item[1])  # the catalog wants them in order
         if self._tags.age((shape.facts, seq) for shape, seq in ordered):
             self._shapes.forget()  # they hold postings of attributes that overflowed since
 
