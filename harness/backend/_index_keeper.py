@@ -19,7 +19,7 @@ from hoptrace.harness.backend._query_gate import INGEST_IDLE_SECONDS
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import TraceIndex
 
-STEP_TRACES = 64
+STEP_TRACES = 256
 """Traces read per step, between two looks at ingest (a few milliseconds)."""
 STEP_PAUSE_SECONDS = 0.001
 """Pause between steps: locks are not fair, and a query waiting to read the rest itself must get in."""
