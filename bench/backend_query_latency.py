@@ -169,7 +169,9 @@ def measure(size: int, repeat: int, rng: random.Random) -> Figures:
     requests = build_requests(size, rng)
     queries = {**SEARCHES, **METRICS}
     with (
-        running_backend(size + 20_000) as (process, tempo_url, endpoint),
+        # The baseline full scan reads every stored trace: past Tempo's 30 s default at 500k spans on a busy
+        # machine, it would be answered 504 and end the run.
+        running_backend(size + 20_000, "--query-timeout-seconds", "600") as (process, tempo_url, endpoint),
         httpx.Client(base_url=tempo_url, timeout=300) as client,
     ):
         pid = process.pid
