@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -64,6 +65,30 @@ def test_application_sitecustomize_still_runs_and_children_are_traced(tmp_path: 
     result = run_traced(code, env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["TracerProvider", "ran", "TracerProvider"]
+
+
+def test_bootstrap_directory_leaves_sys_path_and_children_are_still_traced() -> None:
+    # The service's own imports never look in it (a failed import would pay for it on every request).
+    on_path = "import os, sys; print(any(os.path.realpath(p) == sys.argv[1] for p in sys.path if p))"
+    code = textwrap.dedent(
+        f"""
+        import os, subprocess, sys
+        {PROVIDER}
+        {on_path}
+        kept = os.environ["PYTHONPATH"].split(os.pathsep)
+        print(any(os.path.realpath(e) == sys.argv[1] for e in kept if e))
+        subprocess.run([sys.executable, "-c", {PROVIDER!r} + "; " + {on_path!r}, sys.argv[1]], check=True)
+        """
+    )
+    result = subprocess.run(
+        [HOPTRACE, "run", "--", sys.executable, "-c", code, os.path.realpath(SITECUSTOMIZE_DIR)],
+        env=traced_env(None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["TracerProvider", "False", "True", "TracerProvider", "False"]
 
 
 def test_calling_the_bootstrap_again_is_harmless() -> None:
