@@ -27,7 +27,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     channel = await connection.channel()
     queue = os.environ.get("DEMO_QUEUE", "orders")
     await channel.declare_queue(queue, auto_delete=True)
-    async with httpx.AsyncClient(base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0) as inventory:
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them server-side:
+    # a request sent on a connection the server is closing fails (Server disconnected without a response).
+    async with httpx.AsyncClient(
+        base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0, limits=httpx.Limits(keepalive_expiry=2.0)
+    ) as inventory:
         app.state.channel, app.state.queue, app.state.inventory = channel, queue, inventory
         yield
     await connection.close()

@@ -23,7 +23,11 @@ async def consume() -> None:
     connection = await aio_pika.connect_robust(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1/"))
     async with (
         connection,
-        httpx.AsyncClient(base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0) as inventory,
+        # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them server-side:
+        # a request sent on a connection the server is closing fails (Server disconnected without a response).
+        httpx.AsyncClient(
+            base_url=os.environ["DEMO_INVENTORY_URL"], timeout=10.0, limits=httpx.Limits(keepalive_expiry=2.0)
+        ) as inventory,
     ):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=10)
