@@ -15,7 +15,8 @@ As in Tempo's metrics-generator (modules/generator/processor/servicegraphs):
   once instead of after the wait: tests see it without waiting 10 s.
 
 Spans are queued when stored (no decoding on the ingest path) and processed when metrics are collected,
-or on the ingest thread once :data:`MAX_PENDING_SPANS` are queued. Thread safe.
+or on the ingest thread once :data:`MAX_PENDING_SPANS` are queued; a batch at once, read with the span
+scanner (:mod:`._edge_sides`). Thread safe.
 """
 
 from __future__ import annotations
@@ -27,18 +28,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
-from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
 from hoptrace.harness._model import AttributeValue
 from hoptrace.harness.backend._decode import decode_any_value
+from hoptrace.harness.backend._edge_sides import Side, edge_sides
 from hoptrace.harness.backend._store import SpanOrigin
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 """Tempo's default service-graph histogram buckets, in seconds."""
-MAX_PENDING_SPANS = 200_000
-"""Spans queued for pairing before the ingest threads start pairing them themselves. The queue holds
-references to stored spans (about 80 bytes each), so bursts are absorbed and paired at the next scrape."""
+MAX_PENDING_SPANS = 1_000_000
+"""Spans queued for pairing before the ingest threads start pairing them themselves. The queue holds two
+references per stored span (16 bytes), so bursts are absorbed and paired at the next scrape (pairing
+reads spans with the span scanner, a batch at once: ~2 us a span)."""
 MAX_OPEN_EDGES = 100_000
 """Tempo's ``max_items``: past it, new edges are dropped and counted in ``dropped_spans_total``."""
 
@@ -50,14 +51,7 @@ EdgeLabels = tuple[str, str, str]
 """``(client, server, connection_type)``."""
 OVERFLOW_EDGE: EdgeLabels = ("__overflow__", "__overflow__", "overflow")
 
-_CLIENT_KINDS = (PbSpan.SPAN_KIND_CLIENT, PbSpan.SPAN_KIND_PRODUCER)
-_SERVER_KINDS = (PbSpan.SPAN_KIND_SERVER, PbSpan.SPAN_KIND_CONSUMER)
-_MESSAGING_KINDS = (PbSpan.SPAN_KIND_PRODUCER, PbSpan.SPAN_KIND_CONSUMER)
 _DATABASE_KEYS = frozenset({"db.name", "db.system"})
-_EDGE_ATTRIBUTES = frozenset(
-    {"peer.service", "db.name", "db.system", "server.address", "network.peer.address", "network.peer.port"}
-)
-_EDGE_ATTRIBUTE_MARKERS = (b"peer.service", b"db.", b"server.address", b"network.peer.")
 
 
 @dataclass(slots=True)
@@ -116,9 +110,10 @@ class ServiceGraph:
         self.wait_seconds = wait_seconds
         self.max_open_edges = max_open_edges
         self._lock = threading.Lock()
-        self._pending: deque[Sequence[tuple[bytes, SpanOrigin, bytes]]] = deque()
+        self._pending: deque[tuple[list[bytes], list[SpanOrigin]]] = deque()
         self._pending_spans = 0
-        self._edges: dict[tuple[bytes, bytes], _Edge] = {}
+        self._edges: dict[bytes, _Edge] = {}
+        """Open edges by key (see ``Side.key``)."""
         self._requests: dict[EdgeLabels, int] = {}
         self._failed: dict[EdgeLabels, int] = {}
         self._server_seconds: dict[EdgeLabels, Histogram] = {}
@@ -129,8 +124,9 @@ class ServiceGraph:
 
     def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
         """Queue stored spans (a :class:`Receiver` listener). Cheap unless the queue is full."""
+        queued = ([data for _, _, data in spans], [origin for _, origin, _ in spans])
         with self._lock:
-            self._pending.append(spans)
+            self._pending.append(queued)
             self._pending_spans += len(spans)
             if self._pending_spans >= MAX_PENDING_SPANS:
                 self._process_pending(len(spans))
@@ -154,64 +150,50 @@ class ServiceGraph:
     def _process_pending(self, at_least: int | None = None) -> None:
         """Pair queued spans: all of them, or the oldest batches holding ``at_least`` spans (so that
         past the bound each ingest call pairs as much as it adds, instead of one call stalling)."""
-        pending: list[Sequence[tuple[bytes, SpanOrigin, bytes]]] = []
+        pending: list[tuple[list[bytes], list[SpanOrigin]]] = []
         taken = 0
         while self._pending and (at_least is None or taken < at_least):
             pending.append(self._pending.popleft())
-            taken += len(pending[-1])
+            taken += len(pending[-1][0])
         self._pending_spans -= taken
         now = time.monotonic()
-        for batch in pending:
-            for trace_id, origin, data in batch:
-                span = PbSpan.FromString(data)
-                kind = span.kind
-                if kind in _CLIENT_KINDS:
-                    self._upsert(trace_id, origin, span, data, True, now)
-                elif kind in _SERVER_KINDS:
-                    self._upsert(trace_id, origin, span, data, False, now)
+        for spans, origins in pending:
+            for side in edge_sides(spans, origins):
+                self._upsert(side, now)
 
-    def _upsert(
-        self, trace_id: bytes, origin: SpanOrigin, span: PbSpan, data: bytes, is_client: bool, now: float
-    ) -> None:
-        service = origin.resource_attributes.get("service.name")
+    def _upsert(self, side: Side, now: float) -> None:
+        resource_attributes = side.origin.resource_attributes
+        service = resource_attributes.get("service.name")
         if not isinstance(service, str) or not service:
             return  # Tempo skips resources without a service name
-        key = (trace_id, span.span_id if is_client else span.parent_span_id)
-        edge = self._edges.get(key)
+        key = side.key
+        edge = None if side.root else self._edges.get(key)  # a root is an edge of its own
         if edge is None:
             if len(self._edges) >= self.max_open_edges:
                 self._dropped += 1
                 return
-            edge = self._edges[key] = _Edge(created=now)
-        if span.kind in _MESSAGING_KINDS:
+            edge = _Edge(created=now)
+            if not side.root:
+                self._edges[key] = edge
+        if side.messaging:
             edge.connection_type = "messaging_system"
-        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        start, end = side.start, side.end
         seconds = max(0, end - start) / 1e9
-        edge.failed = edge.failed or span.status.code == PbStatus.STATUS_CODE_ERROR
-        if is_client:
+        edge.failed = edge.failed or side.failed
+        attributes = side.attributes
+        if side.is_client:
             edge.client, edge.client_seconds, edge.client_end = service, seconds, end
-            # Only the few attributes the rules read are decoded, and only if their names occur at all.
-            attributes = (
-                {kv.key: kv.value for kv in span.attributes if kv.key in _EDGE_ATTRIBUTES}
-                if any(marker in data for marker in _EDGE_ATTRIBUTE_MARKERS)
-                else {}
-            )
-            if attributes or _DATABASE_KEYS & origin.resource_attributes.keys():
-                self._peer_and_database(edge, attributes, origin.resource_attributes, seconds)
+            if attributes or _DATABASE_KEYS & resource_attributes.keys():
+                self._peer_and_database(edge, attributes, resource_attributes, seconds)
         else:
             edge.server, edge.server_seconds, edge.server_start = service, seconds, start
-            edge.root = not span.parent_span_id
-            peer = (
-                next((kv.value for kv in span.attributes if kv.key == "peer.service"), None)
-                if b"peer.service" in data
-                else None
-            )
+            edge.root = side.root
+            peer = attributes.get("peer.service")
             if peer is not None:
                 edge.peer = str(decode_any_value(peer))
         if edge.client and edge.server:
             self._complete(self._edges.pop(key))
         elif edge.root:
-            del self._edges[key]
             edge.client, edge.connection_type = "user", "virtual_node"
             self._complete(edge)
 

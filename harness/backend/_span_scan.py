@@ -51,9 +51,12 @@ class ScannedSpans:
     """Each span's size in bytes."""
     trace_id_at: npt.NDArray[np.int64]
     trace_id_length: npt.NDArray[np.int64]
+    span_id_at: npt.NDArray[np.int64]
     span_id_length: npt.NDArray[np.int64]
     span_id: npt.NDArray[np.uint64]
     """The span id as a big-endian integer (0 unless it is 8 bytes)."""
+    parent_at: npt.NDArray[np.int64]
+    parent_length: npt.NDArray[np.int64]
     has_parent: npt.NDArray[np.bool_]
     name_at: npt.NDArray[np.int64]
     name_length: npt.NDArray[np.int64]
@@ -130,6 +133,7 @@ def scan_spans(spans: Sequence[bytes]) -> ScannedSpans | None:
     regular = span_length == 8
     span_id = _fixed64(data, np.where(regular, at[row[_SPAN_ID]], 0), big_endian=True)
     span_id[~regular] = 0
+    parent_length = np.where(present[_PARENT], value[row[_PARENT]], 0)
     attribute = np.flatnonzero(number == _ATTRIBUTE)
     attributes_at = np.zeros(count, dtype=np.int64)
     attributes_end = np.zeros(count, dtype=np.int64)
@@ -143,9 +147,12 @@ def scan_spans(spans: Sequence[bytes]) -> ScannedSpans | None:
         length=lengths,
         trace_id_at=at[row[_TRACE_ID]],
         trace_id_length=np.where(present[_TRACE_ID], value[row[_TRACE_ID]], 0),
+        span_id_at=at[row[_SPAN_ID]],
         span_id_length=span_length,
         span_id=span_id,
-        has_parent=present[_PARENT] & (value[row[_PARENT]] > 0),
+        parent_at=at[row[_PARENT]],
+        parent_length=parent_length,
+        has_parent=parent_length > 0,
         name_at=at[row[_NAME]],
         name_length=np.where(present[_NAME], value[row[_NAME]], 0),
         kind=kind,

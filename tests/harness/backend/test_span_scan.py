@@ -1,5 +1,5 @@
-"""The span scanner reads what protobuf reads, for every field the trace index uses, or declines; and an
-index that reads traces with it holds what one reading spans one by one holds."""
+"""The span scanner reads what protobuf reads, for every field the trace index and the service graph use,
+or declines; and an index that reads traces with it holds what one reading spans one by one holds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from hoptrace.harness.backend import _trace_index
+from hoptrace.harness.backend._edge_sides import edge_sides, parsed_sides
 from hoptrace.harness.backend._lean_span import LeanAttributes, LeanSpan
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._span_scan import scan_spans
@@ -65,6 +66,12 @@ def test_the_scanner_reads_what_protobuf_reads() -> None:
     assert scan.trace_ids() == [PbSpan.FromString(span).trace_id for span in spans]
     assert scan.span_id.tolist() == [int.from_bytes(one.span_id, "big") for one in lean]
     assert scan.has_parent.tolist() == [bool(one.parent_span_id) for one in lean]
+    assert scan.slices(scan.span_id_at, scan.span_id_at + scan.span_id_length) == [
+        one.span_id for one in lean
+    ]
+    assert scan.slices(scan.parent_at, scan.parent_at + scan.parent_length) == [
+        one.parent_span_id for one in lean
+    ]
     assert [name.decode() for name in scan.names()] == [one.name for one in lean]
     assert scan.kind.tolist() == [one.kind for one in lean]
     assert scan.start.tolist() == [one.start_time_unix_nano for one in lean]
@@ -147,3 +154,24 @@ def test_an_index_reading_with_the_scanner_holds_what_reading_spans_one_by_one_h
     one_by_one = _everything(fill())
 
     assert scanned == one_by_one
+
+
+def test_edge_sides_read_with_the_scanner_are_those_read_span_by_span() -> None:
+    spans = _varied_spans()
+    for n, kind in enumerate([PbSpan.SPAN_KIND_CLIENT, PbSpan.SPAN_KIND_SERVER] * 3):
+        span = PbSpan(trace_id=bytes(15) + b"\x01", span_id=(n + 1).to_bytes(8, "big"), kind=kind)
+        span.parent_span_id = bytes(7) + b"\x09" if n % 3 else b""
+        span.attributes.add(key=["peer.service", "db.system", "x.db.name"][n % 3]).value.string_value = "p"
+        span.attributes.add(key="peer.service").value.string_value = "last"
+        spans.append(span.SerializeToString())
+    origins = [list(ORIGINS.values())[n % len(ORIGINS)] for n in range(len(spans))]
+
+    assert scan_spans(spans) is not None  # the quick way, checked against the parsed one
+    sides = edge_sides(spans, origins)
+
+    assert sides == parsed_sides(spans, origins)
+    assert len(sides) == sum(PbSpan.FromString(span).kind in (2, 3, 4, 5) for span in spans)
+    assert {side.attributes["peer.service"].string_value for side in sides if side.attributes} == {
+        "p",
+        "last",
+    }
