@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from hoptrace.tracing._otlp.encoding import encode_spans
+from hoptrace.tracing._otlp.http_transport import KeepAliveHttpTransport, is_plain_http
 
 logger = logging.getLogger("hoptrace.tracing")
 
@@ -29,7 +30,7 @@ class HttpBytesSpanExporter(HttpSpanExporter):
     def __init__(self, endpoint: str | None = None) -> None:
         super().__init__(endpoint=endpoint)
         try:
-            _post_with_urllib3(getattr(self, "_client", None))
+            _leaner_transport(getattr(self, "_client", None))
         except Exception as exc:  # another SDK version: keep its transport
             logger.debug("hoptrace: keeping the SDK's requests transport", exc_info=exc)
 
@@ -54,12 +55,12 @@ class HttpBytesSpanExporter(HttpSpanExporter):
         )
 
 
-def _post_with_urllib3(client: Any) -> None:
-    """Swap ``client``'s ``requests`` transport for the SDK's urllib3 one with the same TLS settings, when
-    the session is a default one and no proxy variable is set."""
+def _leaner_transport(client: Any) -> None:
+    """Swap ``client``'s ``requests`` transport, when its session is a default one and no proxy variable is
+    set, for :class:`KeepAliveHttpTransport` (``http://``) or the SDK's urllib3 one with the same TLS
+    settings (``https://``)."""
     import requests
     from opentelemetry.exporter.http.transport._requests import RequestsHTTPTransport
-    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
 
     transport = client._transport
     session = getattr(transport, "_session", None)
@@ -67,5 +68,10 @@ def _post_with_urllib3(client: Any) -> None:
         return
     if session.auth is not None or session.proxies or any(k.lower().endswith("_proxy") for k in os.environ):
         return
-    client._transport = Urllib3HTTPTransport(verify=session.verify, cert=session.cert)
+    if is_plain_http(client._endpoint):
+        client._transport = KeepAliveHttpTransport()
+    else:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+
+        client._transport = Urllib3HTTPTransport(verify=session.verify, cert=session.cert)
     session.close()

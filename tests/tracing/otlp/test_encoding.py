@@ -36,6 +36,7 @@ from hoptrace.tracing._otlp.encoding import encode_spans, left_out
 from hoptrace.tracing._otlp.export import fast_otlp_exporter
 from hoptrace.tracing._otlp.grpc import GrpcBytesSpanExporter
 from hoptrace.tracing._otlp.http import HttpBytesSpanExporter
+from hoptrace.tracing._otlp.http_transport import KeepAliveHttpTransport
 from hoptrace.tracing._spans.hop import HopSpan, HopTracer
 
 REMOTE_PARENT = SpanContext(
@@ -271,6 +272,8 @@ def test_the_exporters_deliver_to_the_embedded_backend(
     try:
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         assert exporter.export(spans[:1]) is SpanExportResult.SUCCESS  # the same kept-alive connection
+        if not grpc:
+            assert type(exporter._client._transport) is KeepAliveHttpTransport  # type: ignore[attr-defined]
     finally:
         exporter.shutdown()
     stored = {span.name: span for span in backend.store.get_trace(format(0xABC, "032x"))}
@@ -289,16 +292,18 @@ def test_the_exporters_deliver_to_the_embedded_backend(
     assert stored["child CLIENT"].parent_span_id == server.span_id
 
 
-def test_the_http_exporter_posts_with_urllib3_unless_a_proxy_is_configured(
+def test_the_http_exporter_posts_through_the_lean_transport_unless_a_proxy_is_configured(
     backend: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     endpoint = backend.otlp_http_endpoint + "/v1/traces"
     direct = HttpBytesSpanExporter(endpoint)
-    assert type(direct._client._transport).__name__ == "Urllib3HTTPTransport"
+    assert type(direct._client._transport) is KeepAliveHttpTransport
+    tls = HttpBytesSpanExporter(endpoint.replace("http://", "https://"))
+    assert type(tls._client._transport).__name__ == "Urllib3HTTPTransport"  # TLS settings stay urllib3's
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     proxied = HttpBytesSpanExporter(endpoint)
     assert type(proxied._client._transport).__name__ == "RequestsHTTPTransport"  # requests honours proxies
-    for exporter in (direct, proxied):
+    for exporter in (direct, tls, proxied):
         exporter.shutdown()
 
 
