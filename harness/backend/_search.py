@@ -5,12 +5,14 @@ Each hit carries ``traceID`` (hex, leading zeros trimmed), ``rootServiceName``, 
 (and the older single ``spanSet``) listing up to ``spss`` matched spans with the attributes the query
 mentions, and ``serviceStats``. The trace index (:mod:`._trace_index`) names the traces that can
 match, most recently written first, so a selective search reads only those and a broad one stops at
-``limit``; results are sorted by start time, newest first, as Tempo sorts them.
+``limit``; traces the index has not read yet are searched without waiting for it when the query allows
+(:mod:`._unread_search`). Results are sorted by start time, newest first, as Tempo sorts them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -21,6 +23,7 @@ from hoptrace.harness.backend._go_duration import go_duration
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
+from hoptrace.harness.backend._unread_search import merged_candidates, needs_of
 from hoptrace.harness.traceql import (
     MISSING,
     Attribute,
@@ -61,11 +64,19 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
     requirement = plan(request.query)
     index = index_for(store)
     seconds = 1_000_000_000
+    needs = needs_of(requirement)
     with store.query_gate.admit() as clock:
-        index.refresh(wanted_attributes(requirement), clock.tick)
         low = request.start_seconds * seconds if request.start_seconds is not None else None
         high = (request.end_seconds + 1) * seconds if request.end_seconds is not None else None
-        for trace_id in index.candidates(requirement, low, high):
+        candidates: Iterable[bytes]
+        if needs is None:  # the index must read every trace first
+            index.refresh(wanted_attributes(requirement), clock.tick)
+            candidates = index.candidates(requirement, low, high)
+        else:  # traces not read yet are searched without waiting for the index (see _unread_search)
+            index.refresh(wanted_attributes(requirement), clock.tick, budget=0)
+            read, unread = index.split_candidates(requirement, low, high)
+            candidates = merged_candidates(store, read, unread, needs, clock.tick)
+        for trace_id in candidates:
             if len(hits) >= request.limit:
                 break
             clock.tick()

@@ -90,6 +90,7 @@ class TraceIndex:
         traces holding it. Postings list holders, not traces, so that indexing a trace adds it to one set
         (not to one set per posting: ~60 bytes less per span, and most of the CPU of placing it)."""
         self._unread: dict[bytes, None] = {}
+        """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
         self._recent: tuple[list[bytes], npt.NDArray[np.int64]] | None = None
         """Every trace id, newest first, with its slot (see :meth:`_all_candidates`)."""
@@ -140,8 +141,8 @@ class TraceIndex:
             for done in range(0, len(ordered), _BATCH):
                 try:
                     tick()
-                except BaseException:  # keep what is left for the next refresh
-                    self._unread.update(dict.fromkeys(ordered[done:]))
+                except BaseException:  # keep what is left for the next refresh (in sequence order)
+                    self._unread = {**dict.fromkeys(ordered[done:]), **self._unread}
                     raise
                 self._read(ordered[done : done + _BATCH])
             self._compact_if_due()
@@ -187,6 +188,7 @@ class TraceIndex:
                 if trace_id not in written_now:
                     self._touch(trace_id)
                     written_now.add(trace_id)
+                    unread.pop(trace_id, None)  # to the end: unread traces stay in sequence order
                     unread[trace_id] = None
 
     def _compact_if_due(self) -> None:
@@ -248,7 +250,7 @@ class TraceIndex:
         for trace_id, entry in self._entries.items():
             slot = self._columns.new_slot(trace_id, entry.seq)
             self._entries[trace_id] = TraceEntry(entry.seq, slot)
-            self._unread[trace_id] = None
+        self._unread = dict.fromkeys(self._entries)
 
     def columns(self) -> ColumnsView | None:
         """A copy of the span columns of every indexed trace (``None`` if they cannot answer: see
@@ -372,25 +374,44 @@ class TraceIndex:
         """Trace ids that may satisfy ``requirement`` and overlap ``[start_ns, end_ns]``, most recently
         written first. Call :meth:`refresh` first."""
         with self._lock:
-            holders = self._matching(requirement)
-            if holders is None:
-                return self._all_candidates(requirement, start_ns, end_ns)
-            found = set().union(*(self._holders[holder][1] for holder in holders))
-            entries = self._entries
-            ordered = sorted((t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True)
-            if start_ns is None and end_ns is None and not has_floor(requirement):
-                return ordered
-            low = start_ns if start_ns is not None else 0
-            high = end_ns if end_ns is not None else 2**63
-            entries, extent = self._entries, self._columns.extent
-            return [
-                t
-                for t in ordered
-                if (entry := entries.get(t)) is not None
-                and (span := extent(entry.slot))[1] >= low
-                and span[0] <= high
-                and _long_enough(requirement, span[2])
+            return self._candidates(requirement, start_ns, end_ns)
+
+    def split_candidates(
+        self, requirement: Requirement, start_ns: int | None = None, end_ns: int | None = None
+    ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+        """Without reading anything: the read traces that may satisfy ``requirement`` (as
+        :meth:`candidates`), and every trace not read yet (or with spans not read yet), each as
+        ``(sequence number, trace id)``, most recently written first. Call ``refresh(budget=0)``
+        first (to take what the store reported)."""
+        with self._lock:
+            entries, unread = self._entries, self._unread
+            read = [
+                (entries[trace_id].seq, trace_id)
+                for trace_id in self._candidates(requirement, start_ns, end_ns)
+                if trace_id not in unread
             ]
+            return read, [(entries[trace_id].seq, trace_id) for trace_id in reversed(unread)]
+
+    def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
+        holders = self._matching(requirement)
+        if holders is None:
+            return self._all_candidates(requirement, start_ns, end_ns)
+        found = set().union(*(self._holders[holder][1] for holder in holders))
+        entries = self._entries
+        ordered = sorted((t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True)
+        if start_ns is None and end_ns is None and not has_floor(requirement):
+            return ordered
+        low = start_ns if start_ns is not None else 0
+        high = end_ns if end_ns is not None else 2**63
+        entries, extent = self._entries, self._columns.extent
+        return [
+            t
+            for t in ordered
+            if (entry := entries.get(t)) is not None
+            and (span := extent(entry.slot))[1] >= low
+            and span[0] <= high
+            and _long_enough(requirement, span[2])
+        ]
 
     def _all_candidates(
         self, requirement: Requirement, start_ns: int | None, end_ns: int | None

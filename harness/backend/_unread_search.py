@@ -1,0 +1,119 @@
+"""Searching traces the index has not read yet, without reading them into the index first.
+
+Right after a burst of ingest the index is behind (it catches up while ingest pauses: seconds for a few
+hundred thousand spans). A search arriving then does not wait for it when it can do without:
+
+- a search whose plan (:mod:`._index_plan`) names a span's name or a span attribute's string value needs
+  those bytes in the trace's serialized spans (protobuf stores strings as their UTF-8 bytes), so an
+  unread trace without them is skipped after a ``bytes`` search (memchr speed), not decoded; the traces
+  that hold them are still evaluated in full, so nothing is found that does not match;
+- a search whose plan needs nothing (``{ }``, regexes, ``!=``...) would evaluate every trace anyway:
+  unread traces are evaluated in turn, and a search with a limit stops there, as with read ones.
+
+Any other search reads the rest into the index first, as before. Candidates come in the order the index
+gives them (most recently written first), read and unread merged by sequence number, so a search with a
+limit finds the traces it would have found after catching up. Pure functions over the store's copies.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, Requirement
+from hoptrace.harness.backend._store import TraceStore
+
+CHUNK_TRACES = 256
+"""Unread traces copied out of the store at once (between two ticks of the query's clock)."""
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """Byte strings a matching trace's serialized spans contain: all of ``all_of``, and at least one
+    member of each group in ``any_of``."""
+
+    all_of: tuple[bytes, ...] = ()
+    any_of: tuple[tuple[Needs, ...], ...] = ()
+
+    def met_by(self, data: bytes) -> bool:
+        return all(part in data for part in self.all_of) and all(
+            any(one.met_by(data) for one in group) for group in self.any_of
+        )
+
+
+EVERYTHING = Needs()
+"""What a search that the index cannot narrow needs: nothing."""
+
+
+def needs_of(requirement: Requirement) -> Needs | None:
+    """The bytes every trace meeting ``requirement`` holds in its spans (:data:`EVERYTHING` for a plan
+    that needs nothing); ``None`` when the plan needs something that cannot be told from them (a
+    resource attribute, a kind, a duration): the index must answer."""
+    if requirement is None:
+        return EVERYTHING
+    found = _needs(requirement)
+    return None if found is None or found == EVERYTHING else found
+
+
+def _needs(requirement: Requirement) -> Needs | None:
+    if isinstance(requirement, Has):
+        return _posting_needs(requirement.posting)
+    if isinstance(requirement, AllOf):
+        known = [part for part in map(_needs, requirement.parts) if part is not None]
+        if not known:
+            return None
+        return Needs(
+            tuple(dict.fromkeys(text for part in known for text in part.all_of)),
+            tuple(group for part in known for group in part.any_of),
+        )
+    if isinstance(requirement, AnyOf):
+        parts = [_needs(part) for part in requirement.parts]
+        if any(part is None or part == EVERYTHING for part in parts):
+            return None
+        return Needs(any_of=(tuple(part for part in parts if part is not None),))
+    return None
+
+
+def _posting_needs(posting: tuple[str, ...]) -> Needs | None:
+    if posting[0] in ("name", "rootName"):  # a span's name, stored as its UTF-8 bytes
+        return Needs((posting[1].encode(),))
+    if posting[0] == "attr" and posting[1] == "span":
+        key, value = posting[2], posting[3]
+        texts = [key.encode()]
+        # A string value is stored as its bytes, unless the query's text could be what decoding made of
+        # another type: bytes values read as hex, key-value lists as JSON.
+        if value.startswith("s") and not set(value[1:]) <= _HEX and not value[1:].startswith("{"):
+            texts.append(value[1:].encode())
+        return Needs(tuple(texts))
+    return None
+
+
+def merged_candidates(
+    store: TraceStore,
+    read: list[tuple[int, bytes]],
+    unread: list[tuple[int, bytes]],
+    needs: Needs,
+    tick: Callable[[], None],
+) -> Iterator[bytes]:
+    """Trace ids, most recently written first: the index's ``read`` candidates, and those ``unread``
+    traces whose spans hold what ``needs`` asks (both ``(sequence number, trace id)``, newest first)."""
+    kept = _unread_holding(store, unread, needs, tick)
+    for _, trace_id in heapq.merge(read, kept, key=lambda item: item[0], reverse=True):
+        yield trace_id
+
+
+def _unread_holding(
+    store: TraceStore, unread: list[tuple[int, bytes]], needs: Needs, tick: Callable[[], None]
+) -> Iterator[tuple[int, bytes]]:
+    pending = iter(unread)
+    while chunk := list(islice(pending, CHUNK_TRACES)):
+        tick()
+        if needs == EVERYTHING:
+            yield from chunk
+            continue
+        for item, stored in zip(chunk, store.stored_spans([trace_id for _, trace_id in chunk]), strict=True):
+            if stored and needs.met_by(b"".join(stored[1::2])):  # type: ignore[arg-type]
+                yield item
