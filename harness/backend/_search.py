@@ -23,7 +23,7 @@ from hoptrace.harness.backend._go_duration import go_duration
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
-from hoptrace.harness.backend._unread_search import merged_candidates, needs_of
+from hoptrace.harness.backend._unread_search import candidates_before_catching_up, needs_of
 from hoptrace.harness.traceql import (
     MISSING,
     Attribute,
@@ -69,13 +69,13 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
         low = request.start_seconds * seconds if request.start_seconds is not None else None
         high = (request.end_seconds + 1) * seconds if request.end_seconds is not None else None
         candidates: Iterable[bytes]
-        if needs is None:  # the index must read every trace first
+        # Traces not read yet are searched without waiting for the index when the query allows.
+        if needs is not None and index.refresh(wanted_attributes(requirement), clock.tick, budget=0):
+            unread, read = index.split_candidates(requirement, low, high)
+            candidates = candidates_before_catching_up(store, unread, read, needs, clock.tick)
+        else:
             index.refresh(wanted_attributes(requirement), clock.tick)
             candidates = index.candidates(requirement, low, high)
-        else:  # traces not read yet are searched without waiting for the index (see _unread_search)
-            index.refresh(wanted_attributes(requirement), clock.tick, budget=0)
-            read, unread = index.split_candidates(requirement, low, high)
-            candidates = merged_candidates(store, read, unread, needs, clock.tick)
         for trace_id in candidates:
             if len(hits) >= request.limit:
                 break

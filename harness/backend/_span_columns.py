@@ -28,6 +28,8 @@ _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
 _MISSING_SERVICE = object()
 _UINT64_MAX = 2**64 - 1
+_EMPTY_EXTENT = array("Q", (_UINT64_MAX, 0, 0))
+"""A new slot's extent (an array: extending by one is a copy, not an iteration)."""
 _COMPACT_AFTER = 65_536
 """Dead rows are only compacted away once there are at least this many (and more than live rows)."""
 
@@ -97,7 +99,7 @@ class SpanColumns:
         self._slot_seq.append(seq)
         self._slot_spans.append(0)
         self._slot_bytes.append(0)
-        self._slot_extent.extend((_UINT64_MAX, 0, 0))
+        self._slot_extent.extend(_EMPTY_EXTENT)
         self._slot_trace.append(trace_id)
         return len(self._slot_trace) - 1
 

@@ -378,19 +378,18 @@ class TraceIndex:
 
     def split_candidates(
         self, requirement: Requirement, start_ns: int | None = None, end_ns: int | None = None
-    ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
-        """Without reading anything: the read traces that may satisfy ``requirement`` (as
-        :meth:`candidates`), and every trace not read yet (or with spans not read yet), each as
-        ``(sequence number, trace id)``, most recently written first. Call ``refresh(budget=0)``
-        first (to take what the store reported)."""
+    ) -> tuple[list[bytes], list[bytes]]:
+        """Without reading anything: every trace not read yet (or with spans not read yet), and the read
+        traces that may satisfy ``requirement`` (as :meth:`candidates`, less the unread ones), each most
+        recently written first. Every unread trace was written after every read one (reads take the
+        oldest first), so the first list, then the second, is :meth:`candidates`' order after catching
+        up. Call ``refresh(budget=0)`` first (to take what the store reported)."""
         with self._lock:
-            entries, unread = self._entries, self._unread
-            read = [
-                (entries[trace_id].seq, trace_id)
-                for trace_id in self._candidates(requirement, start_ns, end_ns)
-                if trace_id not in unread
-            ]
-            return read, [(entries[trace_id].seq, trace_id) for trace_id in reversed(unread)]
+            unread = self._unread
+            read = self._candidates(requirement, start_ns, end_ns)
+            if unread:
+                read = [trace_id for trace_id in read if trace_id not in unread]
+            return list(reversed(unread)), read
 
     def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
         holders = self._matching(requirement)

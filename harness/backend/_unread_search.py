@@ -11,13 +11,12 @@ hundred thousand spans). A search arriving then does not wait for it when it can
   unread traces are evaluated in turn, and a search with a limit stops there, as with read ones.
 
 Any other search reads the rest into the index first, as before. Candidates come in the order the index
-gives them (most recently written first), read and unread merged by sequence number, so a search with a
-limit finds the traces it would have found after catching up. Pure functions over the store's copies.
+gives them (most recently written first: unread traces, then read ones), so a search with a limit finds
+the traces it would have found after catching up. Pure functions over the store's copies.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -91,29 +90,18 @@ def _posting_needs(posting: tuple[str, ...]) -> Needs | None:
     return None
 
 
-def merged_candidates(
-    store: TraceStore,
-    read: list[tuple[int, bytes]],
-    unread: list[tuple[int, bytes]],
-    needs: Needs,
-    tick: Callable[[], None],
+def candidates_before_catching_up(
+    store: TraceStore, unread: list[bytes], read: list[bytes], needs: Needs, tick: Callable[[], None]
 ) -> Iterator[bytes]:
-    """Trace ids, most recently written first: the index's ``read`` candidates, and those ``unread``
-    traces whose spans hold what ``needs`` asks (both ``(sequence number, trace id)``, newest first)."""
-    kept = _unread_holding(store, unread, needs, tick)
-    for _, trace_id in heapq.merge(read, kept, key=lambda item: item[0], reverse=True):
-        yield trace_id
-
-
-def _unread_holding(
-    store: TraceStore, unread: list[tuple[int, bytes]], needs: Needs, tick: Callable[[], None]
-) -> Iterator[tuple[int, bytes]]:
+    """Trace ids, most recently written first: the ``unread`` traces whose spans hold what ``needs``
+    asks, then the index's ``read`` candidates (see ``TraceIndex.split_candidates``)."""
     pending = iter(unread)
     while chunk := list(islice(pending, CHUNK_TRACES)):
         tick()
         if needs == EVERYTHING:
             yield from chunk
             continue
-        for item, stored in zip(chunk, store.stored_spans([trace_id for _, trace_id in chunk]), strict=True):
+        for trace_id, stored in zip(chunk, store.stored_spans(chunk), strict=True):
             if stored and needs.met_by(b"".join(stored[1::2])):  # type: ignore[arg-type]
-                yield item
+                yield trace_id
+    yield from read
