@@ -2,9 +2,11 @@
 
 At normal exit the SDK's ``TracerProvider`` shuts down (and flushes) from ``atexit``. SIGTERM's default
 action kills the process without running ``atexit``, so while nobody else handles SIGTERM, hoptrace
-installs a handler that flushes, then restores the default action and re-raises the signal: the exit
-status stays "killed by SIGTERM". A server that installs its own handler (uvicorn does) replaces this one
-and exits normally, which flushes through ``atexit``.
+installs a handler that shuts the provider down (which exports what is queued), then restores the default
+action and re-raises the signal: the exit status stays "killed by SIGTERM". A server that installs its own
+handler (uvicorn does) replaces this one and exits normally, which shuts down through ``atexit``. Either
+way the export at exit is prompt when the backend is down: one attempt per batch, within a budget
+(:mod:`hoptrace.tracing._otlp.final_exports`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from types import FrameType
 
 from opentelemetry.sdk.trace import TracerProvider
 
-FLUSH_TIMEOUT_MILLIS = 5000
-
 
 def flush_on_sigterm(provider: TracerProvider) -> None:
     """Install the flushing SIGTERM handler if SIGTERM still has its default action. Main thread only."""
@@ -28,7 +28,7 @@ def flush_on_sigterm(provider: TracerProvider) -> None:
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         try:
-            provider.force_flush(FLUSH_TIMEOUT_MILLIS)
+            provider.shutdown()
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)

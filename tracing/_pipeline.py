@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._otlp.exporter_logs import count_exporter_logs, last_exporter_message
+from hoptrace.tracing._otlp.final_exports import EXIT_EXPORT_BUDGET_SECONDS, stop_retrying
 from hoptrace.tracing._otlp.redacting import RedactingExporter
 from hoptrace.tracing._processors import processors_from_environment, redactor_from_environment
 from hoptrace.tracing._settings import Settings
@@ -136,6 +138,15 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
             export_failures.record(1, "the export queue is full (OTEL_BSP_MAX_QUEUE_SIZE)")
         super().on_end(span)
 
+    def shutdown(self) -> None:
+        """The SDK's shutdown (the queued spans are exported, then the exporter shut down), but promptly:
+        the exporter first stops retrying, and what is still queued gets one attempt per batch within
+        :data:`EXIT_EXPORT_BUDGET_SECONDS` (see :mod:`hoptrace.tracing._otlp.final_exports`)."""
+        stop = getattr(self.span_exporter, "stop_retrying", None)
+        if callable(stop):
+            stop(EXIT_EXPORT_BUDGET_SECONDS)
+        super().shutdown()
+
 
 class LazyOtlpExporter(SpanExporter):
     """The OTLP span exporter chosen by the protocol setting, built on first export.
@@ -145,7 +156,8 @@ class LazyOtlpExporter(SpanExporter):
     background thread). It must be built before the interpreter's thread-shutdown hooks run: building it
     later fails (no new threads or futures then), which :meth:`build_before_exit` makes sure of. In a
     forked child the parent's exporter (and its gRPC channel, which does not survive ``fork``) is discarded
-    and a fresh one is built. Never raises from ``export``.
+    and a fresh one is built. Never raises from ``export``. Once :meth:`stop_retrying` was called (the
+    process is exiting), each export makes one attempt, and none starts after the budget.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -155,6 +167,7 @@ class LazyOtlpExporter(SpanExporter):
         self._broken = False
         self._warming = False
         self._exit_hook_registered = False  # a forked child inherits the parent's hook, and this flag
+        self._exit_deadline: float | None = None
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_exporter)
 
@@ -199,11 +212,24 @@ class LazyOtlpExporter(SpanExporter):
                     logger.warning("hoptrace: cannot create the OTLP exporter (%s); spans are dropped", exc)
             return self._exporter
 
+    def stop_retrying(self, budget_seconds: float) -> None:
+        """The process is exiting: abandon a retry in progress, and from now on make one attempt per export,
+        all within ``budget_seconds`` from now. Never blocks, never raises."""
+        self._exit_deadline = time.monotonic() + budget_seconds
+        if self._exporter is not None:
+            stop_retrying(self._exporter, budget_seconds)
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         exporter = self._build()
         if exporter is None:
             export_failures.record(len(spans), "no OTLP exporter")
             return SpanExportResult.FAILURE
+        if self._exit_deadline is not None:
+            left = self._exit_deadline - time.monotonic()
+            if left <= 0:
+                export_failures.record(len(spans), "the process exited before they could be sent")
+                return SpanExportResult.FAILURE
+            stop_retrying(exporter, left)
         try:
             result = exporter.export(spans)
         except Exception as exc:

@@ -55,6 +55,12 @@ class RedactingExporter(SpanExporter):
             masked, self._into.spans = self._into.spans, []
         return self._exporter.export(masked)
 
+    def stop_retrying(self, budget_seconds: float) -> None:
+        """Passed on to the wrapped exporter, when it has it (see ``CountingBatchSpanProcessor.shutdown``)."""
+        stop = getattr(self._exporter, "stop_retrying", None)
+        if callable(stop):
+            stop(budget_seconds)
+
     def shutdown(self) -> None:
         self._exporter.shutdown()
 
