@@ -145,7 +145,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         stop = getattr(self.span_exporter, "stop_retrying", None)
         if callable(stop):
             stop(EXIT_EXPORT_BUDGET_SECONDS)
-        super().shutdown()
+        super().shutdown()  # type: ignore[no-untyped-call]
 
 
 class LazyOtlpExporter(SpanExporter):
