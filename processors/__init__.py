@@ -2,8 +2,7 @@
 
 All of them work with a plain ``TracerProvider``, in the order the bootstrap installs them::
 
-    red = RedMetricsSpanProcessor()
-    provider.add_span_processor(TenantSpanProcessor())
+    red = TenantRedMetricsSpanProcessor()  # TenantSpanProcessor then RedMetricsSpanProcessor, as one
     provider.add_span_processor(red)
     provider.add_span_processor(RedactionSpanProcessor(BatchSpanProcessor(exporter)))
     endpoint = start_metrics_endpoint(red, port=9464)   # http://127.0.0.1:9464/metrics
@@ -28,6 +27,7 @@ from hoptrace.processors._redaction import (
 )
 from hoptrace.processors._redaction_processor import RedactionSpanProcessor
 from hoptrace.processors._tenant import TENANT_KEY, TenantSpanProcessor, invalid_tenants, validate_tenant
+from hoptrace.processors._tenant_red import TenantRedMetricsSpanProcessor
 
 if TYPE_CHECKING:
     from hoptrace.processors._red_exposition import (
@@ -71,6 +71,7 @@ __all__ = [
     "RedactionSpanProcessor",
     "Redactor",
     "SeriesSnapshot",
+    "TenantRedMetricsSpanProcessor",
     "TenantSpanProcessor",
     "bounded_span_name",
     "fold_id_parts",
