@@ -29,7 +29,7 @@ _STATUSES = tuple(StatusCode)
 _MISSING_SERVICE = object()
 _UINT64_MAX = 2**64 - 1
 _EMPTY_EXTENT = array("Q", (_UINT64_MAX, 0, 0))
-"""A new slot's extent (an array: extending by one is a copy, not an iteration)."""
+"""A new slot's extent."""
 _COMPACT_AFTER = 65_536
 """Dead rows are only compacted away once there are at least this many (and more than live rows)."""
 
@@ -95,13 +95,19 @@ class SpanColumns:
         decline the columns, whose span id column cannot hold it."""
 
     def new_slot(self, trace_id: bytes, seq: int) -> int:
+        return self.new_slots([trace_id], [seq])
+
+    def new_slots(self, trace_ids: list[bytes], seqs: list[int]) -> int:
+        """Empty slots for ``trace_ids`` with sequence numbers ``seqs``; returns the first's number (the
+        others follow it)."""
         self._view = None
-        self._slot_seq.append(seq)
-        self._slot_spans.append(0)
-        self._slot_bytes.append(0)
-        self._slot_extent.extend(_EMPTY_EXTENT)
-        self._slot_trace.append(trace_id)
-        return len(self._slot_trace) - 1
+        first, count = len(self._slot_trace), len(trace_ids)
+        self._slot_seq.extend(seqs)
+        self._slot_spans.frombytes(bytes(self._slot_spans.itemsize * count))
+        self._slot_bytes.frombytes(bytes(self._slot_bytes.itemsize * count))
+        self._slot_extent.extend(_EMPTY_EXTENT * count)
+        self._slot_trace.extend(trace_ids)
+        return first
 
     def set_seq(self, slot: int, seq: int) -> None:
         self._view = None

@@ -179,17 +179,37 @@ class TraceIndex:
         unread."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
-        unread, written_now = self._unread, set()
+        unread, entries, columns, written_now = self._unread, self._entries, self._columns, set()
         for written, evicted in pending:
             for trace_id in evicted:
                 self._drop(trace_id)  # and forgets it unread
                 written_now.discard(trace_id)
-            for trace_id in written:
-                if trace_id not in written_now:
-                    self._touch(trace_id)
-                    written_now.add(trace_id)
+            # Each trace once per call, numbered in order; new traces' slots made at once (a burst
+            # brings tens of thousands: this loop is what a query right after it waits for).
+            fresh = [trace_id for trace_id in written if trace_id not in written_now]
+            if not fresh:
+                continue
+            written_now.update(fresh)
+            self._recent = None
+            numbers = range(self._seq + 1, self._seq + 1 + len(fresh))
+            self._seq += len(fresh)
+            new = [
+                (trace_id, seq)
+                for trace_id, seq in zip(fresh, numbers, strict=True)
+                if trace_id not in entries
+            ]
+            slot = columns.new_slots([trace_id for trace_id, _ in new], [seq for _, seq in new])
+            for trace_id, seq in zip(fresh, numbers, strict=True):
+                entry = entries.get(trace_id)
+                if entry is None:
+                    entries[trace_id] = TraceEntry(seq, slot)
+                    slot += 1
+                else:
+                    entry.seq = seq
+                    columns.set_seq(entry.slot, seq)
+                    entries.move_to_end(trace_id)
                     unread.pop(trace_id, None)  # to the end: unread traces stay in sequence order
-                    unread[trace_id] = None
+                unread[trace_id] = None
 
     def _compact_if_due(self) -> None:
         if self._columns.needs_compaction():

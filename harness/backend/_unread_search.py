@@ -24,7 +24,7 @@ from itertools import islice
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, Requirement
 from hoptrace.harness.backend._store import TraceStore
 
-CHUNK_TRACES = 256
+CHUNK_TRACES = 1024
 """Unread traces copied out of the store at once (between two ticks of the query's clock)."""
 _HEX = frozenset("0123456789abcdef")
 
@@ -96,12 +96,21 @@ def candidates_before_catching_up(
     """Trace ids, most recently written first: the ``unread`` traces whose spans hold what ``needs``
     asks, then the index's ``read`` candidates (see ``TraceIndex.split_candidates``)."""
     pending = iter(unread)
+    single = needs.all_of[0] if len(needs.all_of) == 1 and not needs.any_of else None
     while chunk := list(islice(pending, CHUNK_TRACES)):
         tick()
         if needs == EVERYTHING:
             yield from chunk
             continue
-        for trace_id, stored in zip(chunk, store.stored_spans(chunk), strict=True):
-            if stored and needs.met_by(b"".join(stored[1::2])):  # type: ignore[arg-type]
+        stored = store.stored_spans(chunk)
+        if single is not None:  # the usual case, one comprehension for the chunk (a match is rare)
+            yield from [
+                trace_id
+                for trace_id, spans in zip(chunk, stored, strict=True)
+                if single in b"".join(spans[1::2])  # type: ignore[arg-type]
+            ]
+            continue
+        for trace_id, spans in zip(chunk, stored, strict=True):
+            if spans and needs.met_by(b"".join(spans[1::2])):  # type: ignore[arg-type]
                 yield trace_id
     yield from read
