@@ -11,6 +11,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from hoptrace.processors import REDACTED, Redactor, RedMetricsSpanProcessor, TenantSpanProcessor
@@ -64,6 +65,52 @@ def test_each_batch_is_masked_before_the_exporter_sees_it() -> None:
 class _BrokenRedactor(Redactor):
     def redact_attributes(self, attributes: object) -> dict[str, AttributeValue] | None:  # type: ignore[override]
         raise RuntimeError("bug")
+
+
+def test_remembered_clean_pairs_never_let_a_secret_through() -> None:
+    """Spans whose attribute pairs the redactor already left unchanged skip the processor; any other pair,
+    an event or a status description still goes through it, batch after batch."""
+    inner = InMemorySpanExporter()
+    redacting = RedactingExporter(inner, Redactor())
+    clean = {"http.request.method": "GET", "url.full": "http://svc/a?page=2", "server.port": 8000}
+    for _ in range(2):  # the second batch is answered from the remembered pairs
+        ended = _export_through(redacting, clean, clean)
+        assert all(a is b for a, b in zip(ended, inner.get_finished_spans()[-2:], strict=True))
+    assert redacting.redaction.redacted_spans == 0
+    secrets: list[dict[str, AttributeValue]] = [
+        {**clean, "url.full": "http://u:pw@svc/a?page=2"},  # a known key with a new value
+        {**clean, "db.password": 8000},  # a secret key with a value seen under another key
+        {**clean, "note": "Bearer abcdefghijkl"},
+    ]
+    _export_through(redacting, clean, *secrets)
+    exported = [dict(span.attributes or {}) for span in inner.get_finished_spans()[-4:]]
+    assert exported[0] == clean
+    assert exported[1]["url.full"] == "http://REDACTED:REDACTED@svc/a?page=2"
+    assert exported[2]["db.password"] == REDACTED
+    assert exported[3]["note"] == "Bearer REDACTED"
+    assert redacting.redaction.redacted_spans == 3
+
+
+def test_a_clean_span_with_a_secret_in_an_event_or_its_status_is_still_masked() -> None:
+    inner = InMemorySpanExporter()
+    redacting = RedactingExporter(inner, Redactor())
+    provider = TracerProvider(resource=RESOURCE)
+    kept = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = HopTracer(provider)
+    attributes = {"http.request.method": "GET"}
+    tracer.start_span("warm", attributes=attributes).end()
+    with_event = tracer.start_span("event", attributes=attributes)
+    with_event.add_event("retry", {"token": "t0ps3cret"})
+    with_event.end()
+    with_status = tracer.start_span("status", attributes=attributes)
+    with_status.set_status(Status(StatusCode.ERROR, "GET http://u:pw@svc/ failed"))
+    with_status.end()
+    assert redacting.export(kept.get_finished_spans()) is SpanExportResult.SUCCESS
+    warm, event, status = inner.get_finished_spans()
+    assert warm.attributes == attributes
+    assert dict(event.events[0].attributes or {}) == {"token": REDACTED}
+    assert status.status.description == "GET http://REDACTED:REDACTED@svc/ failed"
 
 
 def test_a_failing_redaction_exports_every_attribute_redacted() -> None:
