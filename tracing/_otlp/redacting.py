@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.util.types import AttributeValue
 
 from hoptrace.processors import RedactionSpanProcessor, Redactor
 from hoptrace.tracing._otlp.span_fields import span_fields
@@ -50,7 +51,7 @@ class RedactingExporter(SpanExporter):
     def __init__(self, exporter: SpanExporter, redactor: Redactor) -> None:
         self._exporter = exporter
         self._redactor = redactor
-        self._clean_pairs: set[tuple[str, object]] = set()
+        self._clean_pairs: set[tuple[str, AttributeValue]] = set()
         self._into = _Into()
         self.redaction = RedactionSpanProcessor(self._into, redactor=redactor)
         """The processor that masks (its counters say how many spans were masked or failed)."""
@@ -87,7 +88,7 @@ class RedactingExporter(SpanExporter):
                     key, value = pair
                     if value.__class__ not in _SCALARS:
                         return False
-                    masked = self._redactor.redact_value(key, value)
+                    masked = self._redactor.redact_value(key, pair[1])
                     if masked is not value and masked != value:
                         return False
                     if len(clean) >= _CLEAN_PAIRS_LIMIT:
