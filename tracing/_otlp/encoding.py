@@ -103,6 +103,7 @@ left_out = LeftOut()
 """Process-wide counts of what :func:`encode_spans` could not encode."""
 
 _key_values = _Cache()
+_blocks = _Cache()
 _names = _Cache()
 _resources = _Cache()
 _scopes = _Cache()
@@ -143,15 +144,28 @@ def _sized(payload: bytes) -> bytes:
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     """Each attribute as a ``KeyValue`` field numbered by ``tag`` (a one-byte key); a value that cannot be
-    encoded is left out."""
+    encoded is left out. A whole set of attributes seen before (the same keys, values and value types: a
+    route's server spans, a client's calls) comes out of a cache in one lookup."""
     if not attributes:
         return b""
+    try:
+        # The types are part of the key: True == 1 == 1.0, but they encode differently.
+        block_key: tuple[Any, ...] | None = (
+            tag,
+            tuple(attributes.items()),
+            tuple(map(type, attributes.values())),
+        )
+        block = _blocks.get(block_key)
+    except TypeError:  # an unhashable value (a list): encoded attribute by attribute
+        block_key = block = None
+    if block is not None:
+        return block  # type: ignore[no-any-return]
     parts = []
+    complete = True
     for key, value in attributes.items():
         kind = type(value)
         try:
             if kind is bool or kind is int or (kind is str and len(value) <= _CACHED_STRING_LIMIT):
-                # The type is part of the key: True == 1, but they encode differently.
                 cache_key = (key, kind, value)
                 sized = _key_values.get(cache_key)
                 if sized is None:
@@ -160,9 +174,13 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
                 sized = _sized(_key_value(key, value))
         except (ValueError, TypeError, UnicodeError) as exc:
             left_out.record("attribute", key, exc)
+            complete = False
             continue
         parts.append(sized)
-    return tag + tag.join(parts) if parts else b""
+    encoded = tag + tag.join(parts) if parts else b""
+    if block_key is not None and complete:  # a set with a value left out is counted every time
+        _blocks.put(block_key, encoded)
+    return encoded
 
 
 def _trace_state(context: SpanContext) -> str:

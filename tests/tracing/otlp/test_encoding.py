@@ -244,6 +244,21 @@ def test_repeated_values_come_out_of_the_cache_unchanged() -> None:
     assert decoded == ["int_value", "bool_value", "double_value", "string_value", "int_value", "bool_value"]
 
 
+def test_a_repeated_attribute_set_decodes_the_same_and_a_left_out_value_is_counted_each_time() -> None:
+    same = {"http.request.method": "GET", "server.port": 8000, "ok": True, "ratio": 0.5, "tags": ("a", "b")}
+    other = {**same, "ok": 1}  # equal as a dict (True == 1), encoded differently
+    request = _decode([_readable(same), _readable(other), _readable(same), _readable({"list": ["x"]})])
+    spans = request.resource_spans[0].scope_spans[0].spans
+    assert [[a.key for a in s.attributes] for s in spans[:3]] == [list(same)] * 3
+    kinds = [s.attributes[2].value.WhichOneof("value") for s in spans[:3]]
+    assert kinds == ["bool_value", "int_value", "bool_value"]
+    assert spans[0].attributes == spans[2].attributes
+    before = left_out.attributes
+    for _ in range(2):
+        _decode([_readable({"fine": "x", "bad": 2**70})])
+    assert left_out.attributes == before + 2
+
+
 def test_no_spans_is_an_empty_request() -> None:
     assert encode_spans([]) == b""
 
