@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
 from opentelemetry import baggage
-from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.context import Context, create_key, get_current, get_value, set_value
 from opentelemetry.propagators import textmap
 
 from hoptrace.tracing._counters import malformed_baggage
-from hoptrace.tracing._tenant_signature import outgoing_properties
+from hoptrace.tracing._tenant_signature import outgoing_properties, tenant_keys
 
 BAGGAGE = "baggage"
 MAX_BYTES = 8192
@@ -50,6 +50,10 @@ try:  # the API's storage key: one context copy for every entry instead of one p
 except ImportError:  # pragma: no cover - another API version: the public path
     _BAGGAGE_KEY = None  # type: ignore[assignment]
 Member = tuple[str, str, tuple[str, ...]]
+_SENT_HEADERS_LIMIT = 256
+_sent_headers: dict[tuple[object, ...], str] = {}
+"""Headers sent, by entries (with their value types) and received properties: a service sends the same
+few tenants' baggage on every hop. Emptied when full."""
 
 
 def entry_properties(key: str, context: Context | None = None) -> tuple[str, ...]:
@@ -154,19 +158,54 @@ class BaggagePropagator(textmap.TextMapPropagator):
         context: Context | None = None,
         setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
     ) -> None:
-        header = self.header(baggage.get_all(context), context)
+        header = self._cached_header(context) if _BAGGAGE_KEY is not None and tenant_keys() is None else None
+        if header is None:
+            header = self.header(baggage.get_all(context), context)
         if header:
             setter.set(carrier, BAGGAGE, header)
 
+    def _cached_header(self, context: Context | None) -> str | None:
+        """The header of ``context``'s baggage, from the cache when the same entries (values of the same
+        types) and received properties were sent before; ``None`` when it cannot tell (a value that cannot
+        be hashed). Only without tenant secrets: a signature depends on the trace. Headers from which
+        something was dropped are not cached, so every drop is counted."""
+        current = context if context is not None else get_current()
+        entries = current.get(_BAGGAGE_KEY)
+        if not isinstance(entries, dict) or not entries:
+            return ""
+        received = current.get(_PROPERTIES_KEY)
+        try:
+            key = (
+                tuple(entries.items()),
+                tuple(map(type, entries.values())),
+                tuple(received.items()) if isinstance(received, dict) else (),
+            )
+            header = _sent_headers.get(key)
+        except TypeError:
+            return None
+        if header is None:
+            header, complete = self._header(entries, current)
+            if complete:
+                if len(_sent_headers) >= _SENT_HEADERS_LIMIT:
+                    _sent_headers.clear()
+                _sent_headers[key] = header
+        return header
+
     def header(self, entries: Mapping[str, object], context: Context | None = None) -> str:
         """The ``baggage`` header value for ``entries`` (properties taken from ``context``)."""
+        return self._header(entries, context)[0]
+
+    def _header(self, entries: Mapping[str, object], context: Context | None) -> tuple[str, bool]:
+        """The header, and whether every entry made it into it (nothing dropped and counted)."""
         members: list[str] = []
         size = -1
+        complete = True
         for key, value in entries.items():
             text = str(value)
             member = _member(key, text)
             if member is None:
                 malformed_baggage.record()
+                complete = False
                 continue
             properties = outgoing_properties(key, text, entry_properties(key, context), context)
             if properties:
@@ -174,10 +213,11 @@ class BaggagePropagator(textmap.TextMapPropagator):
             length = len(member.encode())
             if size + 1 + length > MAX_BYTES or len(members) >= MAX_MEMBERS:
                 malformed_baggage.record()
+                complete = False
                 continue
             members.append(member)
             size += 1 + length
-        return ",".join(members)
+        return ",".join(members), complete
 
     @property
     def fields(self) -> set[str]:

@@ -23,9 +23,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 from opentelemetry.propagators import textmap
 from opentelemetry.trace import TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from hoptrace.tracing._counters import malformed_trace_context
 
@@ -40,6 +41,7 @@ _PARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})
 _OWS = " \t"
 _KNOWN_FLAGS = 0x03  # sampled (Level 1) | random-trace-id (Level 2)
 _TRACE_FLAGS = [trace.TraceFlags(flags) for flags in range(256)]
+_FLAG_TEXT = [f"{flags:02x}" for flags in range(256)]
 _MAX_MEMBERS = 32
 # 32 members of a 256-character key, "=", a 256-character value and ", ": longer input is not parsed.
 _MAX_TRACESTATE_LENGTH = _MAX_MEMBERS * (256 + 1 + 256 + 2) + 1024
@@ -61,6 +63,21 @@ class W3CTraceState(TraceState):
 
 
 _NO_STATE = W3CTraceState()  # immutable, as every TraceState: one serves every span without tracestate
+_SPAN_CLASSES: set[type] = set()
+"""Classes of current spans seen to be ``trace.Span`` s (an ABC: its isinstance check costs a call)."""
+
+
+def _current_span(context: Context | None) -> trace.Span:
+    """``trace.get_current_span(context)``, without its ABC check for span classes seen before."""
+    if _SPAN_KEY is None:
+        return trace.get_current_span(context)
+    span = (context if context is not None else get_current()).get(_SPAN_KEY)
+    if span.__class__ in _SPAN_CLASSES:
+        return span  # type: ignore[no-any-return]
+    if span is None or not isinstance(span, trace.Span):
+        return trace.INVALID_SPAN
+    _SPAN_CLASSES.add(span.__class__)
+    return span
 
 
 def parse_traceparent(values: list[str] | None) -> trace.SpanContext | None:
@@ -173,15 +190,18 @@ class TraceContextPropagator(textmap.TextMapPropagator):
         context: Context | None = None,
         setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
     ) -> None:
-        span_context = trace.get_current_span(context).get_span_context()
-        if not span_context.is_valid:
+        span_context = _current_span(context).get_span_context()
+        if span_context.__class__ is trace.SpanContext:  # a tuple: its fields read by position
+            trace_id, span_id, _remote, flags, trace_state, valid = span_context
+        else:
+            trace_id, span_id, flags = span_context.trace_id, span_context.span_id, span_context.trace_flags
+            trace_state, valid = span_context.trace_state, span_context.is_valid
+        if not valid:
             return
-        flags = span_context.trace_flags & _KNOWN_FLAGS
-        setter.set(
-            carrier, TRACEPARENT, f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
-        )
-        if span_context.trace_state:
-            state = format_tracestate(span_context.trace_state)
+        ids = "00-%032x-%016x-" % (trace_id, span_id)  # noqa: UP031 - half the cost of format specs
+        setter.set(carrier, TRACEPARENT, ids + _FLAG_TEXT[flags & _KNOWN_FLAGS])
+        if trace_state is not _NO_STATE and trace_state is not DEFAULT_TRACE_STATE and trace_state:
+            state = format_tracestate(trace_state)
             if state:
                 setter.set(carrier, TRACESTATE, state)
 

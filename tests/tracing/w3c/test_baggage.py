@@ -132,3 +132,28 @@ def test_inject_keeps_the_header_within_8192_bytes_by_whole_members() -> None:
     carrier: dict[str, str] = {}
     propagator.inject(carrier, context)
     assert carrier["baggage"] == "big=" + "v" * 8000
+
+
+def test_a_header_sent_again_is_the_same_and_a_dropped_entry_is_counted_every_time() -> None:
+    """Sent headers are remembered by the entries, their value types and the received properties."""
+    received = _received("tenant.id=acme;origin=edge,k=v")
+    for _ in range(2):
+        assert _hop("tenant.id=acme;origin=edge,k=v") == "tenant.id=acme;origin=edge,k=v"
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, received)
+        assert carrier == {"baggage": "tenant.id=acme;origin=edge,k=v"}
+    changed = baggage.set_baggage("tenant.id", "other", received)  # the properties belong to the old value
+    carrier = {}
+    propagator.inject(carrier, changed)
+    assert carrier == {"baggage": "tenant.id=other,k=v"}
+    for value, text in ((1, "1"), (True, "True"), (1, "1")):
+        carrier = {}
+        propagator.inject(carrier, baggage.set_baggage("n", value, Context()))
+        assert carrier == {"baggage": f"n={text}"}
+    bad = baggage.set_baggage("bad key", "x", baggage.set_baggage("ok", "y", Context()))
+    before = malformed_baggage.count
+    for _ in range(2):
+        carrier = {}
+        propagator.inject(carrier, bad)
+        assert carrier == {"baggage": "ok=y"}
+    assert malformed_baggage.count == before + 2
