@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context, get_current
@@ -73,7 +74,7 @@ def _current_span(context: Context | None) -> trace.Span:
         return trace.get_current_span(context)
     span = (context if context is not None else get_current()).get(_SPAN_KEY)
     if span.__class__ in _SPAN_CLASSES:
-        return span  # type: ignore[no-any-return]
+        return cast(trace.Span, span)
     if span is None or not isinstance(span, trace.Span):
         return trace.INVALID_SPAN
     _SPAN_CLASSES.add(span.__class__)
