@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
 
 TYPE_CHECKING = False  # not typing's: see hoptrace.harness
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # nor collections.abc (~8M CPU instructions): ``hoptrace run`` imports this module
     import argparse
+    from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "hoptrace.tracing._command",  # run, sitecustomize-path
