@@ -17,7 +17,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
-from hoptrace.harness._model import AttributeValue
 from hoptrace.harness.backend._span_scan import scan_spans
 from hoptrace.harness.backend._store import SpanOrigin
 
@@ -152,10 +151,3 @@ def _attributes(span: PbSpan, is_client: bool) -> dict[str, AnyValue]:
         return {kv.key: kv.value for kv in span.attributes if kv.key in EDGE_ATTRIBUTES}
     peer = next((kv.value for kv in span.attributes if kv.key == "peer.service"), None)
     return {} if peer is None else {"peer.service": peer}
-
-
-def service_name(resource_attributes: dict[str, AttributeValue]) -> str:
-    """The ``service.name`` of a resource, ``""`` if it has none or a non-string one (Tempo skips
-    those)."""
-    service = resource_attributes.get("service.name")
-    return service if isinstance(service, str) else ""

@@ -38,8 +38,7 @@ LATENCY_BUCKETS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
 """Tempo's default service-graph histogram buckets, in seconds."""
 MAX_PENDING_SPANS = 1_000_000
 """Spans queued for pairing before the ingest threads start pairing them themselves. The queue holds two
-references per stored span (16 bytes), so bursts are absorbed and paired at the next scrape (pairing
-reads spans with the span scanner, a batch at once: ~2 us a span)."""
+references per stored span (16 bytes), so bursts are absorbed and paired at the next scrape."""
 MAX_OPEN_EDGES = 100_000
 """Tempo's ``max_items``: past it, new edges are dropped and counted in ``dropped_spans_total``."""
 
@@ -110,6 +109,8 @@ class ServiceGraph:
         self.wait_seconds = wait_seconds
         self.max_open_edges = max_open_edges
         self._lock = threading.Lock()
+        """Guards the pairing's state; taken before :attr:`_queue_lock` when both are."""
+        self._queue_lock = threading.Lock()
         self._pending: deque[tuple[list[bytes], list[SpanOrigin]]] = deque()
         self._pending_spans = 0
         self._edges: dict[bytes, _Edge] = {}
@@ -125,10 +126,12 @@ class ServiceGraph:
     def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]]) -> None:
         """Queue stored spans (a :class:`Receiver` listener). Cheap unless the queue is full."""
         queued = ([data for _, _, data in spans], [origin for _, origin, _ in spans])
-        with self._lock:
+        with self._queue_lock:  # not the pairing's lock: a scrape pairing a burst does not stall ingest
             self._pending.append(queued)
             self._pending_spans += len(spans)
-            if self._pending_spans >= MAX_PENDING_SPANS:
+            full = self._pending_spans >= MAX_PENDING_SPANS
+        if full:
+            with self._lock:
                 self._process_pending(len(spans))
 
     def snapshot(self) -> ServiceGraphSnapshot:
@@ -149,13 +152,15 @@ class ServiceGraph:
 
     def _process_pending(self, at_least: int | None = None) -> None:
         """Pair queued spans: all of them, or the oldest batches holding ``at_least`` spans (so that
-        past the bound each ingest call pairs as much as it adds, instead of one call stalling)."""
+        past the bound each ingest call pairs as much as it adds, instead of one call stalling). Called
+        with the pairing's lock held (so batches are paired in the order they were queued)."""
         pending: list[tuple[list[bytes], list[SpanOrigin]]] = []
         taken = 0
-        while self._pending and (at_least is None or taken < at_least):
-            pending.append(self._pending.popleft())
-            taken += len(pending[-1][0])
-        self._pending_spans -= taken
+        with self._queue_lock:
+            while self._pending and (at_least is None or taken < at_least):
+                pending.append(self._pending.popleft())
+                taken += len(pending[-1][0])
+            self._pending_spans -= taken
         now = time.monotonic()
         for spans, origins in pending:
             for side in edge_sides(spans, origins):
