@@ -92,8 +92,8 @@ class TraceIndex:
         self._unread: dict[bytes, None] = {}
         """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
-        self._recent: tuple[list[bytes], npt.NDArray[np.int64]] | None = None
-        """Every trace id, newest first, with its slot (see :meth:`_all_candidates`)."""
+        self._recent: tuple[list[bytes], npt.NDArray[np.int64] | None] | None = None
+        """Every trace id, newest first, with their slots once asked for (see :meth:`_recent_order`)."""
         store.watch(self._queue)
         with self._lock:
             for trace_id, _ in store.snapshot():
@@ -417,7 +417,10 @@ class TraceIndex:
             return self._all_candidates(requirement, start_ns, end_ns)
         found = set().union(*(self._holders[holder][1] for holder in holders))
         entries = self._entries
-        ordered = sorted((t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True)
+        if len(found) * 16 > len(entries):  # many: the recency order filtered costs less than a sort
+            ordered = [t for t in self._recent_order() if t in found]
+        else:
+            ordered = sorted((t for t in found if t in entries), key=lambda t: entries[t].seq, reverse=True)
         if start_ns is None and end_ns is None and not has_floor(requirement):
             return ordered
         low = start_ns if start_ns is not None else 0
@@ -437,13 +440,13 @@ class TraceIndex:
     ) -> list[bytes]:
         """Every trace overlapping the window (with a span long enough), newest first: a scan of the
         columns' trace extents (a search the postings cannot narrow, such as Grafana's ``{ }``)."""
-        if self._recent is None:  # kept until a trace is written or dropped
-            ordered = list(reversed(self._entries))
-            slots = np.array([self._entries[t].slot for t in ordered], dtype=np.int64)
-            self._recent = (ordered, slots)
-        ordered, slots = self._recent
+        ordered = self._recent_order()
         if start_ns is None and end_ns is None and not has_floor(requirement):
             return list(ordered)
+        slots = self._recent[1] if self._recent is not None else None
+        if slots is None:
+            slots = np.array([self._entries[t].slot for t in ordered], dtype=np.int64)
+            self._recent = (ordered, slots)
         extent = self._columns.view().slot_extent[slots]
         low = min(max(start_ns or 0, 0), _UINT64_MAX)
         high = min(max(end_ns if end_ns is not None else _UINT64_MAX, 0), _UINT64_MAX)
@@ -453,6 +456,12 @@ class TraceIndex:
             for position in kept.tolist()
             if _long_enough(requirement, int(extent[position, 2]))
         ]
+
+    def _recent_order(self) -> list[bytes]:
+        """Every trace id, most recently written first (kept until a trace is written or dropped)."""
+        if self._recent is None:
+            self._recent = (list(reversed(self._entries)), None)
+        return self._recent[0]
 
     def _matching(self, requirement: Requirement) -> set[int] | None:
         """The holders whose traces may satisfy ``requirement`` (``None``: the postings cannot tell)."""
