@@ -71,6 +71,8 @@ class QueryGate:
         self._admitted = threading.local()
         self._lock = threading.Lock()
         self._ingest_in_flight = 0
+        self._queries = 0
+        """Queries admitted or waiting to be."""
         self._ingest_last_end = float("-inf")
         self._timeouts = 0
         self._pauses = 0
@@ -87,14 +89,20 @@ class QueryGate:
             finally:
                 self._admitted.depth -= 1
             return
-        if not self._admission.acquire(timeout=self.timeout_seconds):
-            raise self.timeout_error()
-        self._admitted.depth = 1
+        with self._lock:
+            self._queries += 1
         try:
-            yield QueryClock(self, deadline)
+            if not self._admission.acquire(timeout=self.timeout_seconds):
+                raise self.timeout_error()
+            self._admitted.depth = 1
+            try:
+                yield QueryClock(self, deadline)
+            finally:
+                self._admitted.depth = 0
+                self._admission.release()
         finally:
-            self._admitted.depth = 0
-            self._admission.release()
+            with self._lock:
+                self._queries -= 1
 
     @contextmanager
     def ingesting(self) -> Iterator[None]:
@@ -110,6 +118,10 @@ class QueryGate:
 
     def ingest_active(self, now: float) -> bool:
         return self._ingest_in_flight > 0 or now - self._ingest_last_end < INGEST_IDLE_SECONDS
+
+    def queries_active(self) -> bool:
+        """Whether a query is admitted or waiting to be (the index keeper leaves the interpreter to it)."""
+        return self._queries > 0
 
     def timeout_error(self) -> QueryTimeout:
         with self._lock:

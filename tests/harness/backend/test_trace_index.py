@@ -14,7 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from hoptrace.harness import poll_until
-from hoptrace.harness.backend import _tag_catalog
+from hoptrace.harness.backend import _index_keeper, _tag_catalog
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
 from hoptrace.harness.backend._receiver import Receiver
@@ -303,3 +303,17 @@ def test_a_refresh_with_a_budget_reads_that_many_traces_at_a_time() -> None:
 
     assert steps == 15  # 100 traces, 7 a step
     assert _search(store, '{ name = "GET /3" }')[0] == {n for n in range(1, 101) if n % 5 == 3}
+
+
+def test_the_index_keeper_leaves_the_interpreter_to_a_query_in_flight() -> None:
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    index = index_for(store)
+    _fill(store, range(1, 11))
+    _index_keeper._waiting.add(index)
+
+    with store.query_gate.admit():
+        assert _index_keeper._step() is True  # deferred: more to do
+        assert index.refresh(budget=0) is True  # nothing read
+
+    _index_keeper._step()
+    assert index.refresh(budget=0) is False
