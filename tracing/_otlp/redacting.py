@@ -12,7 +12,7 @@ Most spans have nothing to mask, and their attributes repeat (methods, routes, a
 ``(key, value)`` pair the redactor left unchanged is remembered (a bounded set), and a span whose every
 attribute pair is remembered, with no event, no link and no status description, is exported as it is
 without going through the processor (what the processor would have done: it forwards such a span
-unchanged). ~8k CPU instructions per span instead of ~44k.
+unchanged): ~13k CPU instructions per hop span instead of ~44k.
 """
 
 from __future__ import annotations
