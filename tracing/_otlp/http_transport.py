@@ -5,7 +5,10 @@ largest cost of the export thread. urllib3 (pool manager, connection pool, retry
 ``http.client``'s request and its ``email``-based response header parser) spent ~0.9M CPU instructions per
 post, and in a service exporting every second that is a few percent of the service's CPU. This transport
 writes the request line and headers as one bytes object, sends it with the body, and reads the status
-line, the headers and the body (``Content-Length``, chunked, or until the server closes) itself.
+line, the headers and the body (``Content-Length``, chunked, or until the server closes) itself. h11, the
+sans-I/O HTTP/1.1 library httpcore builds on, was the library to use, but one request/response cycle through
+it costs ~200 µs of CPU here, about what urllib3 costs, against ~10 µs for this parser of OTLP's small
+responses.
 
 It implements the SDK's ``BaseHTTPTransport`` interface, so the SDK's OTLP/HTTP client still does
 everything else as before: headers (``OTEL_EXPORTER_OTLP_*HEADERS``), compression, timeouts, retries with
