@@ -28,6 +28,16 @@ class HttpBytesSpanExporter(HttpSpanExporter):
     """
 
     def __init__(self, endpoint: str | None = None) -> None:
+        if _keep_alive_from_the_start(endpoint):
+            # The SDK would build a ``requests`` session only for it to be swapped: importing ``requests``
+            # costs each service ~40 ms of CPU on its first export, with the GIL held, while it serves.
+            try:
+                super().__init__(endpoint=endpoint, _transport=KeepAliveHttpTransport())
+            except TypeError:  # an SDK without the ``_transport`` parameter
+                pass
+            else:
+                if is_plain_http(self._client._endpoint):
+                    return
         super().__init__(endpoint=endpoint)
         try:
             _leaner_transport(getattr(self, "_client", None))
@@ -53,6 +63,21 @@ class HttpBytesSpanExporter(HttpSpanExporter):
             and isinstance(getattr(self, "_shutdown", None), bool)
             and isinstance(getattr(self, "_max_request_size", None), int)
         )
+
+
+def _keep_alive_from_the_start(endpoint: str | None) -> bool:
+    """Whether the SDK's exporter would get a default ``requests`` session that :func:`_leaner_transport`
+    swaps for :class:`KeepAliveHttpTransport`: a plain ``http://`` endpoint (resolved as the SDK resolves
+    it; the caller checks the SDK's own result too), no credential provider and no proxy variable."""
+    resolved = (
+        endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or "http://localhost:4318"
+    )
+    return is_plain_http(resolved) and not any(
+        name.lower().endswith("_proxy") or "CREDENTIAL_PROVIDER" in name.upper() for name in os.environ
+    )
 
 
 def _leaner_transport(client: Any) -> None:

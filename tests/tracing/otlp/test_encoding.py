@@ -4,6 +4,7 @@ exporters that send them deliver to the embedded backend over gRPC and HTTP."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -331,6 +332,35 @@ def test_a_grpc_service_never_imports_the_http_client_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_plain_http_exporter_never_builds_the_requests_session_it_would_not_use() -> None:
+    """``requests`` is ~40 ms of imports on a service's first export; the endpoint here comes from the
+    environment, as under ``hoptrace run``."""
+    code = (
+        "import sys\n"
+        "from hoptrace.tracing._otlp.export import fast_otlp_exporter\n"
+        "exporter = fast_otlp_exporter('http/protobuf', None)\n"
+        "print(type(exporter._client._transport).__name__, exporter._client._endpoint)\n"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
+        "exporter.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and "OTLP" not in k}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.stdout.splitlines() == ["KeepAliveHttpTransport http://127.0.0.1:9/v1/traces", "[]"], (
+        result.stdout + result.stderr
+    )
+
+
+def test_a_credential_provider_keeps_the_sdk_session(
+    backend: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK loads the provider's session only when it builds its own transport, so hoptrace's must not
+    take its place (an unknown provider makes the SDK's constructor raise, which shows it was asked)."""
+    monkeypatch.setenv("OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER", "no-such-provider")
+    with pytest.raises(RuntimeError, match="no-such-provider"):
+        HttpBytesSpanExporter(backend.otlp_http_endpoint + "/v1/traces")
 
 
 def test_a_span_that_cannot_be_encoded_is_left_out_counted_and_the_batch_kept() -> None:
