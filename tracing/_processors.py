@@ -32,7 +32,6 @@ from hoptrace.processors import (
     TenantSpanProcessor,
 )
 from hoptrace.tracing import environment_variables as env
-from hoptrace.tracing._metrics_sharing import create_directory, inherited_directory
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +167,8 @@ def _start_endpoint(installed: InstalledProcessors, environ: Mapping[str, str]) 
             "hoptrace: %s=%r is not a port; no /metrics endpoint", env.HOPTRACE_METRICS_PORT, port_text
         )
         return
+    from hoptrace.tracing._metrics_sharing import create_directory, inherited_directory
+
     shared = inherited_directory(environ, port_text)
     if shared is not None and not _share(installed.red, shared):
         shared = None

@@ -23,7 +23,6 @@ Problems are counted (``malformed_baggage``), never logged per request. Never ra
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
@@ -33,15 +32,16 @@ from opentelemetry.propagators import textmap
 
 from hoptrace.tracing._counters import malformed_baggage
 from hoptrace.tracing._tenant_signature import outgoing_properties, tenant_keys
+from hoptrace.tracing._w3c import compiled
 
 BAGGAGE = "baggage"
 MAX_BYTES = 8192
 MAX_MEMBERS = 180
 _OWS = " \t"
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # patterns compiled on first use (compiled)
 _OCTETS = "!#$&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 """``baggage-octet`` without ``%`` (which is always encoded): what ``quote`` may leave as it is."""
-_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+_VALUE = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"
 _PROPERTIES_KEY = create_key("hoptrace-baggage-properties")
 _CACHED_HEADER_LENGTH = 512
 """Headers up to this length have their parse cached (a service's tenants repeat on every hop)."""
@@ -74,13 +74,14 @@ def parse_member(member: str) -> tuple[str, str, tuple[str, ...]] | None:
     first, *raw_properties = member.split(";")
     key, equals, value = first.partition("=")
     key, value = key.strip(_OWS), value.strip(_OWS)
-    if not equals or not _TOKEN.fullmatch(key) or not _VALUE.fullmatch(value):
+    token, octets = compiled(_TOKEN), compiled(_VALUE)
+    if not equals or not token.fullmatch(key) or not octets.fullmatch(value):
         return None
     properties = []
     for raw in raw_properties:
         name, equals, property_value = raw.partition("=")
         name, property_value = name.strip(_OWS), property_value.strip(_OWS)
-        if not _TOKEN.fullmatch(name) or (equals and not _VALUE.fullmatch(property_value)):
+        if not token.fullmatch(name) or (equals and not octets.fullmatch(property_value)):
             return None
         properties.append(f"{name}={property_value}" if equals else name)
     return key, unquote(value, errors="replace"), tuple(properties)
@@ -109,7 +110,7 @@ _parse_short_header = functools.lru_cache(maxsize=256)(parse_header)
 def _member(key: str, value: str) -> str | None:
     """``key=value`` with ``value`` percent-encoded, or ``None`` when ``key`` is not a token. Cached, as
     :func:`parse_member`. Pure function."""
-    return f"{key}={quote(value, safe=_OCTETS)}" if _TOKEN.fullmatch(key) else None
+    return f"{key}={quote(value, safe=_OCTETS)}" if compiled(_TOKEN).fullmatch(key) else None
 
 
 class BaggagePropagator(textmap.TextMapPropagator):

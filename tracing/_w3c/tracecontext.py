@@ -19,7 +19,6 @@ Problems are counted (``malformed_trace_context``), never logged per request. Ne
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import cast
 
@@ -30,6 +29,7 @@ from opentelemetry.trace import TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from hoptrace.tracing._counters import malformed_trace_context
+from hoptrace.tracing._w3c import compiled
 
 try:  # the API's current-span key: the extracted context is built in one copy (set_span_in_context's)
     from opentelemetry.trace.propagation import _SPAN_KEY
@@ -38,7 +38,8 @@ except ImportError:  # pragma: no cover - another API version: the public path
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
-_PARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+# Patterns compiled on first use (compiled):
+_PARENT = r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})"
 _OWS = " \t"
 _KNOWN_FLAGS = 0x03  # sampled (Level 1) | random-trace-id (Level 2)
 _TRACE_FLAGS = [trace.TraceFlags(flags) for flags in range(256)]
@@ -46,7 +47,7 @@ _FLAG_TEXT = [f"{flags:02x}" for flags in range(256)]
 _MAX_MEMBERS = 32
 # 32 members of a 256-character key, "=", a 256-character value and ", ": longer input is not parsed.
 _MAX_TRACESTATE_LENGTH = _MAX_MEMBERS * (256 + 1 + 256 + 2) + 1024
-_MEMBER = re.compile(
+_MEMBER = (
     r"([a-z0-9][a-z0-9_\-*/@]{0,255})=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])"
 )
 
@@ -98,7 +99,7 @@ def _traceparent_fields(values: list[str] | None) -> tuple[int, int, int] | None
         malformed_trace_context.record()
         return None
     header = values[0].strip(_OWS)
-    match = _PARENT.match(header)
+    match = compiled(_PARENT).match(header)
     if match is None:
         malformed_trace_context.record()
         return None
@@ -130,11 +131,12 @@ def parse_tracestate(values: list[str] | None) -> W3CTraceState | None:
     if sum(map(len, values)) > _MAX_TRACESTATE_LENGTH:
         malformed_trace_context.record()
         return None
+    member_pattern = compiled(_MEMBER)
     for raw in ",".join(values).split(","):
         member = raw.strip(_OWS)
         if not member:
             continue
-        match = _MEMBER.fullmatch(member)
+        match = member_pattern.fullmatch(member)
         count += 1
         if match is None or count > _MAX_MEMBERS:
             malformed_trace_context.record()
@@ -149,9 +151,10 @@ def format_tracestate(members: Mapping[str, str]) -> str:
 
 
 def _valid_members(members: Mapping[str, str]) -> Iterator[str]:
+    member_pattern = compiled(_MEMBER)
     for key, value in list(members.items())[:_MAX_MEMBERS]:
         member = f"{key}={value}"
-        if _MEMBER.fullmatch(member):
+        if member_pattern.fullmatch(member):
             yield member
 
 
