@@ -8,13 +8,15 @@ once. Not thread safe: the trace index uses it under its lock.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from hoptrace.harness.backend._index_plan import Posting, value_key
+from hoptrace.harness.backend._index_plan import SCOPE_INTRINSICS, Posting, value_key
+from hoptrace.harness.backend._store import SpanOrigin
 
 CACHED_FACTS = 65_536
 """Distinct span attributes whose facts are kept; past that the cache starts again (high-cardinality
@@ -77,6 +79,38 @@ class OtherFacts:
                 fact = attribute_fact(scope, attribute.key, scalars(attribute.value), indexed=False)
             self._facts[(scope, raw)] = fact
         return fact
+
+
+class OriginFacts:
+    """Facts of an origin (spans sent together share it): its resource's attributes, its instrumentation
+    scope's, and the scope's name and version (the ``intrinsic`` scope's ``instrumentation:name`` and
+    ``instrumentation:version`` values), worked out once per origin."""
+
+    def __init__(self) -> None:
+        self._facts: weakref.WeakKeyDictionary[SpanOrigin, tuple[AttributeFact, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def of(self, origin: SpanOrigin) -> tuple[AttributeFact, ...]:
+        facts = self._facts.get(origin)
+        if facts is None:
+            name, version, scope_attributes = origin.scope_fields
+            facts = self._facts[origin] = (
+                *(
+                    attribute_fact(scope, key, value if isinstance(value, tuple) else (value,))
+                    for scope, attributes in (
+                        ("resource", origin.resource_attributes),
+                        ("instrumentation", scope_attributes),
+                    )
+                    for key, value in attributes.items()
+                ),
+                *(
+                    attribute_fact("intrinsic", key, (text,))
+                    for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True)
+                    if text
+                ),
+            )
+        return facts
 
 
 def typed_value(value: Any) -> tuple[str, str] | None:

@@ -20,8 +20,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from hoptrace.harness.backend._attribute_facts import AttributeFact
 from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull, Unavailable
 from hoptrace.harness.backend._index_keeper import poke
+from hoptrace.harness.backend._lean_request import scope_groups, stored_triples
+from hoptrace.harness.backend._request_facts import RequestFacts
 from hoptrace.harness.backend._store import SpanOrigin, TraceStore
 from hoptrace.harness.backend._trace_index import index_for
 
@@ -74,6 +77,7 @@ class Receiver:
         )
         self._lock = threading.Lock()
         self._counters = ReceiverCounters()
+        self._facts = RequestFacts()
 
     def add_listener(self, listener: SpansListener) -> None:
         self._listeners.append(listener)
@@ -127,17 +131,16 @@ class Receiver:
     ) -> ExportTraceServiceResponse:
         """Store a decoded request's valid spans; see :meth:`export_protobuf` for the errors.
 
-        ``body`` is the request's protobuf encoding when the caller has it (for the journal and request
-        listeners).
+        ``body`` is the request's protobuf encoding when the caller has it (the spans are stored as they
+        appear in it; the journal and request listeners get it).
         """
-        spans, rejected = self._valid_spans(request)
-        data = body
+        data = body if body is not None else request.SerializeToString()
+        spans, rejected, facts = self._valid_spans(request, data)
         try:
             if spans:
-                self.store.add(spans)
+                self.store.add(spans, facts=facts)
                 poke(self._index)
             if spans and self._journal is not None:
-                data = body if body is not None else request.SerializeToString()
                 self._journal(data)
         except (PayloadTooLarge, Unavailable) as exc:
             with self._lock:
@@ -157,7 +160,6 @@ class Receiver:
         for listener in self._listeners:
             listener(spans)
         if self._request_listeners:
-            data = data if data is not None else request.SerializeToString()
             for request_listener in self._request_listeners:
                 request_listener(data)
         response = ExportTraceServiceResponse()
@@ -171,14 +173,27 @@ class Receiver:
     def replay(self, body: bytes) -> None:
         """Store a request from the journal at start: no listeners, no counters, and the store makes room
         by evicting its oldest traces whatever their age. Raises ``DecodeError`` for a corrupt record."""
-        spans, _ = self._valid_spans(ExportTraceServiceRequest.FromString(body))
+        spans, _, facts = self._valid_spans(ExportTraceServiceRequest.FromString(body), body)
         if spans:
-            self.store.add(spans, replaying=True)
+            self.store.add(spans, replaying=True, facts=facts)
             poke(self._index)
 
     def _valid_spans(
+        self, request: ExportTraceServiceRequest, body: bytes
+    ) -> tuple[list[tuple[bytes, SpanOrigin, bytes]], int, tuple[AttributeFact, ...] | None]:
+        """The spans to store (each as it was sent), how many were rejected, and what they give the tag
+        catalogue (``None`` when not worked out: a request with invalid spans)."""
+        groups = scope_groups(body)
+        if groups is not None:
+            origins = [self._origin(*group.origin) for group in groups]
+            spans = stored_triples(groups, origins)
+            return spans, 0, self._facts.of(zip(groups, origins, strict=True))
+        return (*self._checked_spans(request), None)
+
+    def _checked_spans(
         self, request: ExportTraceServiceRequest
     ) -> tuple[list[tuple[bytes, SpanOrigin, bytes]], int]:
+        """The slow way, span by span: the valid spans (serialized again) and how many were rejected."""
         spans: list[tuple[bytes, SpanOrigin, bytes]] = []
         rejected = 0
         for resource_spans in request.resource_spans:

@@ -18,9 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -76,6 +79,9 @@ class SpanOrigin:
         scope = InstrumentationScope.FromString(self.scope)
         return decoded_text(scope.name), decoded_text(scope.version), decode_attributes(scope.attributes)
 
+
+_TRACE_ID = itemgetter(0)
+_ORIGIN_AND_SPAN = itemgetter(1, 2)
 
 SpanRecord = tuple[SpanOrigin, bytes]
 """One stored span: where it came from and its serialized ``opentelemetry.proto.trace.v1.Span``."""
@@ -145,12 +151,12 @@ class TraceStore:
         self._byte_count = 0
         self._evicted_spans = 0
         self._evicted_traces = 0
-        self._watchers: list[Callable[[list[bytes], list[bytes]], None]] = []
+        self._watchers: list[Callable[[list[bytes], list[bytes], Iterable[Any] | None], None]] = []
         self._evicted_now: list[bytes] = []
 
-    def watch(self, callback: Callable[[list[bytes], list[bytes]], None]) -> None:
-        """Call ``callback(written_trace_ids, evicted_trace_ids)`` after every change, in order (each
-        written trace once per change).
+    def watch(self, callback: Callable[[list[bytes], list[bytes], Iterable[Any] | None], None]) -> None:
+        """Call ``callback(written_trace_ids, evicted_trace_ids, facts)`` after every change, in order
+        (each written trace once per change; ``facts`` as :meth:`add` was given them).
 
         It runs under the store's lock, so it must be quick and must not call the store (the trace index
         only queues the ids, see ``_trace_index``).
@@ -158,17 +164,27 @@ class TraceStore:
         with self._lock:
             self._watchers.append(callback)
 
-    def add(self, spans: Sequence[tuple[bytes, SpanOrigin, bytes]], *, replaying: bool = False) -> None:
-        """Store ``(trace_id, origin, serialized_span)`` triples, all or none.
+    def add(
+        self,
+        spans: Sequence[tuple[bytes, SpanOrigin, bytes]],
+        *,
+        replaying: bool = False,
+        facts: Iterable[Any] | None = None,
+    ) -> None:
+        """Store ``(trace_id, origin, serialized_span)`` triples, all or none. ``facts``, what the spans
+        give the tag catalogue if the caller knows (``_request_facts``), is passed on to the watchers.
 
         Raises :class:`PayloadTooLarge` if they exceed the whole store, :class:`StoreFull` if making room
         would evict a trace younger than the retention floor (unless ``replaying`` a log at start, when
         the oldest traces make room whatever their age).
         """
-        span_bytes = sum(len(span) for _, _, span in spans) + SPAN_OVERHEAD_BYTES * len(spans)
-        trace_ids = {trace_id for trace_id, _, _ in spans}
+        # Per span only C-level steps (maps, a groupby on the trace id, slices): spans of a trace come
+        # together in a request, and this runs for every span ingested.
+        lengths = [len(span) for _, _, span in spans]
+        span_bytes = sum(lengths) + SPAN_OVERHEAD_BYTES * len(spans)
+        written = list(dict.fromkeys(map(_TRACE_ID, spans)))
         limits = self.limits
-        most_bytes = span_bytes + TRACE_OVERHEAD_BYTES * len(trace_ids)
+        most_bytes = span_bytes + TRACE_OVERHEAD_BYTES * len(written)
         if len(spans) > limits.max_spans or most_bytes > limits.max_bytes:
             raise PayloadTooLarge(
                 f"{len(spans)} spans ({most_bytes} bytes) exceed the whole store "
@@ -177,11 +193,14 @@ class TraceStore:
         now = time.monotonic()
         with self._lock:
             traces = self._traces
-            new_traces = sum(1 for trace_id in trace_ids if trace_id not in traces)
+            new_traces = sum(1 for trace_id in written if trace_id not in traces)
             added_bytes = span_bytes + TRACE_OVERHEAD_BYTES * new_traces
             self._make_room(len(spans), added_bytes, now, keep_recent=not replaying)
-            created = 0
-            for trace_id, origin, span in spans:
+            created = at = 0
+            for trace_id, run in groupby(spans, _TRACE_ID):
+                # A list of known length: the trace's list then grows to fit (an iterator would
+                # over-allocate it: ~32 bytes more per single-span trace).
+                pairs = list(chain.from_iterable(map(_ORIGIN_AND_SPAN, run)))
                 stored = traces.get(trace_id)
                 if stored is None:
                     stored = traces[trace_id] = _StoredTrace()
@@ -189,16 +208,17 @@ class TraceStore:
                     created += 1
                 elif stored.last_write != now:
                     traces.move_to_end(trace_id)
-                stored.spans += (origin, span)
-                stored.byte_count += len(span) + SPAN_OVERHEAD_BYTES
+                stored.spans += pairs
+                end = at + len(pairs) // 2
+                stored.byte_count += sum(lengths[at:end]) + SPAN_OVERHEAD_BYTES * (end - at)
+                at = end
                 stored.last_write = now
             self._span_count += len(spans)
             self._byte_count += span_bytes + TRACE_OVERHEAD_BYTES * created
             if self._watchers:
-                written = list(dict.fromkeys([trace_id for trace_id, _, _ in spans]))
                 evicted, self._evicted_now = self._evicted_now, []
                 for watcher in self._watchers:
-                    watcher(written, evicted)
+                    watcher(written, evicted, facts)
 
     def _make_room(self, span_count: int, byte_count: int, now: float, keep_recent: bool) -> None:
         limits = self.limits

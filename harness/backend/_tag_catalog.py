@@ -53,6 +53,18 @@ class TagCatalog:
                     overflowed.add(tag)
         return len(overflowed) != known
 
+    def forget_older_than(self, oldest: int) -> None:
+        """Drop the names and values last seen before ``oldest`` (and what overflowed: the values left
+        may fit again)."""
+        self._names = {tag: seq for tag, seq in self._names.items() if seq >= oldest}
+        for tag, values in list(self._values.items()):
+            kept = {typed: seq for typed, seq in values.items() if seq >= oldest}
+            if kept:
+                self._values[tag] = kept
+            else:
+                del self._values[tag]
+        self.overflowed.clear()
+
     def names(self, oldest: int) -> dict[str, list[str]]:
         """Names per scope seen at ``oldest`` or later: always ``resource`` and ``span``, and ``event``,
         ``link`` and ``instrumentation`` when there are any."""

@@ -13,7 +13,7 @@ from typing import Any
 from hoptrace.harness._model import Span
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
-from hoptrace.harness.backend._trace_index import index_for, typed_value
+from hoptrace.harness.backend._trace_index import TraceIndex, index_for, typed_value
 from hoptrace.harness.traceql import (
     INTRINSICS,
     MISSING,
@@ -77,9 +77,7 @@ def tag_names(store: TraceStore, scope: str | None, query: Pipeline | None = Non
     ``scope`` None or ``"all"`` gives every scope; otherwise it must be one of :data:`SCOPES`.
     """
     if query is None or query.stages == (SpansetFilter(None),):  # "{ }" filters nothing: the index knows
-        index = index_for(store)
-        with store.query_gate.admit() as clock:
-            index.refresh((), clock.tick)
+        index = _catalogued(store)
         result = index.tag_names()
     else:
         result = _names_on_matching_spans(store, query)
@@ -162,26 +160,42 @@ _INDEXED_INTRINSICS = {
 }
 _SCOPE_INTRINSICS = {"instrumentation:name", "instrumentation:version", "event:name"}
 """Kept by the index as values of its ``intrinsic`` scope (per instrumentation scope, per event)."""
+_ROOT_INTRINSICS = {"rootName", "rootServiceName"}
+"""Known from the index's postings only: the tag catalogue of what it has not read yet cannot tell a root
+span (see ``_request_facts``), so these read the rest first."""
 
 
 def _indexed_values(store: TraceStore, field: Attribute | Intrinsic) -> list[tuple[str, str]] | None:
     """The values the trace index knows for ``field`` (``None`` when it does not keep them)."""
-    index = index_for(store)
     if isinstance(field, Intrinsic):
         known = _INDEXED_INTRINSICS.get(field.name)
         if known is None and field.name not in _SCOPE_INTRINSICS:
             return None
-        with store.query_gate.admit() as clock:
-            index.refresh((), clock.tick)
+        if field.name in _ROOT_INTRINSICS:
+            index = index_for(store)
+            with store.query_gate.admit() as clock:
+                index.refresh((), clock.tick)
+        else:
+            index = _catalogued(store)
+        values = index.tag_values(("intrinsic",), field.name)  # of traces not read yet, for postings'
         if known is None:
-            return index.tag_values(("intrinsic",), field.name)
+            return values
         posting, kind = known
-        return [(kind, value) for value in index.intrinsic_values(posting)]
+        return sorted({*values, *((kind, value) for value in index.intrinsic_values(posting))})
     if field.parent:
         return None
-    with store.query_gate.admit() as clock:
-        index.refresh((), clock.tick)
+    index = _catalogued(store)
     return index.tag_values(("span", "resource") if field.scope == "" else (field.scope,), field.name)
+
+
+def _catalogued(store: TraceStore) -> TraceIndex:
+    """The store's index, with every stored trace in its tag catalogue or its catalogue of what it has
+    not read yet: a refresh only when the latter misses some (see :mod:`._unread_catalog`)."""
+    index = index_for(store)
+    if not index.catalogue_complete():
+        with store.query_gate.admit() as clock:
+            index.refresh((), clock.tick)
+    return index
 
 
 def _typed(value: Value) -> tuple[str, str] | None:

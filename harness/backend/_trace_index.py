@@ -43,8 +43,9 @@ from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
 from hoptrace.harness.backend._store import SpanOrigin, SpanRecord, TraceStore, unique_records
-from hoptrace.harness.backend._tag_catalog import TagCatalog
+from hoptrace.harness.backend._tag_catalog import MAX_VALUES_PER_TAG, TagCatalog
 from hoptrace.harness.backend._trace_shapes import Shape, TraceShapes, signature_of
+from hoptrace.harness.backend._unread_catalog import UnreadCatalog
 
 __all__ = ["TraceEntry", "TraceIndex", "index_for", "typed_value"]
 _BATCH = 256
@@ -75,6 +76,10 @@ class TraceIndex:
         self._lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[list[bytes], list[bytes]]] = []
+        self._unread_tags = UnreadCatalog()
+        """Tag names and values of the batches not read yet (under ``_pending_lock``)."""
+        self._taken = 0
+        """The last batch taken from ``_pending``."""
         self._entries: OrderedDict[bytes, TraceEntry] = OrderedDict()
         self._postings: dict[Posting, set[int]] = {}
         """Per posting, the holders (below) whose traces have it: a trace is found through its holder."""
@@ -98,10 +103,14 @@ class TraceIndex:
         with self._lock:
             for trace_id, _ in store.snapshot():
                 self._touch(trace_id)
+            if self._unread:
+                with self._pending_lock:
+                    self._unread_tags.note(None)  # stored before the index: not catalogued
 
-    def _queue(self, written: list[bytes], evicted: list[bytes]) -> None:
+    def _queue(self, written: list[bytes], evicted: list[bytes], facts: Iterable[Any] | None) -> None:
         with self._pending_lock:
             self._pending.append((written, evicted))
+            self._unread_tags.note(facts)
 
     # ---- keeping up
     @property
@@ -146,7 +155,11 @@ class TraceIndex:
                     raise
                 self._read(ordered[done : done + _BATCH])
             self._compact_if_due()
-            return bool(self._unread)
+            if self._unread:
+                return True
+            with self._pending_lock:  # every batch taken is read: its tags are in the index's catalogue
+                self._unread_tags.read_through(self._taken)
+            return False
 
     def _read_new(self, traces: NewTraces, seen: dict[Shape, int]) -> None:
         """Index traces read for the first time, from one scan of their spans: the columns of all of them
@@ -179,6 +192,7 @@ class TraceIndex:
         unread."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
+            self._taken = self._unread_tags.queued
         unread, entries, columns, written_now = self._unread, self._entries, self._columns, set()
         for written, evicted in pending:
             for trace_id in evicted:
@@ -482,15 +496,34 @@ class TraceIndex:
             return None
         return set().union(*(part for part in parts if part is not None))
 
+    def catalogue_complete(self) -> bool:
+        """Whether :meth:`tag_names` and :meth:`tag_values` know every stored trace without a
+        :meth:`refresh` (see :mod:`._unread_catalog`)."""
+        with self._pending_lock:
+            return self._unread_tags.complete
+
     def tag_names(self) -> dict[str, list[str]]:
-        """Attribute names per scope of the stored traces (see :meth:`TagCatalog.names`)."""
+        """Attribute names per scope of the stored traces (see :meth:`TagCatalog.names`): of the traces
+        read, and of those not read yet if :meth:`catalogue_complete`. Reads nothing."""
         with self._lock:
-            return self._tags.names(self._oldest_seq())
+            names = self._tags.names(self._oldest_seq())
+            with self._pending_lock:
+                unread = self._unread_tags.names()
+        for scope, keys in unread.items():
+            names[scope] = sorted({*names.get(scope, ()), *keys})
+        return names
 
     def tag_values(self, scopes: Iterable[str], key: str) -> list[tuple[str, str]]:
-        """Distinct ``(type, value)`` pairs of attribute ``key`` in ``scopes`` of the stored traces."""
+        """Distinct ``(type, value)`` pairs of attribute ``key`` in ``scopes`` of the stored traces, as
+        :meth:`tag_names` (at most :data:`MAX_VALUES_PER_TAG` per scope). Reads nothing."""
+        scopes = tuple(scopes)
         with self._lock:
-            return self._tags.values(scopes, key, self._oldest_seq())
+            values = self._tags.values(scopes, key, self._oldest_seq())
+            with self._pending_lock:
+                unread = self._unread_tags.values(scopes, key)
+        if not unread:
+            return values
+        return sorted({*values, *unread})[: MAX_VALUES_PER_TAG * len(scopes)]
 
     def intrinsic_values(self, name: str) -> list[str]:
         """Values of ``name``, ``kind``, ``status``, ``rootName`` or ``rootService`` in stored traces."""

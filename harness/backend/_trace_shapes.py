@@ -10,18 +10,17 @@ uses it under its lock.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Container
 from itertools import chain
 from typing import Any
 
 from hoptrace.harness.backend._attribute_facts import (
     AttributeFact,
+    OriginFacts,
     OtherFacts,
     SpanAttributeFacts,
-    attribute_fact,
 )
-from hoptrace.harness.backend._index_plan import SCOPE_INTRINSICS, Posting, value_key
+from hoptrace.harness.backend._index_plan import Posting, value_key
 from hoptrace.harness.backend._lean_span import LeanAttributes
 from hoptrace.harness.backend._span_columns import SpanColumns
 from hoptrace.harness.backend._store import SpanOrigin, SpanRecord
@@ -93,9 +92,7 @@ class TraceShapes:
         self._key_postings: list[dict[Posting, None]] = []
         self._span_facts = SpanAttributeFacts()
         self._other_facts = OtherFacts()
-        self._origin_facts: weakref.WeakKeyDictionary[SpanOrigin, tuple[AttributeFact, ...]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._facts_of = OriginFacts().of
 
     def forget(self) -> None:
         """Forget the remembered shapes (what is wanted or overflowed changed)."""
@@ -198,26 +195,3 @@ class TraceShapes:
                 self._quick.clear()
             self._quick[signature] = shape
         return shape
-
-    def _facts_of(self, origin: SpanOrigin) -> tuple[AttributeFact, ...]:
-        """The resource's attributes, the instrumentation scope's, and the scope's name and version (the
-        ``intrinsic`` scope's ``instrumentation:name`` / ``instrumentation:version`` values)."""
-        facts = self._origin_facts.get(origin)
-        if facts is None:
-            name, version, scope_attributes = origin.scope_fields
-            facts = self._origin_facts[origin] = (
-                *(
-                    attribute_fact(scope, key, value if isinstance(value, tuple) else (value,))
-                    for scope, attributes in (
-                        ("resource", origin.resource_attributes),
-                        ("instrumentation", scope_attributes),
-                    )
-                    for key, value in attributes.items()
-                ),
-                *(
-                    attribute_fact("intrinsic", key, (text,))
-                    for key, text in zip(SCOPE_INTRINSICS, (name, version), strict=True)
-                    if text
-                ),
-            )
-        return facts
