@@ -15,6 +15,15 @@ AttributeValue = str | bool | int | float | tuple[str | bool | int | float, ...]
 """An attribute value after decoding OTLP's AnyValue (arrays become tuples)."""
 
 
+class OpaqueText(str):
+    """The text of an attribute value TraceQL cannot compare: OTLP bytes (as hex) or a key-value list (as
+    compact JSON). It reads as that text in assertions; TraceQL treats the attribute as absent, as Tempo
+    does: it keeps such values in its ``ValueUnsupported`` column (a JSON-encoded ``AnyValue``), which no
+    TraceQL condition reads. So ``{ span.blob = "abcd" }`` does not match the bytes ``0xabcd``."""
+
+    __slots__ = ()
+
+
 class SpanKind(StrEnum):
     """OTLP span kinds, valued as TraceQL spells them (``kind = server``)."""
 

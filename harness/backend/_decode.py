@@ -25,7 +25,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
-from hoptrace.harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from hoptrace.harness._model import (
+    AttributeValue,
+    OpaqueText,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
 
 MAX_VALUE_DEPTH = 8
 """Nesting levels of arrays and kvlists kept in one attribute value."""
@@ -85,15 +93,17 @@ def decoded_text(text: str) -> str:
 def decode_any_value(value: AnyValue) -> AttributeValue:
     """Turn an OTLP ``AnyValue`` into a bounded model attribute value.
 
-    Arrays become tuples of their scalar members; bytes become hex; kvlists, which TraceQL cannot
-    compare, become their JSON text so that they still show up in assertions.
+    Arrays become tuples of their scalar members; bytes become hex and kvlists their JSON text, both as
+    :class:`OpaqueText`, which TraceQL cannot compare (as in Tempo) but assertions read.
     """
     which = value.WhichOneof("value")
     if which == "array_value":
         members = (_plain(member, 1) for member in _bounded(value.array_value.values, MAX_ARRAY_MEMBERS))
         return tuple(member for member in members if isinstance(member, str | bool | int | float))
     if which == "kvlist_value":
-        return decoded_text(json.dumps(_plain(value, 0), ensure_ascii=False, separators=(",", ":")))
+        return OpaqueText(
+            decoded_text(json.dumps(_plain(value, 0), ensure_ascii=False, separators=(",", ":")))
+        )
     plain = _plain(value, 0)
     return plain if isinstance(plain, str | bool | int | float) else ""
 
@@ -110,7 +120,7 @@ def _plain(value: AnyValue, depth: int) -> Any:
     if which == "bool_value":
         return value.bool_value
     if which == "bytes_value":
-        return decoded_text(value.bytes_value[: MAX_VALUE_CHARS // 2 + 1].hex())
+        return OpaqueText(decoded_text(value.bytes_value[: MAX_VALUE_CHARS // 2 + 1].hex()))
     if which is None:
         return None
     if depth >= MAX_VALUE_DEPTH:

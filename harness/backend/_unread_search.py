@@ -26,7 +26,6 @@ from hoptrace.harness.backend._store import TraceStore
 
 CHUNK_TRACES = 1024
 """Unread traces copied out of the store at once (between two ticks of the query's clock)."""
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +81,7 @@ def _posting_needs(posting: tuple[str, ...]) -> Needs | None:
     if posting[0] == "attr" and posting[1] == "span":
         key, value = posting[2], posting[3]
         texts = [key.encode()]
-        # A string value is stored as its bytes, unless the query's text could be what decoding made of
-        # another type: bytes values read as hex, key-value lists as JSON.
-        if value.startswith("s") and not set(value[1:]) <= _HEX and not value[1:].startswith("{"):
+        if value.startswith("s"):  # only a string value equals a string (bytes and kvlists match nothing)
             texts.append(value[1:].encode())
         return Needs(tuple(texts))
     return None

@@ -14,7 +14,15 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from hoptrace.harness._model import AttributeValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from hoptrace.harness._model import (
+    AttributeValue,
+    OpaqueText,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
 
 _KINDS_BY_NUMBER = (
     SpanKind.UNSPECIFIED,
@@ -155,13 +163,13 @@ def _enum(value: object, by_number: tuple[_E, ...], prefix: str, default: _E) ->
 
 def _any_value(value: Mapping[str, Any]) -> AttributeValue:
     """An OTLP/JSON ``AnyValue`` as the embedded backend decodes the same value from protobuf
-    (``hoptrace.harness.backend``): bytes as hex, kvlists as their compact JSON text, arrays as tuples of
-    their scalar members. One spelling for both backends keeps an assertion's expected value the same."""
+    (``hoptrace.harness.backend``): bytes as hex, kvlists as their compact JSON text (both as
+    ``OpaqueText``, which TraceQL does not compare), arrays as tuples of their scalar members. One spelling for both backends keeps an assertion's expected value the same."""
     if "arrayValue" in value:
         items = (value["arrayValue"] or {}).get("values") or []
         return tuple(v for v in (_plain(i) for i in items) if isinstance(v, str | bool | int | float))
     if "kvlistValue" in value:
-        return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+        return OpaqueText(json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":")))
     plain = _plain(value)
     return plain if isinstance(plain, str | bool | int | float) else ""
 
@@ -180,7 +188,7 @@ def _plain(value: Mapping[str, Any]) -> Any:
         return float(value["doubleValue"])
     if "bytesValue" in value:
         try:
-            return base64.b64decode(str(value["bytesValue"])).hex()
+            return OpaqueText(base64.b64decode(str(value["bytesValue"])).hex())
         except (binascii.Error, ValueError) as exc:
             raise TempoJsonError(f"bytesValue {value['bytesValue']!r} is not base64") from exc
     if "arrayValue" in value:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from hoptrace.harness._model import AttributeValue, Span
+from hoptrace.harness._model import AttributeValue, OpaqueText, Span
 from hoptrace.harness.traceql._ast import (
     Attribute,
     BinaryOperation,
@@ -86,22 +86,35 @@ def field_value(field: Field, span: Span, trace: TraceView) -> Value:
 
 
 def _attribute(attribute: Attribute, span: Span) -> Value:
-    scope = attribute.scope
+    """The attribute's value; an :class:`OpaqueText` one (bytes, a kvlist) counts as absent, as in Tempo,
+    and so do array members of those types."""
+    scope, name = attribute.scope, attribute.name
     if scope == "event" or scope == "link":
         owners = span.events if scope == "event" else span.links
-        values = tuple(o.attributes[attribute.name] for o in owners if attribute.name in o.attributes)
-        return _members(values)
+        return _members(tuple(o.attributes[name] for o in owners if name in o.attributes))
     if scope == "instrumentation":
-        return span.scope_attributes.get(attribute.name, MISSING)
-    if scope != "resource" and attribute.name in span.attributes:
-        return span.attributes[attribute.name]
-    if scope != "span" and attribute.name in span.resource_attributes:
-        return span.resource_attributes[attribute.name]
+        return _comparable(span.scope_attributes.get(name, MISSING))
+    if scope != "resource" and name in span.attributes:
+        value = _comparable(span.attributes[name])
+        if value is not MISSING or scope == "span":
+            return value
+    if scope != "span" and name in span.resource_attributes:
+        return _comparable(span.resource_attributes[name])
     return MISSING
 
 
+def _comparable(value: Any) -> Value:
+    if isinstance(value, OpaqueText):
+        return MISSING
+    if isinstance(value, tuple) and any(isinstance(member, OpaqueText) for member in value):
+        return _members((value,))
+    return value  # type: ignore[no-any-return]
+
+
 def _members(values: tuple[Any, ...]) -> Value:
-    flat = tuple(m for v in values for m in (v if isinstance(v, tuple) else (v,)))
+    flat = tuple(
+        m for v in values for m in (v if isinstance(v, tuple) else (v,)) if not isinstance(m, OpaqueText)
+    )
     return flat if flat else MISSING
 
 
