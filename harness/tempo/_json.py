@@ -164,7 +164,8 @@ def _enum(value: object, by_number: tuple[_E, ...], prefix: str, default: _E) ->
 def _any_value(value: Mapping[str, Any]) -> AttributeValue:
     """An OTLP/JSON ``AnyValue`` as the embedded backend decodes the same value from protobuf
     (``hoptrace.harness.backend``): bytes as hex, kvlists as their compact JSON text (both as
-    ``OpaqueText``, which TraceQL does not compare), arrays as tuples of their scalar members. One spelling for both backends keeps an assertion's expected value the same."""
+    ``OpaqueText``, which TraceQL does not compare), arrays as tuples of their scalar members. One
+    spelling for both backends keeps an assertion's expected value the same."""
     if "arrayValue" in value:
         items = (value["arrayValue"] or {}).get("values") or []
         return tuple(v for v in (_plain(i) for i in items) if isinstance(v, str | bool | int | float))
