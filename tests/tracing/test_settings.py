@@ -115,6 +115,20 @@ def test_grpc_endpoint_may_be_host_and_port() -> None:
         resolve_settings({}, endpoint="collector:4317", protocol="http/protobuf")
 
 
+@pytest.mark.parametrize("endpoint", ["collector:4317", "[::1]:4317", "10.0.0.7:1", "a.b-c:65535"])
+def test_grpc_host_and_port_forms_accepted(endpoint: str) -> None:
+    assert resolve_settings({}, endpoint=endpoint, protocol="grpc").endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [":4317", "collector:", "collector:123456", "collector:43a7", "coll ector:4317", "host_1:4317"],
+)
+def test_grpc_malformed_host_and_port_refused(endpoint: str) -> None:
+    with pytest.raises(ConfigurationError):
+        resolve_settings({}, endpoint=endpoint, protocol="grpc")
+
+
 def test_sampler_ratio_from_environment() -> None:
     settings = resolve_settings({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"})
     assert (settings.sampler, settings.sampler_arg) == ("traceidratio", 0.25)

@@ -34,7 +34,9 @@ ANONYMOUS = "(anonymous)"
 """The span-name placeholder of server-named destinations (messaging semantic conventions)."""
 
 _SERVER_NAMED_PREFIXES = ("amq.gen-", "amq.rabbitmq.reply-to")
-_ROBUST_ANONYMOUS = re.compile(r"amq_[0-9a-f]{32}")
+_ROBUST_ANONYMOUS = r"amq_[0-9a-f]{32}"
+"""aio-pika's robust anonymous queues; a string: re compiles (and caches) it on first use, not when a traced
+service imports aio_pika (destination() is cached, so the lookup in re's cache is paid once per name)."""
 Attributes = dict[str, str | int | bool]
 
 
@@ -45,7 +47,7 @@ def destination(name: str, temporary: bool = False) -> tuple[str, tuple[tuple[st
     Cached: names repeat, and the folding regex is not free. Pure function.
     """
     attributes: list[tuple[str, str | bool]] = [("messaging.destination.name", name)]
-    if name.startswith(_SERVER_NAMED_PREFIXES) or _ROBUST_ANONYMOUS.fullmatch(name):
+    if name.startswith(_SERVER_NAMED_PREFIXES) or re.fullmatch(_ROBUST_ANONYMOUS, name):
         attributes.append(("messaging.destination.anonymous", True))
         temporary = temporary or name.startswith("amq.rabbitmq.reply-to")  # lives as long as its channel
         label = ANONYMOUS
