@@ -70,7 +70,7 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
         high = (request.end_seconds + 1) * seconds if request.end_seconds is not None else None
         candidates: Iterable[bytes]
         # Traces not read yet are searched without waiting for the index when the query allows.
-        if needs is not None and index.refresh(wanted_attributes(requirement), clock.tick, budget=0):
+        if needs is not None and index.learn(wanted_attributes(requirement), clock.tick):
             unread, read = index.split_candidates(requirement, low, high)
             candidates = candidates_before_catching_up(store, unread, read, needs, clock.tick)
         else:

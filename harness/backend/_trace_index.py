@@ -22,7 +22,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -130,14 +130,7 @@ class TraceIndex:
         ``QueryTimeout``)."""
         tick()  # a query past its deadline stops here, whether or not there is anything to read
         with self._lock:
-            new = set(wanted) - self._wanted
-            if new:
-                self._wanted |= new
-                self._shapes.forget()
-                if new & self._tags.overflowed:
-                    self._read_again()
-                else:
-                    self._learn(new)
+            self._want(wanted)
             self._take_pending()
             unread = self._unread
             if budget is None or len(unread) <= budget:
@@ -160,6 +153,26 @@ class TraceIndex:
             with self._pending_lock:  # every batch taken is read: its tags are in the index's catalogue
                 self._unread_tags.read_through(self._taken)
             return False
+
+    def learn(self, wanted: Iterable[tuple[str, str]], tick: Callable[[], None] = lambda: None) -> bool:
+        """Learn the ``(scope, key)`` attributes in ``wanted`` from what is read (as :meth:`refresh`),
+        reading nothing new; returns whether anything is left to read. Quick: what the store reported is
+        left for the next :meth:`refresh` (:meth:`split_candidates` lists it)."""
+        tick()
+        with self._lock:
+            self._want(wanted)
+            with self._pending_lock:
+                return bool(self._unread or self._pending)
+
+    def _want(self, wanted: Iterable[tuple[str, str]]) -> None:
+        new = set(wanted) - self._wanted
+        if new:
+            self._wanted |= new
+            self._shapes.forget()
+            if new & self._tags.overflowed:
+                self._read_again()
+            else:
+                self._learn(new)
 
     def _read_new(self, traces: NewTraces, seen: dict[Shape, int]) -> None:
         """Index traces read for the first time, from one scan of their spans: the columns of all of them
@@ -413,17 +426,21 @@ class TraceIndex:
     def split_candidates(
         self, requirement: Requirement, start_ns: int | None = None, end_ns: int | None = None
     ) -> tuple[list[bytes], list[bytes]]:
-        """Without reading anything: every trace not read yet (or with spans not read yet), and the read
-        traces that may satisfy ``requirement`` (as :meth:`candidates`, less the unread ones), each most
-        recently written first. Every unread trace was written after every read one (reads take the
-        oldest first), so the first list, then the second, is :meth:`candidates`' order after catching
-        up. Call ``refresh(budget=0)`` first (to take what the store reported)."""
+        """Without reading anything: every trace not read yet (or with spans not read yet, or written
+        since the last :meth:`refresh`), and the read traces that may satisfy ``requirement`` (as
+        :meth:`candidates`, less the unread ones), each most recently written first. Every unread trace
+        was written after every read one (reads take the oldest first), so the first list, then the
+        second, is :meth:`candidates`' order after catching up. A trace evicted since the last refresh
+        may be listed (the store then has no spans for it). Call :meth:`learn` first."""
         with self._lock:
-            unread = self._unread
+            with self._pending_lock:
+                written = list(chain.from_iterable(batch for batch, _ in self._pending))
+            # Each trace at its last write: a trace written again is as recent as its last batch.
+            unread = dict.fromkeys(chain(reversed(written), reversed(self._unread)))
             read = self._candidates(requirement, start_ns, end_ns)
             if unread:
                 read = [trace_id for trace_id in read if trace_id not in unread]
-            return list(reversed(unread)), read
+            return list(unread), read
 
     def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
         holders = self._matching(requirement)

@@ -17,9 +17,10 @@ the traces it would have found after catching up. Pure functions over the store'
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import accumulate, islice
 
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, Requirement
 from hoptrace.harness.backend._store import TraceStore
@@ -93,21 +94,36 @@ def candidates_before_catching_up(
     """Trace ids, most recently written first: the ``unread`` traces whose spans hold what ``needs``
     asks, then the index's ``read`` candidates (see ``TraceIndex.split_candidates``)."""
     pending = iter(unread)
-    single = needs.all_of[0] if len(needs.all_of) == 1 and not needs.any_of else None
+    # The longest text every match holds is looked for in a chunk's spans joined (one memchr-speed scan
+    # for ~1000 traces, not one join and scan per trace); the traces it is found in are checked in full.
+    probe = max(needs.all_of, key=len) if needs.all_of else None
+    only_probe = len(needs.all_of) == 1 and not needs.any_of
     while chunk := list(islice(pending, CHUNK_TRACES)):
         tick()
         if needs == EVERYTHING:
             yield from chunk
             continue
-        stored = store.stored_spans(chunk)
-        if single is not None:  # the usual case, one comprehension for the chunk (a match is rare)
-            yield from [
-                trace_id
-                for trace_id, spans in zip(chunk, stored, strict=True)
-                if single in b"".join(spans[1::2])  # type: ignore[arg-type]
-            ]
+        joined = store.joined_spans(chunk)
+        if probe is None:
+            yield from [trace_id for trace_id, data in zip(chunk, joined, strict=True) if needs.met_by(data)]
             continue
-        for trace_id, spans in zip(chunk, stored, strict=True):
-            if spans and needs.met_by(b"".join(spans[1::2])):  # type: ignore[arg-type]
-                yield trace_id
+        for at in _traces_holding(probe, joined):
+            if only_probe or needs.met_by(joined[at]):
+                yield chunk[at]
     yield from read
+
+
+def _traces_holding(text: bytes, traces: list[bytes]) -> list[int]:
+    """The positions of the traces (each its spans' bytes joined) that may hold ``text``: all that do,
+    and maybe one whose bytes end with its start (a match across two traces)."""
+    blob = b"".join(traces)
+    found = blob.find(text)
+    if found < 0:
+        return []
+    ends = list(accumulate(map(len, traces)))
+    holding = []
+    while found >= 0:
+        at = bisect_right(ends, found)
+        holding.append(at)
+        found = blob.find(text, ends[at])
+    return holding

@@ -11,7 +11,7 @@ from hoptrace.harness.backend._index_plan import plan
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import StoreLimits, TraceStore
 from hoptrace.harness.backend._trace_index import index_for
-from hoptrace.harness.backend._unread_search import EVERYTHING, Needs, needs_of
+from hoptrace.harness.backend._unread_search import EVERYTHING, Needs, _traces_holding, needs_of
 from hoptrace.harness.traceql import parse_traceql
 
 from .test_trace_index import ORIGINS, _fill, _span
@@ -131,3 +131,10 @@ def test_bytes_and_kvlist_values_read_as_text_in_assertions() -> None:
     assert span.attributes["blob"] == "abcd"
     assert span.attributes["kv"] == '{"a":1}'
     assert _found(store, '{ span.blob = nil && span.kv = nil && name = "odd" }') == [161]
+
+
+def test_a_text_is_found_in_each_trace_of_a_chunk_that_holds_it() -> None:
+    traces = [b"..ab", b"c..abc", b"", b"abc", b"xyz"]  # "abc" across the first two, then in 2nd and 4th
+
+    assert _traces_holding(b"abc", traces) == [0, 1, 3]
+    assert _traces_holding(b"nothing", traces) == []
