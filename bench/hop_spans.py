@@ -36,7 +36,7 @@ from hoptrace.tracing._otlp import span_fields
 from hoptrace.tracing._otlp.encoding import encode_spans
 from hoptrace.tracing._otlp.redacting import RedactingExporter
 from hoptrace.tracing._pipeline import CountingBatchSpanProcessor
-from hoptrace.tracing._processors import processors_from_environment, redactor_from_environment
+from hoptrace.tracing._processors import processor_chain, redactor_from_environment
 from hoptrace.tracing._spans.dispatch import SpanProcessorDispatch
 from hoptrace.tracing._spans.hop import HopTracer
 
@@ -67,7 +67,7 @@ def provider(with_processors: bool) -> TracerProvider:
         # A queue that holds a whole round: every span is exported (and paid for) in the round that made it.
         exporter = RedactingExporter(EncodingExporter(), redactor)
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=1_000_000)
-        chain = processors_from_environment(batch, {}, resource=RESOURCE, redaction_in_export=True)
+        chain = processor_chain(batch, {}, resource=RESOURCE, redaction_in_export=True)
         for processor in chain.processors:
             made.add_span_processor(processor)
     return made

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from hoptrace.tracing._configure import configure
     from hoptrace.tracing._counters import counts
     from hoptrace.tracing._http.asgi import TracingMiddleware
+    from hoptrace.tracing._installed_processors import InstalledProcessors, processors_from_environment
     from hoptrace.tracing._logging import JsonFormatter
     from hoptrace.tracing._open_spans import OpenSpanReporter
-    from hoptrace.tracing._processors import InstalledProcessors, processors_from_environment
     from hoptrace.tracing._propagation import extract, inject
     from hoptrace.tracing._w3c.baggage import BaggagePropagator
     from hoptrace.tracing._w3c.tracecontext import TraceContextPropagator
@@ -33,7 +33,7 @@ _LAZY = {
     "_logging": ["JsonFormatter"],
     "_open_spans": ["OpenSpanReporter"],
     "_http.asgi": ["TracingMiddleware"],
-    "_processors": ["InstalledProcessors", "processors_from_environment"],
+    "_installed_processors": ["InstalledProcessors", "processors_from_environment"],
     "_counters": ["counts"],
     "_w3c.baggage": ["BaggagePropagator"],
     "_w3c.tracecontext": ["TraceContextPropagator"],

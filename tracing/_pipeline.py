@@ -24,7 +24,7 @@ from hoptrace.tracing._counters import export_failures
 from hoptrace.tracing._otlp.exporter_logs import count_exporter_logs, last_exporter_message
 from hoptrace.tracing._otlp.final_exports import EXIT_EXPORT_BUDGET_SECONDS, stop_retrying
 from hoptrace.tracing._otlp.redacting import RedactingExporter
-from hoptrace.tracing._processors import processors_from_environment, redactor_from_environment
+from hoptrace.tracing._processors import processor_chain, redactor_from_environment
 from hoptrace.tracing._settings import Settings
 from hoptrace.tracing._spans.hop import HopSpan
 
@@ -47,7 +47,7 @@ def build_span_processors(settings: Settings, resource: Resource) -> list[SpanPr
     count_exporter_logs()
     exporter = LazyOtlpExporter(settings)
     redactor = redactor_from_environment(os.environ)
-    installed = processors_from_environment(
+    installed = processor_chain(
         CountingBatchSpanProcessor(exporter if redactor is None else RedactingExporter(exporter, redactor)),
         os.environ,
         resource=resource,
