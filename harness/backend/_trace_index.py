@@ -6,13 +6,16 @@ service, span name, kind and status, root service and name, and the attributes t
 that the first query on an attribute learns it from them. For autocomplete it keeps attribute names and
 values (:mod:`._tag_catalog`), and for TraceQL metrics a row of columns per span (:mod:`._span_columns`).
 What a trace gives is worked out once per trace shape (:mod:`._trace_shapes`): traces of one shape share
-one postings tuple, held by a *holder* with the set of those traces, and each posting lists the holders
-that have it. A trace read for the first time is read with the span scanner, a batch at once
-(:mod:`._scanned_traces`); more spans of a trace already read are parsed one by one.
+one postings tuple, and postings list those tuples' holders (:mod:`._index_postings`). A trace read for
+the first time is read with the span scanner, a batch at once (:mod:`._scanned_traces`); more spans of a
+trace already read are parsed one by one.
 
-The store only queues trace ids (:meth:`TraceStore.watch`); the index reads the new spans of those
-traces in the background while ingest pauses (:mod:`._index_keeper`), or when a query asks
-(:meth:`TraceIndex.refresh`). Thread safe.
+The store only queues trace ids, with the tag facts the receiver worked out of each request
+(:meth:`TraceStore.watch`); the index reads the new spans of those traces in the background while ingest
+pauses (:mod:`._index_keeper`), or when a query asks (:meth:`TraceIndex.refresh`). Until then, tag names
+and values come from those facts (:mod:`._unread_catalog`), and searches that can tell a trace from its
+bytes list the traces not read yet (:meth:`TraceIndex.split_candidates`, :mod:`._unread_search`).
+Thread safe.
 """
 
 from __future__ import annotations
@@ -31,14 +34,8 @@ import numpy.typing as npt
 from hoptrace.harness.backend._attribute_facts import (
     typed_value,
 )
-from hoptrace.harness.backend._index_plan import (
-    AllOf,
-    Has,
-    LongerThan,
-    Posting,
-    Requirement,
-    has_floor,
-)
+from hoptrace.harness.backend._index_plan import AllOf, LongerThan, Posting, Requirement, has_floor
+from hoptrace.harness.backend._index_postings import HolderPostings
 from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
@@ -80,20 +77,18 @@ class TraceIndex:
         """Tag names and values of the batches not read yet (under ``_pending_lock``)."""
         self._taken = 0
         """The last batch taken from ``_pending``."""
+        self._refreshes = 0
+        self._unread_listing: tuple[tuple[int, int], dict[bytes, None], list[bytes]] | None = None
+        """What :meth:`split_candidates` lists as unread, kept while no refresh ran and nothing was
+        written (each search right after a burst would otherwise list ~70k traces again)."""
         self._entries: OrderedDict[bytes, TraceEntry] = OrderedDict()
-        self._postings: dict[Posting, set[int]] = {}
-        """Per posting, the holders (below) whose traces have it: a trace is found through its holder."""
-        self._canonical: dict[Posting, Posting] = {}
+        self._postings = HolderPostings()
         self._seq = 0
         self._wanted: set[tuple[str, str]] = set(ALWAYS_WANTED)
         self._tags = TagCatalog()
         """Its overflowed attributes have more values than autocomplete keeps: traces read since hold no
         postings of them, so learning one means reading every trace again."""
         self._shapes = TraceShapes()
-        self._holders: dict[int, tuple[Shape, set[bytes]]] = {}
-        """Per distinct postings tuple that entries hold (by id): its shape (which keeps it alive) and the
-        traces holding it. Postings list holders, not traces, so that indexing a trace adds it to one set
-        (not to one set per posting: ~60 bytes less per span, and most of the CPU of placing it)."""
         self._unread: dict[bytes, None] = {}
         """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
@@ -130,6 +125,7 @@ class TraceIndex:
         ``QueryTimeout``)."""
         tick()  # a query past its deadline stops here, whether or not there is anything to read
         with self._lock:
+            self._refreshes += 1
             self._want(wanted)
             self._take_pending()
             unread = self._unread
@@ -172,7 +168,7 @@ class TraceIndex:
             if new & self._tags.overflowed:
                 self._read_again()
             else:
-                self._learn(new)
+                self._postings.learn(new)
 
     def _read_new(self, traces: NewTraces, seen: dict[Shape, int]) -> None:
         """Index traces read for the first time, from one scan of their spans: the columns of all of them
@@ -196,7 +192,7 @@ class TraceIndex:
         for at, (trace_id, entry, signature) in enumerate(
             zip(traces.trace_ids, trace_entries, quick_signatures(traces, keys.tolist(), names), strict=True)
         ):
-            shape = quick_shape(signature, wanted, overflowed, self._canonical)
+            shape = quick_shape(signature, wanted, overflowed, self._postings.canonical)
             self._place(trace_id, entry, shape, seen)
             entry.records = bounds[at + 1] - bounds[at]
 
@@ -245,55 +241,14 @@ class TraceIndex:
                 entry.slot = renumbered[entry.slot]
             self._recent = None
 
-    def _learn(self, keys: set[tuple[str, str]]) -> None:
-        """Postings of attributes first wanted, from what the read traces hold: per distinct postings tuple
-        (traces of one shape share theirs), its holder is listed."""
-        for holder, (shape, _) in self._holders.items():
-            for posting in shape.postings:
-                if posting[0] == "attr" and (posting[1], posting[2]) in keys:
-                    self._list(posting, holder)
-
-    def _list(self, posting: Posting, holder: int) -> None:
-        found = self._postings.get(posting)
-        if found is None:
-            found = self._postings[posting] = set()
-            self._canonical[posting] = posting
-        found.add(holder)
-
-    def _hold(self, trace_id: bytes, shape: Shape) -> None:
-        key = id(shape.postings)
-        holder = self._holders.get(key)
-        if holder is None:
-            holder = self._holders[key] = (shape, set())
-            for posting in shape.indexed:
-                self._list(posting, key)
-        holder[1].add(trace_id)
-
-    def _release(self, trace_id: bytes, held: tuple[Posting, ...]) -> None:
-        key = id(held)
-        holder = self._holders.get(key)
-        if holder is not None:
-            holder[1].discard(trace_id)
-            if not holder[1]:
-                del self._holders[key]
-                postings = self._postings
-                for posting in held:
-                    listed = postings.get(posting)
-                    if listed is not None:
-                        listed.discard(key)
-                        if not listed:
-                            del postings[posting]
-                            self._canonical.pop(posting, None)
-
     def _read_again(self) -> None:
         """Forget what was read and read every trace again at the next step (costly: rare)."""
+        self._refreshes += 1
         self._postings.clear()
-        self._canonical.clear()
         self._columns.clear()
         self._shapes.clear()
         self._tags.overflowed.clear()
         self._recent = None
-        self._holders.clear()
         for trace_id, entry in self._entries.items():
             slot = self._columns.new_slot(trace_id, entry.seq)
             self._entries[trace_id] = TraceEntry(entry.seq, slot)
@@ -324,7 +279,7 @@ class TraceIndex:
         if entry is None:
             return
         self._columns.drop(entry.slot)
-        self._release(trace_id, entry.postings)
+        self._postings.release(trace_id, entry.postings)
 
     def _read(self, trace_ids: list[bytes]) -> None:
         """Index the spans of ``trace_ids`` not read yet. This runs for every span ingested: the spans of
@@ -389,14 +344,13 @@ class TraceIndex:
         """Index a trace's new spans. A first read looks its shape up (traces of one endpoint are alike),
         so its postings tuple is shared and its facts are aged once per batch (``seen``: shape -> the
         last sequence number that had it)."""
-        held = self._holders.get(id(entry.postings)) if entry.postings else None
         # More spans of a trace read before: with what it held (its facts aged again).
         shape = self._shapes.shape(
             signature_of(new, spans, keys),
-            held[0] if held is not None else None,
+            self._postings.shape_held(entry.postings) if entry.postings else None,
             self._wanted,
             self._tags.overflowed,
-            self._canonical,
+            self._postings.canonical,
         )
         self._place(trace_id, entry, shape, seen)
 
@@ -404,9 +358,9 @@ class TraceIndex:
         """Put a trace under the postings of its ``shape`` (and record the shape as seen)."""
         seen[shape] = entry.seq
         if entry.postings:
-            self._release(trace_id, entry.postings)
+            self._postings.release(trace_id, entry.postings)
         entry.postings = shape.postings
-        self._hold(trace_id, shape)
+        self._postings.hold(trace_id, shape)
 
     def _age(self, seen: dict[Shape, int]) -> None:
         """Record that the facts of each shape in ``seen`` were last seen at its sequence number."""
@@ -434,19 +388,23 @@ class TraceIndex:
         may be listed (the store then has no spans for it). Call :meth:`learn` first."""
         with self._lock:
             with self._pending_lock:
-                written = list(chain.from_iterable(batch for batch, _ in self._pending))
-            # Each trace at its last write: a trace written again is as recent as its last batch.
-            unread = dict.fromkeys(chain(reversed(written), reversed(self._unread)))
+                version = (self._refreshes, len(self._pending))
+                listed = self._unread_listing
+                if listed is None or listed[0] != version:
+                    written = list(chain.from_iterable(batch for batch, _ in self._pending))
+                    # Each trace at its last write: a trace written again is as recent as its last batch.
+                    unread = dict.fromkeys(chain(reversed(written), reversed(self._unread)))
+                    listed = self._unread_listing = (version, unread, list(unread))
+            _, unread, ordered = listed
             read = self._candidates(requirement, start_ns, end_ns)
             if unread:
                 read = [trace_id for trace_id in read if trace_id not in unread]
-            return list(unread), read
+            return ordered, read
 
     def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
-        holders = self._matching(requirement)
-        if holders is None:
+        found = self._postings.traces(requirement)
+        if found is None:
             return self._all_candidates(requirement, start_ns, end_ns)
-        found = set().union(*(self._holders[holder][1] for holder in holders))
         entries = self._entries
         if len(found) * 16 > len(entries):  # many: the recency order filtered costs less than a sort
             ordered = [t for t in self._recent_order() if t in found]
@@ -494,25 +452,6 @@ class TraceIndex:
             self._recent = (list(reversed(self._entries)), None)
         return self._recent[0]
 
-    def _matching(self, requirement: Requirement) -> set[int] | None:
-        """The holders whose traces may satisfy ``requirement`` (``None``: the postings cannot tell)."""
-        if requirement is None or isinstance(requirement, LongerThan):
-            return None
-        if isinstance(requirement, Has):
-            return self._postings.get(requirement.posting, set())
-        parts = [self._matching(part) for part in requirement.parts]
-        if isinstance(requirement, AllOf):
-            known = sorted((p for p in parts if p is not None), key=len)
-            if not known:
-                return None
-            result = set(known[0])
-            for other in known[1:]:
-                result &= other
-            return result
-        if any(part is None for part in parts):
-            return None
-        return set().union(*(part for part in parts if part is not None))
-
     def catalogue_complete(self) -> bool:
         """Whether :meth:`tag_names` and :meth:`tag_values` know every stored trace without a
         :meth:`refresh` (see :mod:`._unread_catalog`)."""
@@ -545,7 +484,7 @@ class TraceIndex:
     def intrinsic_values(self, name: str) -> list[str]:
         """Values of ``name``, ``kind``, ``status``, ``rootName`` or ``rootService`` in stored traces."""
         with self._lock:
-            return sorted(posting[1] for posting in self._postings if posting[0] == name)
+            return self._postings.values(name)
 
     def _oldest_seq(self) -> int:
         return next(iter(self._entries.values())).seq if self._entries else self._seq + 1
