@@ -2,8 +2,9 @@
 
 For each size it starts ``hoptrace backend`` (its own process) and ingests traces of 5-10 spans from 10
 services (a few attributes each, start times spread over the last hour) over OTLP/gRPC (the backend
-indexes them in the background while ingest pauses; a search that finds the index behind searches the
-traces not indexed yet by their bytes when its query allows, other queries read the rest themselves).
+indexes them in the background while ingest pauses; tags and tag values answer from what the receiver
+catalogued of each request, a search that finds the index behind searches the traces not indexed yet by
+their bytes when its query allows, and metrics read the rest themselves).
 Right after ingest it runs each query below once, in order, and prints that first call's latency
 (``first``: what a query arriving right after a burst of ingest waits, and the first query on an
 attribute key never queried before), then times each again over HTTP (p50, p99):

@@ -1,8 +1,10 @@
 """Tag names and values for autocompletion: ``/api/search/tags``, ``/api/v2/search/tags`` and
 ``/api/v2/search/tag/{tag}/values`` (plus v1 ``/api/search/tag/{tag}/values``), in Tempo's JSON.
 
-They scan the most recently written traces, up to :data:`MAX_SPANS_SCANNED` spans, as Tempo bounds
-its own tag lookups to recent data.
+Without a filter they answer from the trace index's tag catalogue and its catalogue of the requests it
+has not read yet (:mod:`._unread_catalog`), so they answer at once, right after a burst of ingest too.
+Filtered by ``q``, they scan the most recently written traces that match, up to
+:data:`MAX_SPANS_SCANNED` spans, as Tempo bounds its own tag lookups to recent data.
 """
 
 from __future__ import annotations

@@ -119,15 +119,16 @@ class TraceIndex:
         tick: Callable[[], None] = lambda: None,
         budget: int | None = None,
     ) -> bool:
-        """Read what changed since the last call (at most ``budget`` traces, if given); learn the
-        ``(scope, key)`` attributes in ``wanted``. Returns whether anything is left to read. Blocks; CPU
-        bound; calls ``tick`` between batches of traces (the query gate's clock, which may pause or raise
-        ``QueryTimeout``)."""
+        """Read what changed since the last call (at most ``budget`` traces, if given: taking the store's
+        reports of that many, so that a step of the index keeper holds the lock briefly after a burst);
+        learn the ``(scope, key)`` attributes in ``wanted``. Returns whether anything is left to read.
+        Blocks; CPU bound; calls ``tick`` between batches of traces (the query gate's clock, which may
+        pause or raise ``QueryTimeout``)."""
         tick()  # a query past its deadline stops here, whether or not there is anything to read
         with self._lock:
             self._refreshes += 1
             self._want(wanted)
-            self._take_pending()
+            self._take_pending(budget)
             unread = self._unread
             if budget is None or len(unread) <= budget:
                 ordered = list(unread)
@@ -148,7 +149,7 @@ class TraceIndex:
                 return True
             with self._pending_lock:  # every batch taken is read: its tags are in the index's catalogue
                 self._unread_tags.read_through(self._taken)
-            return False
+                return bool(self._pending)
 
     def learn(self, wanted: Iterable[tuple[str, str]], tick: Callable[[], None] = lambda: None) -> bool:
         """Learn the ``(scope, key)`` attributes in ``wanted`` from what is read (as :meth:`refresh`),
@@ -196,12 +197,19 @@ class TraceIndex:
             self._place(trace_id, entry, shape, seen)
             entry.records = bounds[at + 1] - bounds[at]
 
-    def _take_pending(self) -> None:
-        """Apply what the store reported since the last call: drop evicted traces, mark written ones
-        unread."""
+    def _take_pending(self, traces: int | None = None) -> None:
+        """Apply what the store reported since the last call (the first batches that wrote ``traces``
+        traces, if given): drop evicted traces, mark written ones unread."""
         with self._pending_lock:
-            pending, self._pending = self._pending, []
-            self._taken = self._unread_tags.queued
+            pending = self._pending
+            taken = len(pending)
+            if traces is not None:
+                taken = written = 0
+                while taken < len(pending) and written < traces:
+                    written += len(pending[taken][0])
+                    taken += 1
+            pending, self._pending = pending[:taken], pending[taken:]
+            self._taken = self._unread_tags.queued - len(self._pending)
         unread, entries, columns, written_now = self._unread, self._entries, self._columns, set()
         for written, evicted in pending:
             for trace_id in evicted:

@@ -305,6 +305,21 @@ def test_a_refresh_with_a_budget_reads_that_many_traces_at_a_time() -> None:
     assert _search(store, '{ name = "GET /3" }')[0] == {n for n in range(1, 101) if n % 5 == 3}
 
 
+def test_a_refresh_with_a_budget_takes_only_the_reports_of_the_traces_it_reads() -> None:
+    # After a burst, a keeper step that took every report (~70k traces at 500k spans) held the index's
+    # lock ~0.4 s, and the first query waited for it.
+    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    index = index_for(store)
+    _fill(store, range(1, 101))  # one report per trace
+
+    assert index.refresh(budget=10) is True
+
+    assert len(index._pending) == 90
+    unread, read = index.split_candidates(None)
+    assert len(unread) == 90
+    assert [int.from_bytes(trace_id, "big") for trace_id in read] == list(range(10, 0, -1))
+
+
 def test_the_index_keeper_leaves_the_interpreter_to_a_query_in_flight() -> None:
     store = TraceStore(StoreLimits(min_retention_seconds=0))
     index = index_for(store)
