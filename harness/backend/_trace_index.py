@@ -204,9 +204,9 @@ class TraceIndex:
             pending = self._pending
             taken = len(pending)
             if traces is not None:
-                taken = written = 0
-                while taken < len(pending) and written < traces:
-                    written += len(pending[taken][0])
+                taken = count = 0
+                while taken < len(pending) and count < traces:
+                    count += len(pending[taken][0])
                     taken += 1
             pending, self._pending = pending[:taken], pending[taken:]
             self._taken = self._unread_tags.queued - len(self._pending)
