@@ -3,14 +3,14 @@
 Spans are aggregated by hand instead of through the OpenTelemetry metrics SDK, which costs about 18 µs
 per span here (DESIGN.md). ``on_end`` only appends the ended span to a queue (immutable from then on);
 every 64 spans, one loop under one lock acquisition measures those waiting, in the order they ended: per
-span, one dict lookup keyed by a tuple of raw span fields (enum *values*, since hashing an Enum member
-runs Python code), one bisect of the integer duration into the 14 fixed buckets (none under 2 ms), two
-count updates and the bucket's exemplar. Code that runs once per span, between the SDK's own, runs cold:
-the same work in a tight loop costs about half (timed side by side on bench/processors_overhead.py's
-workloads). Every read (scrape, snapshot, export, ``force_flush``, ``shutdown``) measures what waits first,
-so it misses nothing.
-Everything expensive (label formatting, name bounding, tenant validation) happens once per new key;
-exemplar hex formatting and exposition happen at scrape time.
+span, its series found by indexing nested levels of raw span fields (:mod:`hoptrace.processors._red_keys`;
+enum *values*, since hashing an Enum member runs Python code), one bisect of the integer duration into the
+14 fixed buckets (none under 2 ms), two count updates and the bucket's exemplar. Code that runs once per
+span, between the SDK's own, runs cold: the same work in a tight loop costs about half (timed side by side
+on bench/processors_overhead.py's workloads). Every read (scrape, snapshot, export, ``force_flush``,
+``shutdown``) measures what waits first, so it misses nothing.
+Everything expensive (label formatting, name bounding, tenant validation) happens once per new combination
+of raw fields; exemplar hex formatting and exposition happen at scrape time.
 
 Counts live in cells of a store (:mod:`hoptrace.processors._red_store`): process memory by default, or,
 after :meth:`RedMetricsSpanProcessor.share_in`, a memory-mapped file (:mod:`hoptrace.processors._red_file`)
@@ -26,7 +26,6 @@ import os
 import threading
 import weakref
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
+from hoptrace.processors._red_keys import SeriesKeyCache
 from hoptrace.processors._red_labels import (
     LABEL_NAMES,
     OVERFLOW_LABELS,
@@ -80,21 +80,16 @@ _UNSET = StatusCode.UNSET.value
 _ERROR = StatusCode.ERROR.value
 
 
-class _Unfamiliar(Exception):
-    """Raised on the hot path for spans of an SDK whose internals it was not checked against."""
-
-
 class _Series:
     # Counts are in ``cells`` (see _red_store); ``exemplars[cell]`` is the latest (span context, duration,
-    # end) of the bucket counted in ``cells[cell]`` (slot 0 unused: one index for both). In a shared store
-    # (``shared``), ``due[cell]`` says when that bucket's exemplar is next written through to the file.
-    __slots__ = ("cells", "due", "exemplars", "labels", "shared")
+    # end) of the bucket counted in ``cells[cell]`` (slot 0 unused: one index for both). In a shared store,
+    # ``due[cell]`` says when that bucket's exemplar is next written through to the file.
+    __slots__ = ("cells", "due", "exemplars", "labels")
 
-    def __init__(self, labels: Mapping[str, str], cells: Cells, shared: bool) -> None:
+    def __init__(self, labels: Mapping[str, str], cells: Cells) -> None:
         self.labels = labels
         self.cells = cells
         self.exemplars: list[tuple[SpanContext | None, int, int] | None] = [None] * (FIRST_BUCKET + BUCKETS)
-        self.shared = shared
         self.due = [0] * (FIRST_BUCKET + BUCKETS)
 
 
@@ -122,12 +117,12 @@ class RedMetricsSpanProcessor(SpanProcessor):
             )
         self._max_series = max_series
         self._lock = threading.Lock()
-        self._by_key: dict[tuple[object, ...], _Series] = {}
+        self._by_fields: SeriesKeyCache[_Series] = SeriesKeyCache(4 * max_series)  # raw span fields
         self._by_labels: dict[tuple[str, ...], _Series] = {}
         self._overflow: _Series | None = None
         self._store: MemoryStore | FileStore = MemoryStore()
         self._service_cache: tuple[Resource | None, str] = (None, "")
-        self._pending: deque[ReadableSpan] = deque()  # ended, not measured yet: on_end appends
+        self._pending: list[ReadableSpan] = []  # ended, not measured yet: on_end appends
         self._batch = _BATCH
         if hasattr(os, "register_at_fork"):
             # A fork while another thread holds the lock would leave the child's copy locked forever.
@@ -214,17 +209,21 @@ class RedMetricsSpanProcessor(SpanProcessor):
     def _measure_waiting(self) -> None:
         # Kept flat on purpose: each bytecode here runs once per span. An ended SDK span's fields never
         # change: they are read directly (see _span_access); a span these reads do not fit takes
-        # _measure_slowly. The lock is held.
+        # _measure_slowly. The lock is held; on_end may append meanwhile (after the spans taken here).
         pending = self._pending
-        next_span = pending.popleft
-        by_key = self._by_key
+        count = len(pending)
+        batch = pending[:count]
+        del pending[:count]
+        shared = self._store.shared_directory is not None
+        if not _FAST:
+            for span in batch:
+                self._measure_slowly(span, shared)
+            return
         cached_resource, service = self._service_cache
-        while pending:
-            span = next_span()
+        names = self._by_fields.names_of(service)
+        for span in batch:
             try:
                 try:
-                    if not _FAST:
-                        raise _Unfamiliar
                     # A span without times (or attributes) raises here and takes _measure_slowly.
                     end: int = span._end_time  # type: ignore[assignment]
                     duration = end - span._start_time  # type: ignore[operator]
@@ -240,15 +239,21 @@ class RedMetricsSpanProcessor(SpanProcessor):
                             attributes
                         ):
                             status = _ERROR
-                    resource = span._resource
-                    if resource is not cached_resource:
-                        cached_resource, service = resource, service_of(resource.attributes)
-                        self._service_cache = (resource, service)
-                    # The tenant as it is: a new key's labels validate it (_series_for).
-                    key = (service, span._name, kind, status, attributes.get(TENANT_KEY))
-                    series = by_key.get(key)
+                    if span._resource is not cached_resource:
+                        cached_resource = span._resource
+                        service = service_of(cached_resource.attributes)
+                        self._service_cache = (cached_resource, service)
+                        names = self._by_fields.names_of(service)
+                    # The tenant as it is: a new combination's labels validate it (_series_for).
+                    name = span._name
+                    tenant = attributes.get(TENANT_KEY)
+                    try:
+                        series = names[name][tenant][kind][status]  # see _red_keys
+                    except KeyError:
+                        series = None
                     if series is None:
-                        series = self._series_for(key)
+                        series = self._series_for(service, name, kind, status, tenant)
+                        names = self._by_fields.names_of(service)  # a new one if the cache started again
                     if duration <= _FIRST_BOUND_NS:  # most spans: skips the bisect call
                         cell = FIRST_BUCKET
                         if duration < 0:
@@ -257,41 +262,46 @@ class RedMetricsSpanProcessor(SpanProcessor):
                         cell = bisect_left(_CELL_BOUNDS_NS, duration)
                     context = span._context
                 except Exception:
-                    measured = self._measure_slowly(span)
-                    if measured is None:
-                        continue
-                    series, cell, duration, end, context = measured
+                    self._measure_slowly(span, shared)
+                    continue
+                # _record, inlined: a call per span costs more than the rest of these lines.
                 cells = series.cells
                 cells[cell] += 1
                 cells[TOTAL] += duration
                 series.exemplars[cell] = (context, duration, end)
-                if series.shared and end >= series.due[cell]:  # at most once a second per bucket
+                if shared and end >= series.due[cell]:  # at most once a second per bucket
                     _write_exemplar(series, cell, end)
             except Exception:
-                if self._store.add_failed() == 1:
-                    logger.exception(
-                        "hoptrace: RED metrics could not measure a span; further failures counted"
-                    )
+                self._count_failure()
 
-    def _measure_slowly(self, span: ReadableSpan) -> tuple[_Series, int, int, int, SpanContext | None] | None:
-        """What is recorded for ``span``, read through the public span API; ``None`` for a span that cannot
-        be measured (no start or end time: counted as failed). The lock is held."""
-        start, end = span.start_time, span.end_time
-        if start is None or end is None:
-            self._store.add_failed()
-            return None
-        attributes = ended_span_attributes(span)
-        kind, status = span.kind._value_, span.status.status_code._value_
-        if kind == _SERVER and status == _UNSET and is_server_error(attributes):
-            status = _ERROR
-        tenant = attributes.get(TENANT_KEY)
-        if tenant is not None and tenant.__class__ is not str:
-            tenant = validate_tenant(tenant)  # counted as invalid, measured without tenant
-        key = (service_of(span.resource.attributes), span.name, kind, status, tenant)
-        series = self._by_key.get(key) or self._series_for(key)
-        duration = max(end - start, 0)
-        cell = FIRST_BUCKET if duration <= _FIRST_BOUND_NS else bisect_left(_CELL_BOUNDS_NS, duration)
-        return series, cell, duration, end, span.context
+    def _count_failure(self) -> None:
+        if self._store.add_failed() == 1:
+            logger.exception("hoptrace: RED metrics could not measure a span; further failures counted")
+
+    def _measure_slowly(self, span: ReadableSpan, shared: bool) -> None:
+        """Measure ``span`` through the public span API; a span without start or end time is counted as
+        failed. The lock is held."""
+        try:
+            start, end = span.start_time, span.end_time
+            if start is None or end is None:
+                self._store.add_failed()
+                return
+            attributes = ended_span_attributes(span)
+            kind, status = span.kind._value_, span.status.status_code._value_
+            if kind == _SERVER and status == _UNSET and is_server_error(attributes):
+                status = _ERROR
+            tenant = attributes.get(TENANT_KEY)
+            if tenant is not None and tenant.__class__ is not str:
+                tenant = validate_tenant(tenant)  # counted as invalid, measured without tenant
+            service, name = service_of(span.resource.attributes), span.name
+            series = self._by_fields.get(service, name, tenant, kind, status) or self._series_for(
+                service, name, kind, status, tenant
+            )
+            duration = max(end - start, 0)
+            cell = FIRST_BUCKET if duration <= _FIRST_BOUND_NS else bisect_left(_CELL_BOUNDS_NS, duration)
+            _record(series, cell, duration, end, span.context, shared)
+        except Exception:
+            self._count_failure()
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
@@ -299,8 +309,9 @@ class RedMetricsSpanProcessor(SpanProcessor):
         if directory is None:
             return
         # The parent's series stay in the parent's file; the child counts in a file of its own.
-        self._by_key, self._by_labels, self._overflow = {}, {}, None
-        self._pending = deque()  # the parent measures the spans that waited there
+        self._by_labels, self._overflow = {}, None
+        self._by_fields.clear()
+        self._pending = []  # the parent measures the spans that waited there
         from hoptrace.processors._red_file import FileStore
 
         try:
@@ -315,7 +326,6 @@ class RedMetricsSpanProcessor(SpanProcessor):
             for index, value in enumerate(series.cells):
                 cells[index] = value
             series.cells = cells
-            series.shared = store.shared_directory is not None
         store.add_failed(self._store.failed)
         self._store = store
 
@@ -323,23 +333,19 @@ class RedMetricsSpanProcessor(SpanProcessor):
         with self._lock:
             return self._store.add_failed()
 
-    def _series_for(self, key: tuple[object, ...]) -> _Series:
-        """The series of a key not seen yet (or dropped from the key cache). The lock is held."""
-        service, name, kind, status, tenant = key
+    def _series_for(self, service: str, name: object, kind: int, status: int, tenant: object) -> _Series:
+        """The series of raw span fields not cached yet (or dropped from the cache). The lock is held."""
         labels: tuple[str, ...] = (
             str(service),
             bounded_span_name(str(name)),
-            SPAN_KIND_LABELS.get(kind, "SPAN_KIND_UNSPECIFIED"),  # type: ignore[call-overload]
-            STATUS_CODE_LABELS.get(status, "STATUS_CODE_UNSET"),  # type: ignore[call-overload]
+            SPAN_KIND_LABELS.get(kind, "SPAN_KIND_UNSPECIFIED"),
+            STATUS_CODE_LABELS.get(status, "STATUS_CODE_UNSET"),
             "" if tenant is None else (validate_tenant(tenant) or ""),
         )
         series = self._by_labels.get(labels)
         if series is None:
             series = self._new_series(labels)
-        # The key cache maps raw fields to series; bound it too, or raw names could grow it forever.
-        if len(self._by_key) >= 4 * self._max_series:
-            self._by_key.clear()
-        self._by_key[key] = series
+        self._by_fields.remember(service, name, tenant, kind, status, series)
         return series
 
     def _new_series(self, labels: tuple[str, ...]) -> _Series:
@@ -358,7 +364,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
 
     def _allocate(self, labels: dict[str, str]) -> _Series:
         store = self._store
-        return _Series(labels, store.allocate(labels), store.shared_directory is not None)
+        return _Series(labels, store.allocate(labels))
 
     def snapshot(self) -> list[SeriesSnapshot]:
         """Return every series, each copied atomically with respect to ``on_end``. In a shared directory
@@ -386,6 +392,17 @@ class RedMetricsSpanProcessor(SpanProcessor):
 
         entries, failed = read_directory(directory)
         return merged(entries), failed
+
+
+def _record(
+    series: _Series, cell: int, duration: int, end: int, context: SpanContext | None, shared: bool
+) -> None:
+    cells = series.cells
+    cells[cell] += 1
+    cells[TOTAL] += duration
+    series.exemplars[cell] = (context, duration, end)
+    if shared and end >= series.due[cell]:  # at most once a second per bucket
+        _write_exemplar(series, cell, end)
 
 
 def _write_exemplar(series: _Series, cell: int, end: int) -> None:

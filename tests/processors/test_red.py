@@ -222,6 +222,43 @@ def test_raw_urls_with_ids_do_not_become_label_values() -> None:
     assert {name: s.count for name, s in _by_name(red).items()} == {"GET /orders/{id}": 3}
 
 
+def test_more_raw_names_than_the_key_cache_holds_are_each_measured_in_their_series() -> None:
+    red = RedMetricsSpanProcessor(max_series=3)  # caches 12 raw combinations, then starts again
+    tracer = _tracer(red)
+    for order in range(100):
+        _span(tracer, f"GET /orders/{order}", MS, SpanKind.SERVER)
+        _span(tracer, "GET /health", 3 * MS, SpanKind.SERVER)
+    by_name = _by_name(red)
+    assert {name: s.count for name, s in by_name.items()} == {"GET /orders/{id}": 100, "GET /health": 100}
+    assert by_name["GET /health"].sum == pytest.approx(100 * 0.003)
+    assert red.overflowed_spans == 0
+
+
+def test_kind_and_status_select_the_series_of_a_name_and_tenant() -> None:
+    red = RedMetricsSpanProcessor()
+    tracer = _tracer(red)
+    for kind, status in itertools.product(SpanKind, (None, StatusCode.OK, StatusCode.ERROR)):
+        for _ in range(1 + kind.value):
+            _span(tracer, "op", MS, kind, status=status)
+    counts = {(s.labels["span_kind"], s.labels["status_code"]): s.count for s in red.snapshot()}
+    assert counts == {
+        (f"SPAN_KIND_{kind.name}", f"STATUS_CODE_{(status or StatusCode.UNSET).name}"): 1 + kind.value
+        for kind, status in itertools.product(SpanKind, (None, StatusCode.OK, StatusCode.ERROR))
+    }
+
+
+def test_sequence_tenant_attribute_is_counted_once_per_raw_value_and_measured_without_tenant() -> None:
+    red = RedMetricsSpanProcessor()
+    tracer = _tracer(red)
+    before = invalid_tenants.count
+    for _ in range(3):
+        _span(tracer, "op", MS, attributes={"tenant.id": ["acme", "globex"]})
+    _span(tracer, "op", MS, attributes={"tenant.id": "acme"})
+    counts = {s.labels["tenant"]: s.count for s in red.snapshot()}
+    assert counts == {"": 3, "acme": 1}
+    assert invalid_tenants.count == before + 1  # validated when its series is resolved, then cached
+
+
 @pytest.mark.parametrize(
     ("raw", "bounded"),
     [
