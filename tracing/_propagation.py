@@ -16,8 +16,8 @@ any other, so one environment serves every service. Without a valid signed tenan
 applies as above.
 """
 
-# No ``from __future__ import annotations``: typing.NamedTuple compiles each string annotation of EdgePolicy
-# (~0.15M CPU instructions per field), at every traced service's start-up (bench/startup.py).
+from __future__ import annotations
+
 from collections.abc import Container, Iterable, Mapping, MutableMapping
 from typing import NamedTuple
 

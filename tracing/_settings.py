@@ -6,8 +6,8 @@ exists (an unparsable endpoint or an unknown protocol), raises :class:`UnusableE
 bootstrap turns into one warning line and an untraced service.
 """
 
-# No ``from __future__ import annotations``: typing.NamedTuple compiles each string annotation of Settings
-# (~0.15M CPU instructions per field), at every traced service's start-up (bench/startup.py).
+from __future__ import annotations
+
 import logging
 import os
 import re
