@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from hoptrace.processors._red_keys import SeriesKeyCache
+from hoptrace.processors._red_keys import Names, SeriesKeyCache
 from hoptrace.processors._red_labels import (
     LABEL_NAMES,
     OVERFLOW_LABELS,
@@ -121,7 +121,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
         self._by_labels: dict[tuple[str, ...], _Series] = {}
         self._overflow: _Series | None = None
         self._store: MemoryStore | FileStore = MemoryStore()
-        self._service_cache: tuple[Resource | None, str] = (None, "")
+        # The resource seen last, its service label and that service's levels of the key cache.
+        self._service_cache: tuple[Resource | None, str, Names] = (None, "", self._by_fields.names_of(""))
         self._pending: list[ReadableSpan] = []  # ended, not measured yet: on_end appends
         self._batch = _BATCH
         if hasattr(os, "register_at_fork"):
@@ -219,8 +220,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
             for span in batch:
                 self._measure_slowly(span, shared)
             return
-        cached_resource, service = self._service_cache
-        names = self._by_fields.names_of(service)
+        cached_resource, service, names = self._service_cache
         for span in batch:
             try:
                 try:
@@ -242,8 +242,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
                     if span._resource is not cached_resource:
                         cached_resource = span._resource
                         service = service_of(cached_resource.attributes)
-                        self._service_cache = (cached_resource, service)
                         names = self._by_fields.names_of(service)
+                        self._service_cache = (cached_resource, service, names)
                     # The tenant as it is: a new combination's labels validate it (_series_for).
                     name = span._name
                     tenant = attributes.get(TENANT_KEY)
@@ -254,13 +254,13 @@ class RedMetricsSpanProcessor(SpanProcessor):
                     if series is None:
                         series = self._series_for(service, name, kind, status, tenant)
                         names = self._by_fields.names_of(service)  # a new one if the cache started again
+                        self._service_cache = (cached_resource, service, names)
                     if duration <= _FIRST_BOUND_NS:  # most spans: skips the bisect call
                         cell = FIRST_BUCKET
                         if duration < 0:
                             duration = 0
                     else:
                         cell = bisect_left(_CELL_BOUNDS_NS, duration)
-                    context = span._context
                 except Exception:
                     self._measure_slowly(span, shared)
                     continue
@@ -268,7 +268,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
                 cells = series.cells
                 cells[cell] += 1
                 cells[TOTAL] += duration
-                series.exemplars[cell] = (context, duration, end)
+                series.exemplars[cell] = (span._context, duration, end)
                 if shared and end >= series.due[cell]:  # at most once a second per bucket
                     _write_exemplar(series, cell, end)
             except Exception:
@@ -311,6 +311,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
         # The parent's series stay in the parent's file; the child counts in a file of its own.
         self._by_labels, self._overflow = {}, None
         self._by_fields.clear()
+        self._service_cache = (None, "", self._by_fields.names_of(""))
         self._pending = []  # the parent measures the spans that waited there
         from hoptrace.processors._red_file import FileStore
 
