@@ -1,9 +1,9 @@
 """An OTLP export request read in two cheap passes: its spans as the bytes they were sent as, and, per
 instrumentation scope, every span's ids, names, kinds, statuses and raw attributes in flat lists.
 
-Building a message per span to read its ids and serializing it again to store it cost the receiver about
-1.5 us per span. Here upb does both in C, with two message types declared at run time (the field numbers
-are OTLP's ``trace.proto``):
+Reading each span's ids from a message per span and serializing it again to store it cost the receiver
+about 9k instructions per span (cachegrind, bench spans); these two passes about 4.3k. Here upb does both
+in C, with two message types declared at run time (the field numbers are OTLP's ``trace.proto``):
 
 - :data:`RawRequest` declares a scope's ``spans`` as ``repeated bytes``: each span comes out as the
   bytes it was sent as, ready to store;
