@@ -1,9 +1,9 @@
 """Tag names and values of what the trace index has not read yet, so that autocomplete answers right after
 a burst of ingest without waiting for the index to catch up.
 
-The receiver works out each request's facts at ingest (:mod:`._request_facts`, ~4k instructions per
-span) and the store hands them to the index with the trace ids it wrote. Requests are numbered as they arrive; each
-name and value keeps the number of the last request that had it (a :class:`TagCatalog` numbered by
+The receiver works out each request's facts at ingest (:mod:`._request_facts`, ~4k instructions per span)
+and the store hands them to the index with the trace ids it wrote. Requests are numbered as they arrive;
+each name and value keeps the number of the last request that had it (a :class:`TagCatalog` numbered by
 request). Once the index has read every trace written up to request *n*, what those requests gave is in
 its own catalogue, and names and values last seen at *n* or before are dropped here. A name or value is
 therefore in the index's catalogue or here, and the answer is their union.
