@@ -221,6 +221,15 @@ class RedMetricsSpanProcessor(SpanProcessor):
                 self._measure_slowly(span, shared)
             return
         cached_resource, service, names = self._service_cache
+        # Module constants as locals: a local costs less to load than a global, once per span each.
+        server, unset, tenant_key, first_bound, first_bucket, total = (
+            _SERVER,
+            _UNSET,
+            TENANT_KEY,
+            _FIRST_BOUND_NS,
+            FIRST_BUCKET,
+            TOTAL,
+        )
         for span in batch:
             try:
                 try:
@@ -230,7 +239,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
                     attributes = span._attributes._dict  # type: ignore[union-attr]
                     kind = span._kind._value_
                     status = span._status._status_code._value_
-                    if kind == _SERVER and status == _UNSET:
+                    if kind == server and status == unset:
                         code = attributes.get("http.response.status_code")
                         if code.__class__ is int:  # the common case, decided here: no call
                             if 500 <= code <= 599:
@@ -246,7 +255,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
                         self._service_cache = (cached_resource, service, names)
                     # The tenant as it is: a new combination's labels validate it (_series_for).
                     name = span._name
-                    tenant = attributes.get(TENANT_KEY)
+                    tenant = attributes.get(tenant_key)
                     try:
                         series = names[name][tenant][kind][status]  # see _red_keys
                     except KeyError:
@@ -255,8 +264,8 @@ class RedMetricsSpanProcessor(SpanProcessor):
                         series = self._series_for(service, name, kind, status, tenant)
                         names = self._by_fields.names_of(service)  # a new one if the cache started again
                         self._service_cache = (cached_resource, service, names)
-                    if duration <= _FIRST_BOUND_NS:  # most spans: skips the bisect call
-                        cell = FIRST_BUCKET
+                    if duration <= first_bound:  # most spans: skips the bisect call
+                        cell = first_bucket
                         if duration < 0:
                             duration = 0
                     else:
@@ -267,7 +276,7 @@ class RedMetricsSpanProcessor(SpanProcessor):
                 # _record, inlined: a call per span costs more than the rest of these lines.
                 cells = series.cells
                 cells[cell] += 1
-                cells[TOTAL] += duration
+                cells[total] += duration
                 series.exemplars[cell] = (span._context, duration, end)
                 if shared and end >= series.due[cell]:  # at most once a second per bucket
                     _write_exemplar(series, cell, end)
