@@ -7,7 +7,9 @@ processor's hot loop indexes directly for ~0.6k: service -> span name -> tenant 
 its hash) -> kind value -> status value (lists, one slot each). A combination not cached misses with
 ``None`` or a ``KeyError`` (``IndexError``, ``TypeError`` for odd fields); the processor then resolves the
 series (labels, validation) and :meth:`SeriesKeyCache.remember` caches it. Only kind values 0-4 and status
-values 0-2 (``SpanKind``, ``StatusCode``) are cached: a cached slot answers for one combination only.
+values 0-2 (``SpanKind``, ``StatusCode``) are cached: a cached slot answers for one combination only. The
+hot path indexes the lists with the values it read, unchecked: those of an SDK span's ``SpanKind`` and
+``StatusCode`` members, never negative (a negative index would reach another combination's slot).
 
 Not thread-safe: the processor's lock guards it.
 """
@@ -48,7 +50,9 @@ class SeriesKeyCache(Generic[_Value]):
         return names
 
     def get(self, service: str, name: object, tenant: object, kind: int, status: int) -> _Value | None:
-        """The value cached for these fields, or ``None``."""
+        """The value cached for these fields, or ``None`` (always for kind or status values out of range)."""
+        if not (_in_range(kind, KINDS) and _in_range(status, STATUS_CODES)):
+            return None
         try:
             return self._by_service[service][name][tenant][kind][status]  # type: ignore[no-any-return]
         except (KeyError, IndexError, TypeError):

@@ -18,12 +18,14 @@ def test_remembered_fields_are_found_by_get_and_by_indexing_the_levels() -> None
 
 def test_kind_or_status_values_out_of_range_and_unhashable_fields_stay_uncached() -> None:
     cache: SeriesKeyCache[str] = SeriesKeyCache(limit=10)
+    cache.remember("api", "op", None, 4, 2, "last slots")
     for kind, status in ((5, 0), (0, 3), (-1, 0), (0, -1), (True, 0), ("1", 0)):
         cache.remember("api", "op", None, kind, status, "series")
         assert cache.get("api", "op", None, kind, status) is None
+    assert cache.get("api", "op", None, 4, 2) == "last slots"
     cache.remember("api", "op", ["acme"], 0, 0, "series")
     assert cache.get("api", "op", ["acme"], 0, 0) is None
-    assert cache.names_of("api") == {}
+    assert list(cache.names_of("api")) == ["op"]
 
 
 def test_it_starts_again_empty_past_its_limit_and_levels_taken_before_still_answer() -> None:
