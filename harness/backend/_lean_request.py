@@ -8,10 +8,11 @@ in C, with two message types declared at run time (the field numbers are OTLP's 
 - :data:`RawRequest` declares a scope's ``spans`` as ``repeated bytes``: each span comes out as the
   bytes it was sent as, ready to store;
 - :data:`MergedRequest` declares them as *one* message, so that protobuf merges every span of a scope
-  into it and its repeated fields concatenate: ``trace_id``, ``span_id``, ``name``, ``kind``,
-  ``attributes`` (raw ``KeyValue`` bytes), ``status`` (raw ``Status`` bytes), and the events' and
-  links' names and attributes, as flat lists. That is what the ids of the spans are read from (one per
-  span when each span has each id once) and what the tag catalogue learns from (:mod:`._request_facts`).
+  into it and its repeated fields concatenate: ``trace_id``, ``span_id``, ``name``, ``kind``, the start
+  and end times, ``attributes`` (raw ``KeyValue`` bytes), ``status`` (raw ``Status`` bytes), and the
+  events' and links' names and attributes, as flat lists. That is what the ids of the spans are read
+  from (one per span when each span has each id once), what the tag catalogue learns from
+  (:mod:`._request_facts`) and what the metrics' rows of unread requests are (:mod:`._pending_rows`).
 
 Neither validates the spans' contents: the receiver parses the request with the real message type
 first. Pure functions; thread safe.
@@ -80,8 +81,8 @@ def _classes() -> tuple[Any, Any]:
             ("parent_span_id", 4, raw, _OPTIONAL, ""),
             ("name", 5, raw, _REPEATED, ""),
             ("kind", 6, _FIELD.TYPE_INT32, _REPEATED, ""),  # an enum on the wire: a varint
-            ("start_time_unix_nano", 7, fixed64, _OPTIONAL, ""),
-            ("end_time_unix_nano", 8, fixed64, _OPTIONAL, ""),
+            ("start_time_unix_nano", 7, fixed64, _REPEATED, ""),
+            ("end_time_unix_nano", 8, fixed64, _REPEATED, ""),
             ("attributes", 9, raw, _REPEATED, ""),
             ("dropped_attributes_count", 10, uint32, _OPTIONAL, ""),
             ("events", 11, message, _OPTIONAL, "Events"),  # singular: every event merged into one
@@ -136,6 +137,7 @@ class ScopeGroup:
 
     origin: OriginKey
     trace_ids: list[bytes]
+    span_ids: list[bytes]
     spans: list[bytes]
     """Each span as it was sent (serialized ``opentelemetry.proto.trace.v1.Span``)."""
     merged: Any
@@ -168,7 +170,7 @@ def scope_groups(body: bytes) -> list[ScopeGroup] | None:
             ):
                 return None
             origin = (resource, resource_schema, raw_scope.scope, raw_scope.schema_url)
-            groups.append(ScopeGroup(origin, trace_ids, spans, flat))
+            groups.append(ScopeGroup(origin, trace_ids, span_ids, spans, flat))
     return groups
 
 

@@ -157,8 +157,7 @@ def gather_from_columns(
     index = index_for(store)
     # Through the store's query gate: time-sliced against ingest, QueryTimeout past the deadline.
     with store.query_gate.admit() as clock:
-        index.refresh((), clock.tick)
-        view = index.columns()
+        view = index.columns_now(clock.tick)
         if view is None:
             return None
         clock.tick()

@@ -13,6 +13,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -20,10 +21,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from hoptrace.harness.backend._attribute_facts import AttributeFact
 from hoptrace.harness.backend._errors import InvalidPayload, PayloadTooLarge, StoreFull, Unavailable
 from hoptrace.harness.backend._index_keeper import poke
 from hoptrace.harness.backend._lean_request import scope_groups, stored_triples
+from hoptrace.harness.backend._pending_rows import IngestFacts, RequestRows
 from hoptrace.harness.backend._request_facts import RequestFacts
 from hoptrace.harness.backend._store import SpanOrigin, TraceStore
 from hoptrace.harness.backend._trace_index import index_for
@@ -78,6 +79,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._counters = ReceiverCounters()
         self._facts = RequestFacts()
+        self._rows = RequestRows(self._index.span_keys)
 
     def add_listener(self, listener: SpansListener) -> None:
         self._listeners.append(listener)
@@ -180,14 +182,16 @@ class Receiver:
 
     def _valid_spans(
         self, request: ExportTraceServiceRequest, body: bytes
-    ) -> tuple[list[tuple[bytes, SpanOrigin, bytes]], int, tuple[AttributeFact, ...] | None]:
-        """The spans to store (each as it was sent), how many were rejected, and what they give the tag
-        catalogue (``None`` when not worked out: a request with invalid spans)."""
+    ) -> tuple[list[tuple[bytes, SpanOrigin, bytes]], int, IngestFacts | None]:
+        """The spans to store (each as it was sent), how many were rejected, and what they give the trace
+        index (``None`` when not worked out: a request with invalid spans)."""
         groups = scope_groups(body)
         if groups is not None:
             origins = [self._origin(*group.origin) for group in groups]
             spans = stored_triples(groups, origins)
-            return spans, 0, self._facts.of(zip(groups, origins, strict=True))
+            tags = self._facts.of(zip(groups, origins, strict=True))
+            rows = self._rows.of(groups, origins, lambda: _scopes_with_spans(request))
+            return spans, 0, IngestFacts(tags, rows)
         return (*self._checked_spans(request), None)
 
     def _checked_spans(
@@ -228,3 +232,8 @@ class Receiver:
             origin = SpanOrigin(*key)
             self._origins[key] = origin
         return origin
+
+
+def _scopes_with_spans(request: ExportTraceServiceRequest) -> list[Any]:
+    """The request's ``ScopeSpans`` that hold spans, in order (as ``scope_groups`` lists them)."""
+    return [scope for resource in request.resource_spans for scope in resource.scope_spans if scope.spans]

@@ -21,29 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hoptrace.harness._model import AttributeValue, SpanKind, StatusCode
-from hoptrace.harness.backend._decode import MAX_VALUE_CHARS
+from hoptrace.harness._model import AttributeValue
+from hoptrace.harness.backend._span_keys import SpanKey, SpanKeys, lookup_of, service_of
 
-_KINDS = tuple(SpanKind)
-_STATUSES = tuple(StatusCode)
-_MISSING_SERVICE = object()
+__all__ = ["ColumnsView", "SpanColumns", "SpanKey"]
 _UINT64_MAX = 2**64 - 1
 _EMPTY_EXTENT = array("Q", (_UINT64_MAX, 0, 0))
 """A new slot's extent."""
 _COMPACT_AFTER = 65_536
 """Dead rows are only compacted away once there are at least this many (and more than live rows)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpanKey:
-    """What the ``key`` column interns: the fields TraceQL metrics filter and group on most."""
-
-    service: AttributeValue
-    """The resource's ``service.name`` (``""`` when ``has_service`` is false)."""
-    has_service: bool
-    name: str
-    kind: SpanKind
-    status: StatusCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +56,9 @@ class ColumnsView:
 class SpanColumns:
     """See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: SpanKeys | None = None) -> None:
+        self.keys = keys or SpanKeys()
+        """Numbers the rows' keys (shared with whoever else works keys out: kept by :meth:`clear`)."""
         self.clear()
 
     def clear(self) -> None:
@@ -79,8 +67,6 @@ class SpanColumns:
         self._span_id = array("Q")
         self._slot = array("I")
         self._key = array("I")
-        self._keys: list[SpanKey] = []
-        self._key_ids: dict[tuple[Any, ...], int] = {}
         self._slot_seq = array("q")
         self._slot_spans = array("I")
         self._slot_bytes = array("Q")
@@ -124,10 +110,10 @@ class SpanColumns:
 
     @property
     def key_count(self) -> int:
-        return len(self._keys)
+        return len(self.keys)
 
     def key(self, number: int) -> SpanKey:
-        return self._keys[number]
+        return self.keys[number]
 
     def add(self, traces: list[tuple[int, int, int]], services: list[Any], spans: list[Any]) -> list[int]:
         """Rows for ``spans`` (parsed OTLP spans, such as ``LeanSpan``), the first ``count`` of them of
@@ -142,15 +128,17 @@ class SpanColumns:
         kinds = [span.kind for span in spans]
         statuses = [span.status.code for span in spans]
         ids = [span.span_id for span in spans]
-        key_ids = self._key_ids
+        span_keys = self.keys
         lookups = [
-            (service if type(service) is str else _hashable(service), name, kind, status)
+            lookup_of(service, name, kind, status)
             for service, name, kind, status in zip(services, names, kinds, statuses, strict=True)
         ]
-        keys = [key_ids.get(lookup) for lookup in lookups]
+        keys = [span_keys.get(lookup) for lookup in lookups]
         if None in keys:
             pairs = zip(keys, lookups, services, strict=True)
-            keys = [self._new_key(lookup, service) if key is None else key for key, lookup, service in pairs]
+            keys = [
+                span_keys.number(lookup, service) if key is None else key for key, lookup, service in pairs
+            ]
         durations = [end - start if end > start else 0 for start, end in zip(starts, ends, strict=True)]
         self._start.extend(starts)
         self._duration.extend(durations)
@@ -172,33 +160,6 @@ class SpanColumns:
             extent[at + 2] = max(extent[at + 2], max(trace_durations))
         return keys  # type: ignore[return-value]
 
-    def key_numbers(
-        self,
-        services: list[Any],
-        service_of_span: npt.NDArray[np.int64],
-        names: list[bytes],
-        kind: npt.NDArray[np.int64],
-        status: npt.NDArray[np.int64],
-    ) -> npt.NDArray[np.int64]:
-        """The number of each span's :class:`SpanKey` (as :meth:`add` gives it), from its service (its
-        position in ``services``, values as :meth:`service_of` gives them), UTF-8 name, kind (0-5) and
-        status code (0-2): once per distinct combination, not per span."""
-        distinct: dict[bytes, int] = {}
-        name_number = np.array([distinct.setdefault(name, len(distinct)) for name in names], dtype=np.int64)
-        combined = ((service_of_span * len(distinct) + name_number) * 8 + kind) * 4 + status
-        unique, inverse = np.unique(combined, return_inverse=True)
-        key_ids, known = self._key_ids, list(distinct)
-        numbers = []
-        for code in unique.tolist():
-            rest, status_code = divmod(code, 4)
-            rest, kind_code = divmod(rest, 8)
-            service_at, name_at = divmod(rest, len(distinct))
-            service, name = services[service_at], known[name_at].decode()
-            lookup = (service if type(service) is str else _hashable(service), name, kind_code, status_code)
-            key = key_ids.get(lookup)
-            numbers.append(self._new_key(lookup, service) if key is None else key)
-        return np.array(numbers, dtype=np.int64)[inverse]
-
     def add_rows(
         self,
         slots: list[int],
@@ -210,7 +171,7 @@ class SpanColumns:
         span_id: npt.NDArray[np.uint64],
     ) -> None:
         """Rows for the spans of new traces (slots with no rows yet): trace ``slots[t]`` has rows
-        ``bounds[t]`` to ``bounds[t + 1]`` of ``keys`` (from :meth:`key_numbers`), ``start``, ``end`` and
+        ``bounds[t]`` to ``bounds[t + 1]`` of ``keys`` (from :meth:`SpanKeys.numbers`), ``start``, ``end`` and
         ``span_id`` (8-byte ids), and ``sizes[t]`` bytes. As :meth:`add`, a whole batch at once."""
         self._view = None
         duration = np.where(end > start, end - start, np.uint64(0)).astype(np.uint64)
@@ -234,23 +195,6 @@ class SpanColumns:
             at = slot * 3
             extent[at], extent[at + 1], extent[at + 2] = low, high, long
 
-    def _new_key(self, lookup: tuple[Any, str, int, int], service: Any) -> int:
-        key = self._key_ids.get(lookup)
-        if key is not None:
-            return key
-        _, name, kind, status = lookup
-        key = self._key_ids[lookup] = len(self._keys)
-        self._keys.append(
-            SpanKey(
-                "" if service is _MISSING_SERVICE else service,
-                service is not _MISSING_SERVICE,
-                name if len(name) <= MAX_VALUE_CHARS else name[:MAX_VALUE_CHARS],  # as decoding cuts it
-                _KINDS[kind] if 0 <= kind < len(_KINDS) else SpanKind.UNSPECIFIED,
-                _STATUSES[status] if 0 <= status < len(_STATUSES) else StatusCode.UNSET,
-            )
-        )
-        return key
-
     def extent(self, slot: int) -> tuple[int, int, int]:
         """The trace's earliest span start, latest ``start + duration`` (not before any span's end, as a
         span ending before it starts has no duration), and longest duration."""
@@ -259,7 +203,7 @@ class SpanColumns:
 
     @staticmethod
     def service_of(resource: dict[str, AttributeValue]) -> Any:
-        return resource.get("service.name", _MISSING_SERVICE)
+        return service_of(resource)
 
     def needs_compaction(self) -> bool:
         return self._dead_rows >= _COMPACT_AFTER and self._dead_rows * 2 > len(self._slot)
@@ -303,7 +247,7 @@ class SpanColumns:
                 span_id=_copy(self._span_id, np.uint64),
                 slot=slot,
                 key=_copy(self._key, np.uint32),
-                keys=list(self._keys),
+                keys=self.keys.snapshot(),
                 slot_seq=slot_seq,
                 slot_spans=_copy(self._slot_spans, np.uint32),
                 slot_bytes=_copy(self._slot_bytes, np.uint64),
@@ -316,8 +260,3 @@ class SpanColumns:
 
 def _copy(column: array[Any], dtype: type[Any]) -> Any:
     return np.frombuffer(column, dtype=dtype).copy()
-
-
-def _hashable(value: Any) -> Any:
-    """A dict key that keeps ``1``, ``1.0``, ``True`` and ``"1"`` apart (and every NaN together)."""
-    return (type(value).__name__, repr(value))

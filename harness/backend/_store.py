@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, groupby
@@ -80,6 +80,8 @@ class SpanOrigin:
         return decoded_text(scope.name), decoded_text(scope.version), decode_attributes(scope.attributes)
 
 
+Watcher = Callable[[list[bytes], list[bytes], Any, bool], None]
+"""See :meth:`TraceStore.watch`."""
 _TRACE_ID = itemgetter(0)
 _ORIGIN_AND_SPAN = itemgetter(1, 2)
 
@@ -151,12 +153,14 @@ class TraceStore:
         self._byte_count = 0
         self._evicted_spans = 0
         self._evicted_traces = 0
-        self._watchers: list[Callable[[list[bytes], list[bytes], Iterable[Any] | None], None]] = []
+        self._watchers: list[Watcher] = []
         self._evicted_now: list[bytes] = []
 
-    def watch(self, callback: Callable[[list[bytes], list[bytes], Iterable[Any] | None], None]) -> None:
-        """Call ``callback(written_trace_ids, evicted_trace_ids, facts)`` after every change, in order
-        (each written trace once per change; ``facts`` as :meth:`add` was given them).
+    def watch(self, callback: Watcher) -> None:
+        """Call ``callback(written_trace_ids, evicted_trace_ids, facts, repeated)`` after every change, in
+        order (each written trace once per change; ``facts`` as :meth:`add` was given them; ``repeated``
+        whether a span written was byte-identical to one a trace already held, as exporters' retries
+        send them).
 
         It runs under the store's lock, so it must be quick and must not call the store (the trace index
         only queues the ids, see ``_trace_index``).
@@ -169,7 +173,7 @@ class TraceStore:
         spans: Sequence[tuple[bytes, SpanOrigin, bytes]],
         *,
         replaying: bool = False,
-        facts: Iterable[Any] | None = None,
+        facts: Any = None,
     ) -> None:
         """Store ``(trace_id, origin, serialized_span)`` triples, all or none. ``facts``, what the spans
         give the tag catalogue if the caller knows (``_request_facts``), is passed on to the watchers.
@@ -197,6 +201,7 @@ class TraceStore:
             added_bytes = span_bytes + TRACE_OVERHEAD_BYTES * new_traces
             self._make_room(len(spans), added_bytes, now, keep_recent=not replaying)
             created = at = 0
+            repeated = False
             for trace_id, run in groupby(spans, _TRACE_ID):
                 # A list of known length: the trace's list then grows to fit (an iterator would
                 # over-allocate it: ~32 bytes more per single-span trace).
@@ -206,8 +211,12 @@ class TraceStore:
                     stored = traces[trace_id] = _StoredTrace()
                     stored.byte_count = TRACE_OVERHEAD_BYTES
                     created += 1
-                elif stored.last_write != now:
-                    traces.move_to_end(trace_id)
+                else:
+                    if stored.last_write != now:
+                        traces.move_to_end(trace_id)
+                    # Only a trace written again can repeat a span (the receiver checks within a request):
+                    # the stored spans' hashes are cached, so this costs a set of the trace's spans.
+                    repeated = repeated or not set(stored.spans[1::2]).isdisjoint(pairs[1::2])
                 stored.spans += pairs
                 end = at + len(pairs) // 2
                 stored.byte_count += sum(lengths[at:end]) + SPAN_OVERHEAD_BYTES * (end - at)
@@ -218,7 +227,7 @@ class TraceStore:
             if self._watchers:
                 evicted, self._evicted_now = self._evicted_now, []
                 for watcher in self._watchers:
-                    watcher(written, evicted, facts)
+                    watcher(written, evicted, facts, repeated)
 
     def _make_room(self, span_count: int, byte_count: int, now: float, keep_recent: bool) -> None:
         limits = self.limits

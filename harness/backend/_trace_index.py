@@ -37,8 +37,10 @@ from hoptrace.harness.backend._attribute_facts import (
 from hoptrace.harness.backend._index_plan import AllOf, LongerThan, Posting, Requirement, has_floor
 from hoptrace.harness.backend._index_postings import HolderPostings
 from hoptrace.harness.backend._lean_span import LeanSpan
+from hoptrace.harness.backend._pending_rows import IngestFacts, PendingRows, columns_with_pending
 from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
+from hoptrace.harness.backend._span_keys import SpanKeys
 from hoptrace.harness.backend._store import SpanOrigin, SpanRecord, TraceStore, unique_records
 from hoptrace.harness.backend._tag_catalog import MAX_VALUES_PER_TAG, TagCatalog
 from hoptrace.harness.backend._trace_shapes import Shape, TraceShapes, signature_of
@@ -72,7 +74,9 @@ class TraceIndex:
         self._store = weakref.ref(store)
         self._lock = threading.Lock()
         self._pending_lock = threading.Lock()
-        self._pending: list[tuple[list[bytes], list[bytes]]] = []
+        self._pending: list[tuple[list[bytes], list[bytes], PendingRows | None]] = []
+        """What the store reported and the index has not taken yet: per change, the traces written and
+        evicted, and the rows of the spans written (:mod:`._pending_rows`) if the receiver worked them out."""
         self._unread_tags = UnreadCatalog()
         """Tag names and values of the batches not read yet (under ``_pending_lock``)."""
         self._taken = 0
@@ -92,6 +96,9 @@ class TraceIndex:
         self._unread: dict[bytes, None] = {}
         """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
+        self._with_pending: tuple[ColumnsView, list[Any], ColumnsView] | None = None
+        """The last :meth:`columns_now` answer laid out from pending rows: the columns and pending list it
+        was laid out from, and the view."""
         self._recent: tuple[list[bytes], npt.NDArray[np.int64] | None] | None = None
         """Every trace id, newest first, with their slots once asked for (see :meth:`_recent_order`)."""
         store.watch(self._queue)
@@ -102,10 +109,18 @@ class TraceIndex:
                 with self._pending_lock:
                     self._unread_tags.note(None)  # stored before the index: not catalogued
 
-    def _queue(self, written: list[bytes], evicted: list[bytes], facts: Iterable[Any] | None) -> None:
+    def _queue(
+        self, written: list[bytes], evicted: list[bytes], facts: IngestFacts | None, repeated: bool
+    ) -> None:
+        rows = facts.rows if facts is not None and not repeated else None
         with self._pending_lock:
-            self._pending.append((written, evicted))
-            self._unread_tags.note(facts)
+            self._pending.append((written, evicted, rows))
+            self._unread_tags.note(facts.tags if facts is not None else None)
+
+    @property
+    def span_keys(self) -> SpanKeys:
+        """What numbers the span columns' keys (the receiver numbers pending rows' keys with it)."""
+        return self._columns.keys
 
     # ---- keeping up
     @property
@@ -128,9 +143,11 @@ class TraceIndex:
         with self._lock:
             self._refreshes += 1
             self._want(wanted)
-            self._take_pending(budget)
+            taken = self._take_pending(budget)
             unread = self._unread
-            if budget is None or len(unread) <= budget:
+            # Every trace taken is read in this call (so that unread traces are only ever those of a
+            # query that timed out, or read again): metrics lay the rows not taken after the columns.
+            if budget is None or len(unread) <= max(budget, taken):
                 ordered = list(unread)
                 unread.clear()
             else:  # the first ones only, in time proportional to the budget
@@ -176,7 +193,7 @@ class TraceIndex:
         at once, then each trace by its quick signature (see :mod:`._scanned_traces`)."""
         scan, entries, columns = traces.scan, self._entries, self._columns
         names = scan.names()
-        keys = columns.key_numbers(traces.services, traces.service_of_span, names, scan.kind, scan.status)
+        keys = columns.keys.numbers(traces.services, traces.service_of_span, names, scan.kind, scan.status)
         trace_entries = [entries[trace_id] for trace_id in traces.trace_ids]
         columns.add_rows(
             [entry.slot for entry in trace_entries],
@@ -197,9 +214,10 @@ class TraceIndex:
             self._place(trace_id, entry, shape, seen)
             entry.records = bounds[at + 1] - bounds[at]
 
-    def _take_pending(self, traces: int | None = None) -> None:
+    def _take_pending(self, traces: int | None = None) -> int:
         """Apply what the store reported since the last call (the first batches that wrote ``traces``
-        traces, if given): drop evicted traces, mark written ones unread."""
+        traces, if given): drop evicted traces, mark written ones unread. Returns the number of traces
+        the batches taken wrote."""
         with self._pending_lock:
             pending = self._pending
             taken = len(pending)
@@ -211,7 +229,7 @@ class TraceIndex:
             pending, self._pending = pending[:taken], pending[taken:]
             self._taken = self._unread_tags.queued - len(self._pending)
         unread, entries, columns, written_now = self._unread, self._entries, self._columns, set()
-        for written, evicted in pending:
+        for written, evicted, _ in pending:
             for trace_id in evicted:
                 self._drop(trace_id)  # and forgets it unread
                 written_now.discard(trace_id)
@@ -241,6 +259,7 @@ class TraceIndex:
                     entries.move_to_end(trace_id)
                     unread.pop(trace_id, None)  # to the end: unread traces stay in sequence order
                 unread[trace_id] = None
+        return len(written_now)
 
     def _compact_if_due(self) -> None:
         if self._columns.needs_compaction():
@@ -267,6 +286,44 @@ class TraceIndex:
         :attr:`SpanColumns.irregular`). Call :meth:`refresh` first."""
         with self._lock:
             return None if self._columns.irregular else self._columns.view()
+
+    def columns_now(self, tick: Callable[[], None] = lambda: None) -> ColumnsView | None:
+        """The span columns of every stored trace, as :meth:`refresh` then :meth:`columns` give them, but
+        without reading what the store reported since the last refresh when the receiver worked out the
+        rows of those spans (:mod:`._pending_rows`): they are laid after the columns. Otherwise (a
+        request without rows, an eviction not applied yet, a query that timed out reading) it refreshes
+        first. Calls ``tick`` as :meth:`refresh` does."""
+        tick()
+        with self._lock:
+            with self._pending_lock:
+                pending = list(self._pending)
+            if not self._unread and all(rows is not None and not evicted for _, evicted, rows in pending):
+                if self._columns.irregular:
+                    return None
+                base = self._columns.view()
+                if not pending:
+                    return base
+                cached = self._with_pending  # nothing read or written since: the same answer
+                if cached is not None and cached[0] is base and cached[1] == pending:
+                    return cached[2]
+                added = [rows for _, _, rows in pending if rows is not None]
+                entries = self._entries
+                held = {
+                    trace_id: entry.slot
+                    for rows in added
+                    for trace_id in rows.trace_ids
+                    if (entry := entries.get(trace_id)) is not None
+                }
+                first_seq, keys = self._seq + 1, self._columns.keys.snapshot()
+            else:
+                added = None
+        if added is None:
+            self.refresh((), tick)
+            return self.columns()
+        tick()
+        view = columns_with_pending(base, added, held, first_seq, keys)
+        self._with_pending = (base, pending, view)
+        return view
 
     def _touch(self, trace_id: bytes) -> None:
         self._seq += 1
@@ -399,7 +456,7 @@ class TraceIndex:
                 version = (self._refreshes, len(self._pending))
                 listed = self._unread_listing
                 if listed is None or listed[0] != version:
-                    written = list(chain.from_iterable(batch for batch, _ in self._pending))
+                    written = list(chain.from_iterable(batch for batch, *_ in self._pending))
                     # Each trace at its last write: a trace written again is as recent as its last batch.
                     unread = dict.fromkeys(chain(reversed(written), reversed(self._unread)))
                     listed = self._unread_listing = (version, unread, list(unread))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hoptrace.harness.backend import StoreLimits, TraceStore, _receiver
 from hoptrace.harness.backend._receiver import Receiver
+from hoptrace.harness.backend._span_keys import SpanKeys
 
 
 def many_traces_requests(traces: int, spans_per_trace: int) -> list[bytes]:
@@ -36,7 +38,7 @@ def test_counted_bytes_match_the_memory_the_spans_take(
     spans_per_trace: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The store's own memory: the trace index the receiver feeds is not counted (bench/ measures both).
-    monkeypatch.setattr(_receiver, "index_for", lambda _: None)
+    monkeypatch.setattr(_receiver, "index_for", lambda _: SimpleNamespace(span_keys=SpanKeys()))
     monkeypatch.setattr(_receiver, "poke", lambda _: None)
     store = TraceStore(StoreLimits(max_spans=10**7, max_bytes=10**10))
     receiver = Receiver(store)
