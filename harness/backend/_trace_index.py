@@ -14,7 +14,8 @@ The store only queues trace ids, with the tag facts the receiver worked out of e
 (:meth:`TraceStore.watch`); the index reads the new spans of those traces in the background while ingest
 pauses (:mod:`._index_keeper`), or when a query asks (:meth:`TraceIndex.refresh`). Until then, tag names
 and values come from those facts (:mod:`._unread_catalog`), and searches that can tell a trace from its
-bytes list the traces not read yet (:meth:`TraceIndex.split_candidates`, :mod:`._unread_search`).
+bytes list the traces not read yet (:meth:`TraceIndex.split_candidates`, :mod:`._unread_search`), and
+metrics count them from the rows the receiver worked out of each request (:meth:`TraceIndex.columns_now`).
 Thread safe.
 """
 
@@ -134,8 +135,8 @@ class TraceIndex:
         tick: Callable[[], None] = lambda: None,
         budget: int | None = None,
     ) -> bool:
-        """Read what changed since the last call (at most ``budget`` traces, if given: taking the store's
-        reports of that many, so that a step of the index keeper holds the lock briefly after a burst);
+        """Read what changed since the last call (if ``budget`` is given, the traces of the store's first
+        reports that hold that many, so that a step of the index keeper holds the lock briefly);
         learn the ``(scope, key)`` attributes in ``wanted``. Returns whether anything is left to read.
         Blocks; CPU bound; calls ``tick`` between batches of traces (the query gate's clock, which may
         pause or raise ``QueryTimeout``)."""
@@ -145,13 +146,14 @@ class TraceIndex:
             self._want(wanted)
             taken = self._take_pending(budget)
             unread = self._unread
-            # Every trace taken is read in this call (so that unread traces are only ever those of a
-            # query that timed out, or read again): metrics lay the rows not taken after the columns.
-            if budget is None or len(unread) <= max(budget, taken):
+            # Every trace taken is read in this call, so that only a query that timed out (or reading
+            # everything again) leaves traces unread: metrics lay the reports not taken after the columns.
+            limit = None if budget is None else max(budget, taken)
+            if limit is None or len(unread) <= limit:
                 ordered = list(unread)
                 unread.clear()
             else:  # the first ones only, in time proportional to the budget
-                ordered = list(islice(unread, budget))
+                ordered = list(islice(unread, limit))
                 for trace_id in ordered:
                     del unread[trace_id]
             for done in range(0, len(ordered), _BATCH):
