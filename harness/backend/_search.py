@@ -23,7 +23,7 @@ from hoptrace.harness.backend._go_duration import go_duration
 from hoptrace.harness.backend._index_plan import plan, wanted_attributes
 from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import index_for
-from hoptrace.harness.backend._unread_search import candidates_before_catching_up, needs_of
+from hoptrace.harness.backend._unread_search import EVERYTHING, candidates_before_catching_up, needs_of
 from hoptrace.harness.traceql import (
     MISSING,
     Attribute,
@@ -70,9 +70,12 @@ def search(store: TraceStore, request: SearchRequest) -> dict[str, Any]:
         high = (request.end_seconds + 1) * seconds if request.end_seconds is not None else None
         candidates: Iterable[bytes]
         # Traces not read yet are searched without waiting for the index when the query allows.
-        if needs is not None and index.learn(wanted_attributes(requirement), clock.tick):
-            unread, read = index.split_candidates(requirement, low, high)
-            candidates = candidates_before_catching_up(store, unread, read, needs, clock.tick)
+        split = None
+        if index.learn(wanted_attributes(requirement), clock.tick):
+            split = index.split_candidates(requirement, low, high, searchable=needs is not None)
+        if split is not None:
+            unread, read = split
+            candidates = candidates_before_catching_up(store, unread, read, needs or EVERYTHING, clock.tick)
         else:
             index.refresh(wanted_attributes(requirement), clock.tick)
             candidates = index.candidates(requirement, low, high)

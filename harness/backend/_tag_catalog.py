@@ -74,6 +74,10 @@ class TagCatalog:
                 found.setdefault(scope, []).append(key)
         return {scope: sorted(keys) for scope, keys in found.items()}
 
+    def has_value(self, tag: Tag, typed: tuple[str, str], oldest: int) -> bool:
+        """Whether ``tag`` had the ``(type, value)`` pair ``typed`` at ``oldest`` or later."""
+        return self._values.get(tag, {}).get(typed, -1) >= oldest
+
     def values(self, scopes: Iterable[str], key: str, oldest: int) -> list[tuple[str, str]]:
         """Distinct ``(type, value)`` pairs of ``key`` in ``scopes`` seen at ``oldest`` or later."""
         found: set[tuple[str, str]] = set()

@@ -14,8 +14,9 @@ The store only queues trace ids, with the tag facts the receiver worked out of e
 (:meth:`TraceStore.watch`); the index reads the new spans of those traces in the background while ingest
 pauses (:mod:`._index_keeper`), or when a query asks (:meth:`TraceIndex.refresh`). Until then, tag names
 and values come from those facts (:mod:`._unread_catalog`), and searches that can tell a trace from its
-bytes list the traces not read yet (:meth:`TraceIndex.split_candidates`, :mod:`._unread_search`), and
-metrics count them from the rows the receiver worked out of each request (:meth:`TraceIndex.columns_now`).
+bytes, or that those facts rule out, list the traces not read yet (:meth:`TraceIndex.split_candidates`,
+:mod:`._unread_search`), and metrics count them from the rows the receiver worked out of each request
+(:meth:`TraceIndex.columns_now`).
 Thread safe.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any
@@ -82,10 +83,6 @@ class TraceIndex:
         """Tag names and values of the batches not read yet (under ``_pending_lock``)."""
         self._taken = 0
         """The last batch taken from ``_pending``."""
-        self._refreshes = 0
-        self._unread_listing: tuple[tuple[int, int], dict[bytes, None], list[bytes]] | None = None
-        """What :meth:`split_candidates` lists as unread, kept while no refresh ran and nothing was
-        written (each search right after a burst would otherwise list ~70k traces again)."""
         self._entries: OrderedDict[bytes, TraceEntry] = OrderedDict()
         self._postings = HolderPostings()
         self._seq = 0
@@ -142,7 +139,6 @@ class TraceIndex:
         pause or raise ``QueryTimeout``)."""
         tick()  # a query past its deadline stops here, whether or not there is anything to read
         with self._lock:
-            self._refreshes += 1
             self._want(wanted)
             taken = self._take_pending(budget)
             unread = self._unread
@@ -272,7 +268,6 @@ class TraceIndex:
 
     def _read_again(self) -> None:
         """Forget what was read and read every trace again at the next step (costly: rare)."""
-        self._refreshes += 1
         self._postings.clear()
         self._columns.clear()
         self._shapes.clear()
@@ -282,6 +277,8 @@ class TraceIndex:
             slot = self._columns.new_slot(trace_id, entry.seq)
             self._entries[trace_id] = TraceEntry(entry.seq, slot)
         self._unread = dict.fromkeys(self._entries)
+        with self._pending_lock:  # traces read before are unread again: the catalogue no longer tells
+            self._unread_tags.note(None)
 
     def columns(self) -> ColumnsView | None:
         """A copy of the span columns of every indexed trace (``None`` if they cannot answer: see
@@ -445,28 +442,47 @@ class TraceIndex:
             return self._candidates(requirement, start_ns, end_ns)
 
     def split_candidates(
-        self, requirement: Requirement, start_ns: int | None = None, end_ns: int | None = None
-    ) -> tuple[list[bytes], list[bytes]]:
-        """Without reading anything: every trace not read yet (or with spans not read yet, or written
-        since the last :meth:`refresh`), and the read traces that may satisfy ``requirement`` (as
-        :meth:`candidates`, less the unread ones), each most recently written first. Every unread trace
-        was written after every read one (reads take the oldest first), so the first list, then the
-        second, is :meth:`candidates`' order after catching up. A trace evicted since the last refresh
-        may be listed (the store then has no spans for it). Call :meth:`learn` first."""
+        self,
+        requirement: Requirement,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        searchable: bool = True,
+    ) -> tuple[Iterable[bytes], list[bytes]] | None:
+        """Without reading anything: the traces not read yet (or with spans not read yet, or written since
+        the last :meth:`refresh`) that may satisfy ``requirement``, listed lazily, and the read traces that
+        may (as :meth:`candidates`, less the unread ones), each most recently written first. Every unread
+        trace was written after every read one (reads take the oldest first), so the first list, then the
+        second, is :meth:`candidates`' order after catching up. A trace evicted since the last refresh may
+        be listed (the store then has no spans for it). Call :meth:`learn` first.
+
+        The unread ones are all of them, unless the catalogue of unread tags proves that no span not read
+        yet meets ``requirement`` (:meth:`UnreadCatalog.lacks`): then only those with spans read before.
+        ``None`` if the caller cannot tell unread traces apart (not ``searchable``) and nothing is proved."""
         with self._lock:
             with self._pending_lock:
-                version = (self._refreshes, len(self._pending))
-                listed = self._unread_listing
-                if listed is None or listed[0] != version:
-                    written = list(chain.from_iterable(batch for batch, *_ in self._pending))
-                    # Each trace at its last write: a trace written again is as recent as its last batch.
-                    unread = dict.fromkeys(chain(reversed(written), reversed(self._unread)))
-                    listed = self._unread_listing = (version, unread, list(unread))
-            _, unread, ordered = listed
+                batches = [written for written, *_ in self._pending]
+                ruled_out = self._unread_tags.lacks(requirement)
+            if not (searchable or ruled_out):
+                return None
+            taken = list(reversed(self._unread))
             read = self._candidates(requirement, start_ns, end_ns)
-            if unread:
-                read = [trace_id for trace_id in read if trace_id not in unread]
-            return ordered, read
+            if taken and read:
+                read = [trace_id for trace_id in read if trace_id not in self._unread]
+            entries = self._entries
+            # Traces of the reports not taken yet that the index knows (written again): rare, and found
+            # by lookups in C, not by a set of every trace reported (~70k after a burst).
+            again: set[bytes] = set()
+            if entries and (read or ruled_out):
+                again = again.union(*(entries.keys() & batch for batch in batches))
+            if ruled_out:
+                read_before = {t for t in chain(taken, again) if (entry := entries.get(t)) and entry.records}
+        if again and read:
+            read = [trace_id for trace_id in read if trace_id not in again]
+        unread = _newest_first(batches, taken)
+        if ruled_out:
+            unread = (trace_id for trace_id in unread if trace_id in read_before) if read_before else iter(())
+        return unread, read
 
     def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
         found = self._postings.traces(requirement)
@@ -555,6 +571,18 @@ class TraceIndex:
 
     def _oldest_seq(self) -> int:
         return next(iter(self._entries.values())).seq if self._entries else self._seq + 1
+
+
+def _newest_first(batches: list[list[bytes]], taken: list[bytes]) -> Iterator[bytes]:
+    """Each trace once, at its last write: those of ``batches`` (the store's reports not taken yet, oldest
+    first), newest first, then those of ``taken`` (unread, newest first). Lazy: a search with a limit
+    right after a burst lists a few thousand of ~70k."""
+    seen: set[bytes] = set()
+    for written in reversed(batches):
+        fresh = [trace_id for trace_id in reversed(written) if trace_id not in seen]
+        seen.update(fresh)
+        yield from fresh
+    yield from (trace_id for trace_id in taken if trace_id not in seen) if seen else taken
 
 
 def _long_enough(requirement: Requirement, longest: int) -> bool:

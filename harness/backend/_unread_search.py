@@ -10,15 +10,18 @@ hundred thousand spans). A search arriving then does not wait for it when it can
 - a search whose plan needs nothing (``{ }``, regexes, ``!=``...) would evaluate every trace anyway:
   unread traces are evaluated in turn, and a search with a limit stops there, as with read ones.
 
-Any other search reads the rest into the index first, as before. Candidates come in the order the index
-gives them (most recently written first: unread traces, then read ones), so a search with a limit finds
-the traces it would have found after catching up. Pure functions over the store's copies.
+A search for a name, kind, status or string value that no request not read yet had (the catalogue of
+unread tags proves it: ``UnreadCatalog.lacks``) skips the unread traces without reading them, but for
+those with spans read before. Any other search reads the rest into the index first, as before.
+Candidates come in the order the index gives them (most recently written first: unread traces, then
+read ones), so a search with a limit finds the traces it would have found after catching up. Pure
+functions over the store's copies.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate, islice
 
@@ -89,7 +92,7 @@ def _posting_needs(posting: tuple[str, ...]) -> Needs | None:
 
 
 def candidates_before_catching_up(
-    store: TraceStore, unread: list[bytes], read: list[bytes], needs: Needs, tick: Callable[[], None]
+    store: TraceStore, unread: Iterable[bytes], read: list[bytes], needs: Needs, tick: Callable[[], None]
 ) -> Iterator[bytes]:
     """Trace ids, most recently written first: the ``unread`` traces whose spans hold what ``needs``
     asks, then the index's ``read`` candidates (see ``TraceIndex.split_candidates``)."""
