@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 
 import uvicorn
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from hoptrace.harness._errors import BackendNotReady
@@ -113,4 +114,7 @@ class HttpServers:
             self._failure = exc
 
     async def _serve_all(self) -> None:
+        # The first call imports anyio's asyncio backend and starts a worker thread (~35-100 ms): now,
+        # not in the first query (every API call that reads the store runs in the thread pool).
+        await run_in_threadpool(lambda: None)
         await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in self._servers))

@@ -3,9 +3,10 @@
 Indexing a span costs about as much CPU as ingesting it, and CPython runs one thread at a time: done
 on the receiving thread it would halve the ingest rate. So the receivers only *poke* the keeper, and one
 daemon thread reads what was stored while no ingest request is in flight (nor finished within the
-query gate's idle window) and no query is admitted or waiting, a few traces at a time, so that a
-request arriving meanwhile waits for at most one step. A query that finds the index behind reads the
-rest itself (``TraceIndex.refresh``), or searches what is not read yet by its bytes (``_unread_search``).
+query gate's idle window) and no query is admitted or waiting (nor ended within its own window), a few
+traces at a time, so that a request arriving meanwhile waits for at most one step. A query that finds
+the index behind reads the rest itself (``TraceIndex.refresh``), or searches what is not read yet by its
+bytes (``_unread_search``).
 
 Thread safe. The thread holds indexes weakly, and ends when it has had nothing to do for a while.
 """
@@ -17,7 +18,6 @@ import time
 import weakref
 
 from hoptrace.harness.backend._query_gate import INGEST_IDLE_SECONDS
-from hoptrace.harness.backend._store import TraceStore
 from hoptrace.harness.backend._trace_index import TraceIndex
 
 STEP_TRACES = 256
@@ -66,7 +66,8 @@ def _step() -> bool:
         store = index.store
         if store is None:
             continue
-        if _ingest_active(store) or store.query_gate.queries_active():
+        now = time.monotonic()
+        if store.query_gate.ingest_active(now) or store.query_gate.queries_active(now):
             more = deferred = True
         elif index.refresh(budget=STEP_TRACES):
             more = True
@@ -77,7 +78,3 @@ def _step() -> bool:
     if deferred:
         time.sleep(INGEST_IDLE_SECONDS / 5)  # leave the interpreter to ingest and queries
     return more
-
-
-def _ingest_active(store: TraceStore) -> bool:
-    return store.query_gate.ingest_active(time.monotonic())

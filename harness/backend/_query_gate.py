@@ -25,6 +25,9 @@ from contextlib import contextmanager
 from hoptrace.harness.backend._errors import BackendError
 
 INGEST_IDLE_SECONDS = 0.05
+QUERY_IDLE_SECONDS = 0.02
+"""How long after a query the index keeper still leaves the interpreter alone (see
+:meth:`QueryGate.queries_active`)."""
 DEFAULT_QUERY_TIMEOUT_SECONDS = 30.0
 
 
@@ -61,9 +64,13 @@ class QueryGate:
         max_concurrent: int = 1,
         slice_seconds: float = 0.004,
         pause_seconds: float = 0.008,
+        query_idle_seconds: float = QUERY_IDLE_SECONDS,
     ) -> None:
         if timeout_seconds <= 0 or max_concurrent < 1 or slice_seconds <= 0 or pause_seconds < 0:
             raise ValueError("query timeout, concurrency and slices must be positive")
+        if query_idle_seconds < 0:
+            raise ValueError(f"query_idle_seconds must not be negative, got {query_idle_seconds}")
+        self.query_idle_seconds = query_idle_seconds
         self.timeout_seconds = timeout_seconds
         self.slice_seconds = slice_seconds
         self.pause_seconds = pause_seconds
@@ -74,6 +81,7 @@ class QueryGate:
         self._queries = 0
         """Queries admitted or waiting to be."""
         self._ingest_last_end = float("-inf")
+        self._queries_last_end = float("-inf")
         self._timeouts = 0
         self._pauses = 0
 
@@ -103,6 +111,7 @@ class QueryGate:
         finally:
             with self._lock:
                 self._queries -= 1
+                self._queries_last_end = time.monotonic()
 
     @contextmanager
     def ingesting(self) -> Iterator[None]:
@@ -119,9 +128,15 @@ class QueryGate:
     def ingest_active(self, now: float) -> bool:
         return self._ingest_in_flight > 0 or now - self._ingest_last_end < INGEST_IDLE_SECONDS
 
-    def queries_active(self) -> bool:
-        """Whether a query is admitted or waiting to be (the index keeper leaves the interpreter to it)."""
-        return self._queries > 0
+    def queries_active(self, now: float | None = None) -> bool:
+        """Whether a query is admitted or waiting to be, or (given ``now``) ended less than
+        ``query_idle_seconds`` before: the index keeper leaves the interpreter to them. Right after a
+        query its response is still being encoded and sent, and clients send queries in bursts (Grafana
+        several at once, autocomplete one per keystroke); a step of the keeper then would hold the
+        interpreter and the index (~10-50 ms) while they wait."""
+        return self._queries > 0 or (
+            now is not None and now - self._queries_last_end < self.query_idle_seconds
+        )
 
     def timeout_error(self) -> QueryTimeout:
         with self._lock:

@@ -17,6 +17,7 @@ from hoptrace.harness import poll_until
 from hoptrace.harness.backend import _index_keeper, _tag_catalog
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, LongerThan, plan
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
+from hoptrace.harness.backend._query_gate import QueryGate
 from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._search import SearchRequest, search
 from hoptrace.harness.backend._store import SpanOrigin, StoreLimits, TraceStore
@@ -321,7 +322,7 @@ def test_a_refresh_with_a_budget_takes_only_the_reports_of_the_traces_it_reads()
 
 
 def test_the_index_keeper_leaves_the_interpreter_to_a_query_in_flight() -> None:
-    store = TraceStore(StoreLimits(min_retention_seconds=0))
+    store = TraceStore(StoreLimits(min_retention_seconds=0), query_gate=QueryGate(query_idle_seconds=0))
     index = index_for(store)
     _fill(store, range(1, 11))
     _index_keeper._waiting.add(index)
@@ -332,3 +333,17 @@ def test_the_index_keeper_leaves_the_interpreter_to_a_query_in_flight() -> None:
 
     _index_keeper._step()
     assert index.refresh(budget=0) is False
+
+
+def test_the_index_keeper_waits_a_moment_after_a_query() -> None:
+    # The query's response is still being sent, and another query of a burst may follow: a step then
+    # (~10-50 ms after a burst of ingest) would hold the interpreter and the index while they wait.
+    store = TraceStore(StoreLimits(min_retention_seconds=0), query_gate=QueryGate(query_idle_seconds=3600))
+    index = index_for(store)
+    _fill(store, range(1, 11))
+    _index_keeper._waiting.add(index)
+    with store.query_gate.admit():
+        pass
+
+    assert _index_keeper._step() is True  # deferred
+    assert index.refresh(budget=0) is True  # nothing read
