@@ -142,6 +142,10 @@ class ScopeGroup:
     """Each span as it was sent (serialized ``opentelemetry.proto.trace.v1.Span``)."""
     merged: Any
     """Every span of the scope merged into one ``Spans`` message (see the module docstring)."""
+    names: list[bytes]
+    """``merged``'s lists that both the tag catalogue and the metrics' rows read, made once."""
+    kinds: list[int]
+    statuses: list[bytes]
 
 
 def scope_groups(body: bytes) -> list[ScopeGroup] | None:
@@ -170,7 +174,11 @@ def scope_groups(body: bytes) -> list[ScopeGroup] | None:
             ):
                 return None
             origin = (resource, resource_schema, raw_scope.scope, raw_scope.schema_url)
-            groups.append(ScopeGroup(origin, trace_ids, span_ids, spans, flat))
+            groups.append(
+                ScopeGroup(
+                    origin, trace_ids, span_ids, spans, flat, flat.name[:], flat.kind[:], flat.status[:]
+                )
+            )
     return groups
 
 

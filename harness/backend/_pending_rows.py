@@ -12,7 +12,8 @@ Rows are only worked out when each of a scope's fields has one value per span (p
 a span of kind ``SPAN_KIND_UNSPECIFIED``, a start time of 0, an empty name), and each span id of the
 request is distinct (a repeated one may be an exporter's retry, which the index reads once). Otherwise
 the request has none, and metrics wait for the index as before. A scope whose spans left some statuses
-out (many exporters send none when it is unset) has its statuses read span by span (~0.4 us a span).
+out (many exporters send none when it is unset) has them placed by the spans' tails (or, failing that,
+read span by span: ~0.4 us a span).
 Thread safe.
 """
 
@@ -37,6 +38,8 @@ from hoptrace.harness.backend._store import SpanOrigin
 _UINT64_MAX = 2**64 - 1
 _KIND_COUNT = 6
 _STATUS_COUNT = 3
+_FLAGS_TAG = b"\x85\x01"
+"""A span's ``flags`` field's tag (number 16, fixed32): four bytes follow."""
 CACHED_STATUSES = 4096
 """Distinct serialized statuses whose code is remembered; past that the cache starts again."""
 
@@ -86,16 +89,22 @@ class RequestRows:
         fields: list[list[Any]] = [[], [], [], [], []]
         for at, group in enumerate(groups):
             flat = group.merged
-            parts = (flat.start_time_unix_nano[:], flat.end_time_unix_nano[:], flat.name[:], flat.kind[:])
+            parts = (flat.start_time_unix_nano[:], flat.end_time_unix_nano[:], group.names, group.kinds)
             if any(len(part) != len(group.spans) for part in parts):
                 return None
-            statuses = flat.status[:]
+            statuses = group.statuses
             if len(statuses) == len(group.spans):
                 codes = self._codes(statuses)
-            elif statuses:
-                codes = [span.status.code for span in scopes()[at].spans]
-            else:
+            elif not statuses:
                 codes = [0] * len(group.spans)
+            else:  # the spans that sent one, found by their tails; failing that, read span by span
+                placed = _placed_statuses(group.spans, statuses, flat.flags != 0)
+                if placed is None:
+                    codes = [span.status.code for span in scopes()[at].spans]
+                else:
+                    codes = [0] * len(group.spans)
+                    for position, code in zip(placed, self._codes(statuses), strict=True):
+                        codes[position] = code
             for gathered, part in zip(fields, (*parts, codes), strict=True):
                 gathered += part
         starts, ends, names, kinds, codes = fields
@@ -136,6 +145,40 @@ class RequestRows:
                     codes.clear()
                 codes[raw] = Status.FromString(raw).code
             return list(map(codes.__getitem__, statuses))
+
+
+def _placed_statuses(spans: list[bytes], statuses: list[bytes], flagged: bool) -> list[int] | None:
+    """The position of the span each of ``statuses`` (a scope's, in order) came from, found by the spans'
+    tails: an encoder that writes fields in field order (as protobuf's own do) puts a span's status
+    (field 15) last but for its flags (field 16, fixed32; ``flagged`` if a span has them). ``None`` unless
+    exactly one span ends with each, in order (the caller then reads the spans)."""
+    # Written by hand: parsing each span to find its status costs ~0.4 us a span; a tail test ~0.05.
+    tails = tuple({_status_field(raw) for raw in statuses})
+    if flagged:
+        placed = [
+            at
+            for at, span in enumerate(spans)
+            if span.endswith(tails) or (span[-6:-4] == _FLAGS_TAG and span[:-6].endswith(tails))
+        ]
+    else:
+        placed = [at for at, span in enumerate(spans) if span.endswith(tails)]
+    if len(placed) != len(statuses):
+        return None
+    for at, raw in zip(placed, statuses, strict=True):
+        span, field = spans[at], _status_field(raw)
+        if not (span.endswith(field) or (span[-6:-4] == _FLAGS_TAG and span[:-6].endswith(field))):
+            return None
+    return placed
+
+
+def _status_field(raw: bytes) -> bytes:
+    """A span's status field (number 15, length-delimited) holding serialized ``Status`` ``raw``."""
+    size, length = len(raw), bytearray()
+    while size > 0x7F:
+        length.append(0x80 | (size & 0x7F))
+        size >>= 7
+    length.append(size)
+    return b"\x7a" + bytes(length) + raw
 
 
 def columns_with_pending(

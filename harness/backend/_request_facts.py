@@ -63,11 +63,11 @@ class RequestFacts:
     def _of_spans(self, group: ScopeGroup) -> list[AttributeFact]:
         flat, count = group.merged, len(group.spans)
         facts = [self._attributes.of(raw) for raw in set(flat.attributes[:])]
-        facts += [self._name(raw) for raw in set(flat.name[:])]
-        kinds = flat.kind[:]
+        facts += [self._name(raw) for raw in set(group.names)]
+        kinds = group.kinds
         # A kind out of OTLP's range reads as unspecified, as the index reads it.
         facts += [self._kinds[kind if 0 <= kind < len(_KINDS) else 0] for kind in set(kinds)]
-        statuses = flat.status[:]
+        statuses = group.statuses
         facts += [self._status(raw) for raw in set(statuses)]
         if len(kinds) < count:  # proto3 leaves a zero out: some span's kind is unspecified
             facts.append(self._kinds[0])

@@ -54,6 +54,8 @@ class SpanKeys:
         self._lock = threading.Lock()
         self._keys: list[SpanKey] = []
         self._ids: dict[tuple[Any, ...], int] = {}
+        self._raw_ids: dict[tuple[Any, bytes, int, int], int] = {}
+        """:meth:`numbers`' cache: the number of each combination by its UTF-8 name."""
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -103,18 +105,28 @@ class SpanKeys:
         """The number of each span's key, from its service (its position in ``services``, values as
         :func:`service_of` gives them), UTF-8 name, kind (0-5) and status code (0-2): once per distinct
         combination, not per span."""
-        distinct: dict[bytes, int] = {}
-        name_number = np.array([distinct.setdefault(name, len(distinct)) for name in names], dtype=np.int64)
+        distinct: dict[bytes, Any] = dict.fromkeys(names)
+        for at, name in enumerate(distinct):
+            distinct[name] = at
+        name_number = np.fromiter(map(distinct.__getitem__, names), dtype=np.int64, count=len(names))
         combined = ((service_of_span * len(distinct) + name_number) * 8 + kind) * 4 + status
         unique, inverse = np.unique(combined, return_inverse=True)
-        known = list(distinct)
+        rest, status_codes = np.divmod(unique, 4)
+        rest, kind_codes = np.divmod(rest, 8)
+        service_ats, name_ats = np.divmod(rest, len(distinct))
+        known, raw_ids = list(distinct), self._raw_ids
+        service_keys = [service if type(service) is str else _hashable(service) for service in services]
         numbers = []
-        for code in unique.tolist():
-            rest, status_code = divmod(code, 4)
-            rest, kind_code = divmod(rest, 8)
-            service_at, name_at = divmod(rest, len(distinct))
-            service, name = services[service_at], known[name_at].decode()
-            numbers.append(self.number(lookup_of(service, name, kind_code, status_code), service))
+        for service_at, name_at, kind_code, status_code in zip(
+            service_ats.tolist(), name_ats.tolist(), kind_codes.tolist(), status_codes.tolist(), strict=True
+        ):
+            raw = (service_keys[service_at], known[name_at], kind_code, status_code)
+            key = raw_ids.get(raw)
+            if key is None:  # numbered once per combination seen, whatever the batch
+                service = services[service_at]
+                lookup = lookup_of(service, known[name_at].decode(), kind_code, status_code)
+                key = raw_ids[raw] = self.number(lookup, service)
+            numbers.append(key)
         result: npt.NDArray[np.int64] = np.array(numbers, dtype=np.int64)[inverse.reshape(-1)]
         return result
 

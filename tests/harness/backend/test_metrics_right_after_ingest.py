@@ -127,6 +127,46 @@ def test_metrics_count_unread_requests_from_their_rows_as_the_index_would() -> N
         assert int(json.loads(before)[QUERIES[0]]["metrics"]["inspectedSpans"]) > 100  # every span
 
 
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (numbers and lengths below 128 here, or written as varints)."""
+    size, length = len(payload), bytearray()
+    while size > 0x7F:
+        length.append(0x80 | (size & 0x7F))
+        size >>= 7
+    length.append(size)
+    return bytes([number << 3 | 2]) + bytes(length) + payload
+
+
+def _request_of_spans(spans: list[bytes]) -> bytes:
+    """An export request of one resource (``svc-0``) and scope holding ``spans``, as serialized."""
+    service = AnyValue(string_value="svc-0").SerializeToString()
+    resource = _field(1, _field(1, b"\x0a\x0cservice.name" + _field(2, service)))
+    return _field(1, resource + _field(2, b"".join(_field(2, span) for span in spans)))
+
+
+def test_statuses_are_placed_on_their_spans_whatever_the_encoding() -> None:
+    rng = random.Random(17)
+    error, ok = Status(code=2, message="boom"), Status(code=1)  # type: ignore[arg-type]
+    for shape in ("in field order", "flags after the status", "status first"):
+        spans = []
+        for number in range(60):
+            span = _span(rng, rng.randbytes(16), None, rng.choice([1, 2]))
+            status = error if number % 7 == 3 else ok if number % 11 == 5 else None
+            if shape == "flags after the status":
+                span.flags = 0x301
+            if status is None or shape != "status first":
+                if status is not None:
+                    span.status.CopyFrom(status)
+                spans.append(span.SerializeToString())
+            else:  # a valid encoding protobuf's own encoders do not write: the status before the other fields
+                spans.append(_field(15, status.SerializeToString()) + span.SerializeToString())
+        before, unread, after = _answered_before_reading([_request_of_spans(spans)])
+        assert unread, shape
+        assert before == after, shape
+        errors = json.loads(before)[QUERIES[2]]["metrics"]["inspectedSpans"]
+        assert errors == str(sum(1 for number in range(60) if number % 7 == 3)), shape
+
+
 def test_traces_read_before_and_written_again_keep_their_slot() -> None:
     rng = random.Random(9)
     bodies = _requests(rng, "all", requests=16)
