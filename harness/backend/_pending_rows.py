@@ -83,8 +83,8 @@ class RequestRows:
     ) -> PendingRows | None:
         """The rows of a request's spans (``groups`` with each one's interned origin), or ``None`` when
         they cannot be told apart (see the module docstring). ``scopes()`` gives the request's parsed
-        ``ScopeSpans`` with spans, in the order of ``groups``: the statuses of a scope that sent some but
-        not all are read from them (proto3 leaves an unset status out), span by span."""
+        ``ScopeSpans`` with spans, in the order of ``groups``: a scope whose spans sent some statuses but
+        not all, which their tails do not place, has them read from there, span by span."""
         count = sum(len(group.spans) for group in groups)
         fields: list[list[Any]] = [[], [], [], [], []]
         for at, group in enumerate(groups):
