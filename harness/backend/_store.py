@@ -42,6 +42,11 @@ TRACE_OVERHEAD_BYTES = 250
 the count matches the memory the stored spans take (tests/harness/backend/test_store_memory.py)."""
 
 
+REPEAT_CHECK_SPANS = 4096
+"""A trace written again is checked for byte-identical repeats of its spans up to this many spans; a longer
+one is reported as maybe repeating them (see :meth:`TraceStore.watch`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreLimits:
     """Bounds of a :class:`TraceStore`. A bad value raises ``ValueError`` at construction."""
@@ -159,8 +164,9 @@ class TraceStore:
     def watch(self, callback: Watcher) -> None:
         """Call ``callback(written_trace_ids, evicted_trace_ids, facts, repeated)`` after every change, in
         order (each written trace once per change; ``facts`` as :meth:`add` was given them; ``repeated``
-        whether a span written was byte-identical to one a trace already held, as exporters' retries
-        send them).
+        whether a span written may be byte-identical to one a trace already held, as exporters' retries
+        send them: true if one is, or if a trace written again holds more than
+        :data:`REPEAT_CHECK_SPANS` spans).
 
         It runs under the store's lock, so it must be quick and must not call the store (the trace index
         only queues the ids, see ``_trace_index``).
@@ -215,8 +221,12 @@ class TraceStore:
                     if stored.last_write != now:
                         traces.move_to_end(trace_id)
                     # Only a trace written again can repeat a span (the receiver checks within a request):
-                    # the stored spans' hashes are cached, so this costs a set of the trace's spans.
-                    repeated = repeated or not set(stored.spans[1::2]).isdisjoint(pairs[1::2])
+                    # the stored spans' hashes are cached, so this costs a set of the trace's spans. A long
+                    # trace written a span at a time would make that quadratic: past a bound, say maybe.
+                    repeated = repeated or (
+                        len(stored.spans) > 2 * REPEAT_CHECK_SPANS
+                        or not set(stored.spans[1::2]).isdisjoint(pairs[1::2])
+                    )
                 stored.spans += pairs
                 end = at + len(pairs) // 2
                 stored.byte_count += sum(lengths[at:end]) + SPAN_OVERHEAD_BYTES * (end - at)

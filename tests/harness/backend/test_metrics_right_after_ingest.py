@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.trace import Status as SdkStatus
 from opentelemetry.trace import StatusCode as SdkStatusCode
 
-from hoptrace.harness.backend import EmbeddedBackend, _receiver
+from hoptrace.harness.backend import EmbeddedBackend, _receiver, _store
 from hoptrace.harness.backend._metrics_api import query_range, range_request_nanos
 from hoptrace.harness.backend._receiver import Receiver
 from hoptrace.harness.backend._store import StoreLimits, TraceStore
@@ -200,6 +200,21 @@ def test_requests_whose_rows_cannot_be_trusted_are_read_first() -> None:
     once = _answers(store)
     receiver.export_protobuf(retried[1])
     assert _answers(store) == once  # the retry counts once
+
+
+def test_a_long_trace_written_again_is_read_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checking a long trace for repeats of its spans at every write would be quadratic: past the bound
+    # the store says "maybe", and metrics read first.
+    monkeypatch.setattr(_store, "REPEAT_CHECK_SPANS", 3)
+    rng = random.Random(19)
+    trace_id = rng.randbytes(16)
+    spans = [_span(rng, trace_id, None, 2).SerializeToString() for _ in range(8)]
+    short = [_request_of_spans(spans[:2]), _request_of_spans(spans[2:3])]  # 2 spans, then 1 more
+    long = [_request_of_spans(spans[:4]), _request_of_spans(spans[4:])]  # 4 spans (past 3), then 4 more
+    for bodies, read_first in ((short, False), (long, True)):
+        before, unread, after = _answered_before_reading(bodies)
+        assert unread is not read_first
+        assert before == after
 
 
 def test_evicted_traces_are_not_counted_from_their_rows() -> None:
