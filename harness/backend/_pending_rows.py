@@ -60,6 +60,8 @@ class PendingRows:
 
     trace_ids: list[bytes]
     """The request's distinct trace ids, in order of first appearance."""
+    trace_tail: npt.NDArray[np.uint64]
+    """Per trace of ``trace_ids``: the last 8 bytes of its id (see :mod:`._pending_narrowing`)."""
     trace: npt.NDArray[np.int64]
     """Per row: its trace's position in ``trace_ids``."""
     start: npt.NDArray[np.uint64]
@@ -126,6 +128,7 @@ class RequestRows:
         start, end = np.array(starts, dtype=np.uint64), np.array(ends, dtype=np.uint64)
         return PendingRows(
             trace_ids=list(positions),
+            trace_tail=np.frombuffer(b"".join(positions), dtype="<u8")[1::2],  # ids are 16 bytes
             trace=np.array(list(map(positions.__getitem__, trace_ids)), dtype=np.int64),
             start=start,
             duration=np.where(end > start, end - start, np.uint64(0)).astype(np.uint64),

@@ -39,6 +39,7 @@ from hoptrace.harness.backend._attribute_facts import (
 from hoptrace.harness.backend._index_plan import AllOf, LongerThan, Posting, Requirement, has_floor
 from hoptrace.harness.backend._index_postings import HolderPostings
 from hoptrace.harness.backend._lean_span import LeanSpan
+from hoptrace.harness.backend._pending_narrowing import PendingNarrowing
 from hoptrace.harness.backend._pending_rows import IngestFacts, PendingRows, columns_with_pending
 from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
@@ -94,6 +95,8 @@ class TraceIndex:
         self._unread: dict[bytes, None] = {}
         """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
+        self._narrowing = PendingNarrowing()
+        """Which unread traces a search may match, from their pending rows (under ``_lock``)."""
         self._with_pending: tuple[ColumnsView, list[Any], ColumnsView] | None = None
         """The last :meth:`columns_now` answer laid out from pending rows: the columns and pending list it
         was laid out from, and the view."""
@@ -457,13 +460,21 @@ class TraceIndex:
         be listed (the store then has no spans for it). Call :meth:`learn` first.
 
         The unread ones are all of them, unless the catalogue of unread tags proves that no span not read
-        yet meets ``requirement`` (:meth:`UnreadCatalog.lacks`): then only those with spans read before.
-        ``None`` if the caller cannot tell unread traces apart (not ``searchable``) and nothing is proved."""
+        yet meets ``requirement`` (:meth:`UnreadCatalog.lacks`): then only those with spans read before;
+        or unless the span keys of the rows the receiver worked out tell which may
+        (:mod:`._pending_narrowing`): then those, and those with spans read before.
+        ``None`` if the caller cannot tell unread traces apart (not ``searchable``) and neither applies."""
         with self._lock:
             with self._pending_lock:
-                batches = [written for written, *_ in self._pending]
+                pending = list(self._pending)
                 ruled_out = self._unread_tags.lacks(requirement)
-            if not (searchable or ruled_out):
+            batches = [written for written, *_ in pending]
+            narrowed = False
+            # Traces taken from the reports but not read (a query timed out reading, the index reads all
+            # again) have no rows: then the index reads them first, as before.
+            if not (ruled_out or self._unread) and all(rows is not None for *_, rows in pending):
+                narrowed = self._narrowing.narrows(requirement)
+            if not (searchable or ruled_out or narrowed):
                 return None
             taken = list(reversed(self._unread))
             read = self._candidates(requirement, start_ns, end_ns)
@@ -473,15 +484,22 @@ class TraceIndex:
             # Traces of the reports not taken yet that the index knows (written again): rare, and found
             # by lookups in C, not by a set of every trace reported (~70k after a burst).
             again: set[bytes] = set()
-            if entries and (read or ruled_out):
+            if entries and (read or ruled_out or narrowed):
                 again = again.union(*(entries.keys() & batch for batch in batches))
-            if ruled_out:
-                read_before = {t for t in chain(taken, again) if (entry := entries.get(t)) and entry.records}
+            # Their spans read before are in neither the catalogue nor the rows: they are searched whole.
+            read_before = {t for t in chain(taken, again) if (entry := entries.get(t)) and entry.records}
+            if narrowed:
+                rows = [rows for *_, rows in pending if rows is not None]
+                listed = self._narrowing.traces(requirement, rows, self._columns.keys, also=read_before)
         if again and read:
             read = [trace_id for trace_id in read if trace_id not in again]
-        unread = _newest_first(batches, taken)
-        if ruled_out:
-            unread = (trace_id for trace_id in unread if trace_id in read_before) if read_before else iter(())
+        unread: Iterable[bytes]
+        if narrowed:
+            unread = listed if listed is not None else ()
+        elif ruled_out:
+            unread = (t for t in _newest_first(batches, taken) if t in read_before) if read_before else ()
+        else:
+            unread = _newest_first(batches, taken)
         return unread, read
 
     def _candidates(self, requirement: Requirement, start_ns: int | None, end_ns: int | None) -> list[bytes]:
