@@ -15,7 +15,7 @@ safe: the trace index uses it under its lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, Posting, Requirement, value_key
 from hoptrace.harness.backend._pending_rows import PendingRows
-from hoptrace.harness.backend._span_keys import SpanKey
+from hoptrace.harness.backend._span_keys import SpanKey, SpanKeys
 
 CHUNK = 1024
 """Trace ids made at once when listing what was kept (a search with a limit takes the first few)."""
@@ -90,7 +90,7 @@ class PendingNarrowing:
         self,
         requirement: Requirement,
         pending: list[PendingRows],
-        keys: Sequence[SpanKey],
+        keys: SpanKeys,
         also: Collection[bytes] = (),
     ) -> Iterator[bytes] | None:
         """The ids of the traces of ``pending`` whose rows may meet ``requirement``, and of those in
@@ -145,7 +145,7 @@ class PendingNarrowing:
         return joined
 
     def _groups(
-        self, requirement: Requirement, keys: Sequence[SpanKey], joined: _Joined
+        self, requirement: Requirement, keys: SpanKeys, joined: _Joined
     ) -> npt.NDArray[np.bool_] | None:
         """Per group of ``joined``, whether its traces may meet ``requirement`` (``None``: not told)."""
         if isinstance(requirement, Has):
@@ -161,10 +161,11 @@ class PendingNarrowing:
             return np.logical_and.reduce(found) if found else None
         if isinstance(requirement, AnyOf):
             parts = [self._groups(one, keys, joined) for one in requirement.parts]
-            return None if any(part is None for part in parts) else np.logical_or.reduce(parts)
+            known = [part for part in parts if part is not None]
+            return np.logical_or.reduce(known) if len(known) == len(parts) else None
         return None
 
-    def _passing(self, posting: Posting, test: KeyTest, keys: Sequence[SpanKey]) -> npt.NDArray[np.bool_]:
+    def _passing(self, posting: Posting, test: KeyTest, keys: SpanKeys) -> npt.NDArray[np.bool_]:
         """Per key number, whether it passes ``test`` (tested once per key: new keys as they come)."""
         known = self._tests.get(posting, _NONE)
         if len(known) < len(keys):
