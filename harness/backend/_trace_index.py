@@ -96,7 +96,7 @@ class TraceIndex:
         """Traces with spans not read yet, in sequence order (least recently written first)."""
         self._columns = SpanColumns()
         self._narrowing = PendingNarrowing()
-        """Which unread traces a search may match, from their pending rows (under ``_lock``)."""
+        """Which unread traces a search may match, from the rows of ``_pending`` (see its docstring)."""
         self._with_pending: tuple[ColumnsView, list[Any], ColumnsView] | None = None
         """The last :meth:`columns_now` answer laid out from pending rows: the columns and pending list it
         was laid out from, and the view."""
@@ -116,6 +116,7 @@ class TraceIndex:
         rows = facts.rows if facts is not None and not repeated else None
         with self._pending_lock:
             self._pending.append((written, evicted, rows))
+            self._narrowing.add(rows)
             self._unread_tags.note(facts.tags if facts is not None else None)
 
     @property
@@ -228,6 +229,7 @@ class TraceIndex:
                     count += len(pending[taken][0])
                     taken += 1
             pending, self._pending = pending[:taken], pending[taken:]
+            self._narrowing.taken(taken)
             self._taken = self._unread_tags.queued - len(self._pending)
         unread, entries, columns, written_now = self._unread, self._entries, self._columns, set()
         for written, evicted, _ in pending:
@@ -468,11 +470,12 @@ class TraceIndex:
             with self._pending_lock:
                 pending = list(self._pending)
                 ruled_out = self._unread_tags.lacks(requirement)
+                view = self._narrowing.view()
             batches = [written for written, *_ in pending]
             narrowed = False
             # Traces taken from the reports but not read (a query timed out reading, the index reads all
             # again) have no rows: then the index reads them first, as before.
-            if not (ruled_out or self._unread) and all(rows is not None for *_, rows in pending):
+            if not (ruled_out or self._unread) and all(rows is not None for rows in view.batches):
                 narrowed = self._narrowing.narrows(requirement)
             if not (searchable or ruled_out or narrowed):
                 return None
@@ -489,8 +492,7 @@ class TraceIndex:
             # Their spans read before are in neither the catalogue nor the rows: they are searched whole.
             read_before = {t for t in chain(taken, again) if (entry := entries.get(t)) and entry.records}
             if narrowed:
-                rows = [rows for *_, rows in pending if rows is not None]
-                listed = self._narrowing.traces(requirement, rows, self._columns.keys, also=read_before)
+                listed = self._narrowing.traces(requirement, view, self._columns.keys, also=read_before)
         if again and read:
             read = [trace_id for trace_id in read if trace_id not in again]
         unread: Iterable[bytes]

@@ -225,3 +225,41 @@ def test_a_search_on_span_keys_right_after_ingest_inspects_only_the_traces_that_
         assert found == expected
         assert inspected <= len(expected) + 1  # and trace 7 (read before, written again) is read whole
         assert index_for(store).refresh(budget=0) is True
+
+
+def _one_trace_requests(receiver: Receiver) -> None:
+    """150 requests of one trace each (every 7th has an error), and trace 1000 in the first and last."""
+    receiver.export(_request([("api", _own_ids(_span(1000, 1, "first half")))]))
+    for n in range(1, 151):
+        receiver.export(
+            _request([("db" if n % 3 else "api", _own_ids(_span(n, 1, f"op {n % 4}", error=n % 7 == 0)))])
+        )
+    receiver.export(_request([("worker", _own_ids(_span(1000, 2, "second half", parent=1)))]))
+
+
+STEP_QUERIES = [
+    "{ status = error }",
+    '{ resource.service.name = "api" && name = "op 1" }',
+    '{ name = "first half" } && { resource.service.name = "worker" }',
+    '{ name = "op 2" } || { status = error }',
+]
+
+
+def test_searches_between_steps_of_the_index_answer_as_after_it_caught_up() -> None:
+    # Each step takes a few requests from those pending; the rows kept for narrowing follow (and are
+    # compacted once most were taken).
+    behind, caught_up = TraceStore(), TraceStore()
+    _one_trace_requests(Receiver(caught_up))
+    assert index_for(caught_up).refresh() is False
+    expected = [_found(caught_up, query)[0] for query in STEP_QUERIES]
+    index = index_for(behind)
+    with behind.query_gate.admit():
+        _one_trace_requests(Receiver(behind))
+        steps = 0
+        while True:
+            assert [_found(behind, query)[0] for query in STEP_QUERIES] == expected, steps
+            if not index.refresh(budget=9):
+                break
+            steps += 1
+    assert steps > 10
+    assert expected[2] == [1000]
