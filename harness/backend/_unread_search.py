@@ -29,7 +29,10 @@ from hoptrace.harness.backend._index_plan import AllOf, AnyOf, Has, Requirement
 from hoptrace.harness.backend._store import TraceStore
 
 CHUNK_TRACES = 1024
-"""Unread traces copied out of the store at once (between two ticks of the query's clock)."""
+"""Unread traces copied out of the store at once (between two ticks of the query's clock); the first
+chunk is :data:`FIRST_CHUNK_TRACES`, and each next one twice the last, so that a search with a limit
+that finds it in the first traces copies few."""
+FIRST_CHUNK_TRACES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,9 @@ def candidates_before_catching_up(
     # for ~1000 traces, not one join and scan per trace); the traces it is found in are checked in full.
     probe = max(needs.all_of, key=len) if needs.all_of else None
     only_probe = len(needs.all_of) == 1 and not needs.any_of
-    while chunk := list(islice(pending, CHUNK_TRACES)):
+    size = FIRST_CHUNK_TRACES
+    while chunk := list(islice(pending, size)):
+        size = min(2 * size, CHUNK_TRACES)
         tick()
         if needs == EVERYTHING:
             yield from chunk
