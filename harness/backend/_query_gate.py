@@ -128,6 +128,12 @@ class QueryGate:
     def ingest_active(self, now: float) -> bool:
         return self._ingest_in_flight > 0 or now - self._ingest_last_end < INGEST_IDLE_SECONDS
 
+    def note_quick_query(self) -> None:
+        """A query that needs no slot is answered now (tags from the index's catalogue: ~1 ms): the
+        index keeper leaves the interpreter alone for ``query_idle_seconds``, as after an admitted one."""
+        with self._lock:
+            self._queries_last_end = time.monotonic()
+
     def queries_active(self, now: float | None = None) -> bool:
         """Whether a query is admitted or waiting to be, or (given ``now``) ended less than
         ``query_idle_seconds`` before: the index keeper leaves the interpreter to them. Right after a

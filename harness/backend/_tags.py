@@ -197,6 +197,8 @@ def _catalogued(store: TraceStore) -> TraceIndex:
     if not index.catalogue_complete():
         with store.query_gate.admit() as clock:
             index.refresh((), clock.tick)
+    else:  # autocomplete comes in bursts (a call per keystroke): the index keeper waits for a pause
+        store.query_gate.note_quick_query()
     return index
 
 

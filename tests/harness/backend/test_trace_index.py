@@ -4,6 +4,7 @@ limit, evicted traces leave it, and its plan never rules out a trace that matche
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 
 import pytest
@@ -347,3 +348,14 @@ def test_the_index_keeper_waits_a_moment_after_a_query() -> None:
 
     assert _index_keeper._step() is True  # deferred
     assert index.refresh(budget=0) is True  # nothing read
+
+
+def test_the_index_keeper_waits_a_moment_after_a_tags_call() -> None:
+    # Autocomplete sends a call per keystroke, answered from the catalogue without a query slot.
+    gate = QueryGate(query_idle_seconds=3600)
+    store = TraceStore(query_gate=gate)
+    assert gate.queries_active(time.monotonic()) is False
+
+    tag_names(store, None)
+
+    assert gate.queries_active(time.monotonic()) is True
