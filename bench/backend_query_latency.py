@@ -2,9 +2,10 @@
 
 For each size it starts ``hoptrace backend`` (its own process) and ingests traces of 5-10 spans from 10
 services (a few attributes each, start times spread over the last hour) over OTLP/gRPC (the backend
-indexes them in the background while ingest pauses; tags and tag values answer from what the receiver
-catalogued of each request, a search that finds the index behind searches the traces not indexed yet by
-their bytes when its query allows, and metrics read the rest themselves).
+indexes them in the background while ingest and queries pause; tags and tag values answer from what the
+receiver catalogued of each request, a search that finds the index behind skips the traces not indexed
+yet that cannot match, told from that catalogue, from the span keys the receiver worked out per request,
+or from their bytes, when its query allows, and metrics count the rows the receiver worked out).
 Right after ingest it runs each query below once, in order, and prints that first call's latency
 (``first``: what a query arriving right after a burst of ingest waits, and the first query on an
 attribute key never queried before), then times each again over HTTP (p50, p99):

@@ -32,6 +32,7 @@ from hoptrace.harness.backend._pending_rows import PendingRows
 from hoptrace.harness.backend._span_keys import SpanKey, SpanKeys
 
 INITIAL_ROWS = 4096
+"""Rows the arrays hold at first (they double as requests come)."""
 CHUNK = 1024
 """Trace ids made at once when listing what was kept (a search with a limit takes the first few)."""
 CACHED_POSTINGS = 256
@@ -116,6 +117,8 @@ class PendingNarrowing:
     def taken(self, count: int) -> None:
         """The index took the first ``count`` requests it had not taken yet."""
         self._first += count
+        if not count:
+            return
         if self._first >= len(self._batches):
             self._start()
         elif self._first >= 64 and self._first * 2 >= len(self._batches):  # keep what is pending only
