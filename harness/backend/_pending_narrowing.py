@@ -177,10 +177,15 @@ class PendingNarrowing:
         known = self._grouping
         if known is not None and known[0][0] is key[0] and known[0][1:] == key[1:]:
             return known[1]
-        ordered = np.sort(view.tails)
+        order = np.argsort(view.tails)
+        ordered = view.tails[order]
+        starts_group = np.empty(len(ordered), dtype=np.bool_)
+        starts_group[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
         group = None
-        if (ordered[1:] == ordered[:-1]).any():
-            group = np.unique(view.tails, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        if not starts_group.all():  # one argsort, not a sort then np.unique's own
+            group = np.empty(len(ordered), dtype=np.int64)
+            group[order] = np.cumsum(starts_group) - 1
         self._grouping = (key, group)
         return group
 
