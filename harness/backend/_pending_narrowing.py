@@ -162,8 +162,7 @@ class PendingNarrowing:
         group = self._group(view)
         # Units: written traces (numbered as ``view.written``), or groups of them when a trace was written
         # by two requests (numbered from 0).
-        unit_of_row = view.written if group is None else group[view.written - first]
-        chosen = self._chosen(requirement, keys, view, unit_of_row, len(view.tails) + first)
+        chosen = self._chosen(requirement, keys, view, group, len(view.tails) + first)
         assert chosen is not None
         for trace_id in also:
             same = np.flatnonzero(view.tails == np.frombuffer(trace_id[8:16], dtype="<u8")[0])
@@ -194,7 +193,7 @@ class PendingNarrowing:
         requirement: Requirement,
         keys: SpanKeys,
         view: PendingView,
-        unit_of_row: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+        group: npt.NDArray[np.int64] | None,
         units: int,
     ) -> npt.NDArray[np.bool_] | None:
         """Per unit, whether its traces may meet ``requirement`` (``None``: not told)."""
@@ -203,10 +202,12 @@ class PendingNarrowing:
             if test is None:
                 return None
             chosen = np.zeros(units, dtype=np.bool_)
-            chosen[unit_of_row[self._passing(requirement.posting, test, keys)[view.keys]]] = True
+            # Only the rows that pass are mapped to their units (a selective posting passes few).
+            written = view.written[self._passing(requirement.posting, test, keys)[view.keys]]
+            chosen[written if group is None else group[written - view.written_at[0]]] = True
             return chosen
         if isinstance(requirement, AllOf | AnyOf):
-            parts = [self._chosen(one, keys, view, unit_of_row, units) for one in requirement.parts]
+            parts = [self._chosen(one, keys, view, group, units) for one in requirement.parts]
             known = [part for part in parts if part is not None]
             if isinstance(requirement, AllOf):
                 return np.logical_and.reduce(known) if known else None
