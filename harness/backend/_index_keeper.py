@@ -4,7 +4,8 @@ Indexing a span costs about as much CPU as ingesting it, and CPython runs one th
 on the receiving thread it would halve the ingest rate. So the receivers only *poke* the keeper, and one
 daemon thread reads what was stored while no ingest request is in flight (nor finished within the
 query gate's idle window) and no query is admitted or waiting (nor ended within its own window), a few
-traces at a time, so that a request arriving meanwhile waits for at most one step. A query that finds
+traces at a time, so that a request arriving meanwhile waits for at most one step. The first step after
+a burst of ingest gives the heap's free memory back (:mod:`._free_heap`). A query that finds
 the index behind reads the rest itself (``TraceIndex.refresh``), or searches what is not read yet by its
 bytes (``_unread_search``).
 
@@ -17,6 +18,7 @@ import threading
 import time
 import weakref
 
+from hoptrace.harness.backend._free_heap import free_heap
 from hoptrace.harness.backend._query_gate import INGEST_IDLE_SECONDS
 from hoptrace.harness.backend._trace_index import TraceIndex
 
@@ -33,6 +35,8 @@ _lock = threading.Lock()
 _waiting: weakref.WeakSet[TraceIndex] = weakref.WeakSet()
 _wake = threading.Event()
 _thread: threading.Thread | None = None
+_after_ingest = False
+"""Whether ingest held the last steps off (the next one frees the heap: :mod:`._free_heap`)."""
 
 
 def poke(index: TraceIndex) -> None:
@@ -63,13 +67,20 @@ def _step() -> bool:
     """One step of catching up; whether there is more to do."""
     with _lock:
         indexes = list(_waiting)
+    global _after_ingest
     more = deferred = False
     for index in indexes:
         store = index.store
         if store is None:
             continue
         now = time.monotonic()
-        if store.query_gate.ingest_active(now) or store.query_gate.queries_active(now):
+        if store.query_gate.ingest_active(now):
+            more = deferred = _after_ingest = True
+            continue
+        if _after_ingest:  # a burst is over: what parsing its requests freed goes back
+            _after_ingest = False
+            free_heap()  # in C, without the interpreter lock: queries go on meanwhile
+        if store.query_gate.queries_active(now):
             more = deferred = True
         elif index.refresh(budget=STEP_TRACES):
             more = True

@@ -62,14 +62,14 @@ class PendingRows:
     """The request's distinct trace ids, in order of first appearance."""
     trace_tail: npt.NDArray[np.uint64]
     """Per trace of ``trace_ids``: the last 8 bytes of its id (see :mod:`._pending_narrowing`)."""
-    trace: npt.NDArray[np.int64]
+    trace: npt.NDArray[np.uint32]
     """Per row: its trace's position in ``trace_ids``."""
     start: npt.NDArray[np.uint64]
     duration: npt.NDArray[np.uint64]
     span_id: npt.NDArray[np.uint64]
     key: npt.NDArray[np.uint32]
-    size: npt.NDArray[np.int64]
-    """Per row: the span's serialized size."""
+    trace_bytes: npt.NDArray[np.uint64]
+    """Per trace of ``trace_ids``: its spans' serialized size in the request."""
 
 
 class RequestRows:
@@ -126,17 +126,17 @@ class RequestRows:
         status = np.array(codes, dtype=np.int64)
         status[(status < 0) | (status >= _STATUS_COUNT)] = 0  # out of range: unset, as the model reads it
         start, end = np.array(starts, dtype=np.uint64), np.array(ends, dtype=np.uint64)
+        trace = np.array(list(map(positions.__getitem__, trace_ids)), dtype=np.uint32)
+        sizes = np.fromiter(map(len, chain.from_iterable(group.spans for group in groups)), np.float64, count)
         return PendingRows(
             trace_ids=list(positions),
             trace_tail=np.frombuffer(b"".join(positions), dtype="<u8")[1::2],  # ids are 16 bytes
-            trace=np.array(list(map(positions.__getitem__, trace_ids)), dtype=np.int64),
+            trace=trace,
             start=start,
             duration=np.where(end > start, end - start, np.uint64(0)).astype(np.uint64),
             span_id=np.frombuffer(b"".join(span_ids), dtype=">u8").astype(np.uint64),
             key=self._keys.numbers(services, service_of_span, names, kind, status).astype(np.uint32),
-            size=np.fromiter(
-                map(len, chain.from_iterable(group.spans for group in groups)), dtype=np.int64, count=count
-            ),
+            trace_bytes=np.bincount(trace, weights=sizes, minlength=len(positions)).astype(np.uint64),
         )
 
     def _codes(self, statuses: list[bytes]) -> list[int]:
@@ -225,9 +225,11 @@ def columns_with_pending(
     slot_seq[numbered] = numbers
     slot_spans = np.concatenate([base.slot_spans, np.zeros(len(new_traces), dtype=np.uint32)])
     slot_spans += np.bincount(added, minlength=slot_count).astype(np.uint32)
-    sizes = np.concatenate([rows.size for rows in pending]).astype(np.float64)  # exact below 2**53
+    trace_bytes = np.concatenate([rows.trace_bytes for rows in pending]).astype(np.float64)  # exact < 2**53
     slot_bytes = np.concatenate([base.slot_bytes, np.zeros(len(new_traces), dtype=np.uint64)])
-    slot_bytes += np.bincount(added, weights=sizes, minlength=slot_count).astype(np.uint64)
+    slot_bytes += np.bincount(
+        np.concatenate(slots_of_traces), weights=trace_bytes, minlength=slot_count
+    ).astype(np.uint64)
     extent = np.concatenate(
         [base.slot_extent, np.tile(np.array([_UINT64_MAX, 0, 0], dtype=np.uint64), (len(new_traces), 1))]
     )
