@@ -199,16 +199,24 @@ def columns_with_pending(
     pending = list(pending)
     next_slot = len(base.slot_trace)
     written = list(chain.from_iterable(rows.trace_ids for rows in pending))
-    firsts = dict.fromkeys(written)
-    if len(firsts) == len(written) and not slot_of:  # each a new trace written once: slots in order
+    distinct = list(dict.fromkeys(written))  # in order of first write: the order they are numbered in
+    bounds = np.cumsum([0, *(len(rows.trace_ids) for rows in pending)]).tolist()
+    if len(distinct) == len(written) and not slot_of:  # each a new trace written once: slots in order
+        slot_of_distinct = np.arange(next_slot, next_slot + len(written))
+        slot_of_written = slot_of_distinct
         new_traces = written
-        bounds = np.cumsum([0, *(len(rows.trace_ids) for rows in pending)]).tolist()
-        slots_of_traces = [np.arange(next_slot + low, next_slot + high) for low, high in pairwise(bounds)]
-        numbered = np.arange(next_slot, next_slot + len(written))
-        numbers = np.arange(first_seq, first_seq + len(written))
-    else:
-        slots_of_traces, new_traces, seq_of_slot = _slots(pending, slot_of, next_slot, first_seq)
-        numbered, numbers = np.array(list(seq_of_slot), dtype=np.int64), np.array(list(seq_of_slot.values()))
+    else:  # by numpy over each write's position among the distinct traces: no loop per write
+        at = {trace_id: number for number, trace_id in enumerate(distinct)}
+        position = np.fromiter(map(at.__getitem__, written), np.int64, len(written))
+        slot_of_distinct = np.fromiter(
+            (slot_of.get(trace_id, -1) for trace_id in distinct), np.int64, len(distinct)
+        )
+        new = np.flatnonzero(slot_of_distinct < 0)
+        slot_of_distinct[new] = np.arange(next_slot, next_slot + len(new))
+        slot_of_written = slot_of_distinct[position]
+        new_traces = [distinct[number] for number in new.tolist()]
+    slots_of_traces = [slot_of_written[low:high] for low, high in pairwise(bounds)]
+    numbered, numbers = slot_of_distinct, np.arange(first_seq, first_seq + len(distinct))
     slot_count = next_slot + len(new_traces)
     slot_column = np.concatenate(
         [
@@ -250,27 +258,3 @@ def columns_with_pending(
         live=slot_seq[slot_column] >= 0,
         slot_extent=extent,
     )
-
-
-def _slots(
-    pending: list[PendingRows], slot_of: dict[bytes, int], next_slot: int, first_seq: int
-) -> tuple[list[npt.NDArray[np.int64]], list[bytes], dict[int, int]]:
-    """Per request, the slot of each of its traces; the traces new to the index; each slot's sequence
-    number (see :func:`columns_with_pending`)."""
-    slots_of_traces: list[npt.NDArray[np.int64]] = []
-    new_traces: list[bytes] = []
-    seq_of_slot: dict[int, int] = {}
-    seq = first_seq
-    for rows in pending:
-        slots = []
-        for trace_id in rows.trace_ids:
-            slot = slot_of.get(trace_id)
-            if slot is None:
-                slot = slot_of[trace_id] = next_slot + len(new_traces)
-                new_traces.append(trace_id)
-            if slot not in seq_of_slot:  # numbered at its first write since the index's last take
-                seq_of_slot[slot] = seq
-                seq += 1
-            slots.append(slot)
-        slots_of_traces.append(np.array(slots, dtype=np.int64))
-    return slots_of_traces, new_traces, seq_of_slot
