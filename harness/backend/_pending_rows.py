@@ -184,37 +184,42 @@ def _status_field(raw: bytes) -> bytes:
     return b"\x7a" + bytes(length) + raw
 
 
+@dataclass(frozen=True, slots=True)
+class PendingTraces:
+    """The traces pending requests wrote, as :func:`columns_with_pending` lays them out."""
+
+    position: list[int]
+    """Per trace id of each request's ``trace_ids``, in order: its position in ``distinct``."""
+    distinct: list[bytes]
+    """The traces written, each once, in order of first write."""
+    held: list[int]
+    """Per trace of ``distinct``: its slot in the index's columns, or -1 if the index does not hold it."""
+
+
 def columns_with_pending(
     base: ColumnsView,
     pending: Iterable[PendingRows],
-    slot_of: dict[bytes, int],
+    traces: PendingTraces,
     first_seq: int,
     keys: list[SpanKey],
 ) -> ColumnsView:
     """``base`` (the index's columns) with the rows of ``pending`` (requests in the order they were
     stored) after them, as the index will hold them once it has read those requests: a trace the index
-    holds (its slot in ``slot_of``) keeps its slot, a new one gets the next free slot, and each trace is
-    numbered in order of its first write among them, from ``first_seq`` on (as the index numbers the
-    traces of the requests it takes at once). ``keys`` must number every row's key."""
+    holds keeps its slot, a new one gets the next free slot, and each trace is numbered in order of its
+    first write among them, from ``first_seq`` on (as the index numbers the traces of the requests it
+    takes at once). ``traces`` are the traces ``pending`` wrote; ``keys`` must number every row's key."""
     pending = list(pending)
     next_slot = len(base.slot_trace)
-    written = list(chain.from_iterable(rows.trace_ids for rows in pending))
-    distinct = list(dict.fromkeys(written))  # in order of first write: the order they are numbered in
+    distinct = traces.distinct
     bounds = np.cumsum([0, *(len(rows.trace_ids) for rows in pending)]).tolist()
-    if len(distinct) == len(written) and not slot_of:  # each a new trace written once: slots in order
-        slot_of_distinct = np.arange(next_slot, next_slot + len(written))
+    slot_of_distinct = np.array(traces.held, dtype=np.int64)
+    new = np.flatnonzero(slot_of_distinct < 0)
+    slot_of_distinct[new] = np.arange(next_slot, next_slot + len(new))
+    if len(distinct) == len(traces.position):  # each trace written once: in the order written
         slot_of_written = slot_of_distinct
-        new_traces = written
-    else:  # by numpy over each write's position among the distinct traces: no loop per write
-        at = {trace_id: number for number, trace_id in enumerate(distinct)}
-        position = np.fromiter(map(at.__getitem__, written), np.int64, len(written))
-        slot_of_distinct = np.fromiter(
-            (slot_of.get(trace_id, -1) for trace_id in distinct), np.int64, len(distinct)
-        )
-        new = np.flatnonzero(slot_of_distinct < 0)
-        slot_of_distinct[new] = np.arange(next_slot, next_slot + len(new))
-        slot_of_written = slot_of_distinct[position]
-        new_traces = [distinct[number] for number in new.tolist()]
+    else:
+        slot_of_written = slot_of_distinct[np.array(traces.position, dtype=np.int64)]
+    new_traces = distinct if len(new) == len(distinct) else [distinct[number] for number in new.tolist()]
     slots_of_traces = [slot_of_written[low:high] for low, high in pairwise(bounds)]
     numbered, numbers = slot_of_distinct, np.arange(first_seq, first_seq + len(distinct))
     slot_count = next_slot + len(new_traces)

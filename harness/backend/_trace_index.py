@@ -40,7 +40,12 @@ from hoptrace.harness.backend._index_plan import AllOf, LongerThan, Posting, Req
 from hoptrace.harness.backend._index_postings import HolderPostings
 from hoptrace.harness.backend._lean_span import LeanSpan
 from hoptrace.harness.backend._pending_narrowing import PendingNarrowing
-from hoptrace.harness.backend._pending_rows import IngestFacts, PendingRows, columns_with_pending
+from hoptrace.harness.backend._pending_rows import (
+    IngestFacts,
+    PendingRows,
+    PendingTraces,
+    columns_with_pending,
+)
 from hoptrace.harness.backend._scanned_traces import NewTraces, quick_signatures, scan_new_traces
 from hoptrace.harness.backend._span_columns import ColumnsView, SpanColumns
 from hoptrace.harness.backend._span_keys import SpanKeys
@@ -311,13 +316,12 @@ class TraceIndex:
                 if cached is not None and cached[0] is base and cached[1] == pending:
                     return cached[2]
                 added = [rows for _, _, rows in pending if rows is not None]
-                entries = self._entries
-                held = {
-                    trace_id: entry.slot
-                    for rows in added
-                    for trace_id in rows.trace_ids
-                    if (entry := entries.get(trace_id)) is not None
-                }
+                # Each write's trace numbered in order of first write, in one pass over the writes.
+                first_write: dict[bytes, int] = {}
+                number = first_write.setdefault
+                position = [number(t, len(first_write)) for rows in added for t in rows.trace_ids]
+                distinct, entries = list(first_write), self._entries
+                held = [entry.slot if (entry := entries.get(t)) is not None else -1 for t in distinct]
                 first_seq, keys = self._seq + 1, self._columns.keys.snapshot()
             else:
                 added = None
@@ -325,7 +329,7 @@ class TraceIndex:
             self.refresh((), tick)
             return self.columns()
         tick()
-        view = columns_with_pending(base, added, held, first_seq, keys)
+        view = columns_with_pending(base, added, PendingTraces(position, distinct, held), first_seq, keys)
         self._with_pending = (base, pending, view)
         return view
 
